@@ -1,0 +1,1 @@
+"""How a search runs: command line, tuner, analyzer and rules, summary and predict."""

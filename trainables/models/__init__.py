@@ -1,0 +1,65 @@
+"""Model families, registered by name.
+
+Each family is one file holding a frozen spec dataclass (JSON-able: ints, floats, strings and
+tuples) and the builder that turns it into an ``nn.Module``. Named variants are presets: dicts
+of spec keyword arguments, never subclasses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+_BUILDERS: dict[str, tuple[type, Callable[[Any], nn.Module]]] = {}
+
+
+def register_model(family: str, spec_cls: type):
+    """Decorator: register ``builder(spec) -> nn.Module`` for ``spec_cls`` under ``family``."""
+
+    def wrap(builder: Callable[[Any], nn.Module]) -> Callable[[Any], nn.Module]:
+        _BUILDERS[family] = (spec_cls, builder)
+        return builder
+
+    return wrap
+
+
+def model_families() -> list[str]:
+    """Names of the registered model families."""
+    return sorted(_BUILDERS)
+
+
+def family_of(spec: Any) -> str:
+    """The registered family name of ``spec``."""
+    for family, (spec_cls, _) in _BUILDERS.items():
+        if type(spec) is spec_cls:
+            return family
+    raise KeyError(f"no model family registered for {type(spec).__name__}")
+
+
+def create_model(spec: Any) -> nn.Module:
+    """Build the ``nn.Module`` described by ``spec``."""
+    _, builder = _BUILDERS[family_of(spec)]
+    return builder(spec)
+
+
+def spec_from_dict(family: str, values: dict[str, Any]) -> Any:
+    """Rebuild a spec from ``spec_to_dict`` output (lists become tuples); rejects unknown keys."""
+    if family not in _BUILDERS:
+        raise KeyError(f"unknown model family {family!r}; known: {', '.join(model_families())}")
+    spec_cls, _ = _BUILDERS[family]
+    known = {f.name for f in dataclasses.fields(spec_cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown {family} spec keys: {', '.join(unknown)}")
+    return spec_cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+def spec_to_dict(spec: Any) -> dict[str, Any]:
+    """The spec as a JSON-able dict (with its family), for checkpoints and result files."""
+    return {"family": family_of(spec), **dataclasses.asdict(spec)}
+
+
+from trainables.models import cifar_net  # noqa: E402,F401  (registers the family)
