@@ -1,0 +1,60 @@
+"""A trial's checkpoint folder: lean, ``weights_only``-loadable, enough to resume and audit.
+
+``model.pt`` holds the state dict alone (for predictions), ``trainer.pt`` the optimizer,
+scheduler, scaler and RNG states, ``trial.json`` the config, spec, epoch and data statistics.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from trainables.loop import Training
+from trainables.models import spec_from_dict, spec_to_dict
+
+
+def save_checkpoint(
+    folder: Path, training: Training, config: dict, spec: Any, extra: dict
+) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    state = training.state_dict()
+    torch.save(state.pop("model"), folder / "model.pt")
+    torch.save(state, folder / "trainer.pt")
+    meta = {"epoch": training.epoch, "config": config, "spec": spec_to_dict(spec), **extra}
+    (folder / "trial.json").write_text(json.dumps(meta, indent=1))
+
+
+def load_checkpoint(folder: Path, training: Training) -> dict:
+    """Restore ``training`` from ``folder``; returns the trial.json contents."""
+    state = torch.load(folder / "trainer.pt", map_location=training.device, weights_only=True)
+    state["model"] = torch.load(
+        folder / "model.pt", map_location=training.device, weights_only=True
+    )
+    training.load_state_dict(state)
+    return read_meta(folder)
+
+
+def read_meta(folder: Path) -> dict:
+    return json.loads((Path(folder) / "trial.json").read_text())
+
+
+def load_spec(folder: Path) -> Any:
+    spec = dict(read_meta(folder)["spec"])
+    return spec_from_dict(spec.pop("family"), spec)
+
+
+def evaluate_checkpoint(folder: Path, task: str, data_dir: str, decode) -> tuple[float, float]:
+    """Test loss and accuracy of the model in a trial checkpoint (the test split, used once)."""
+    from trainables.data.augment import ChannelStats
+    from trainables.loop import Training, pick_device
+    from trainables.tasks import load_test
+
+    meta = read_meta(folder)
+    spec, settings = decode(meta["config"])
+    training = Training(spec, settings, pick_device())
+    load_checkpoint(folder, training)
+    x, y = load_test(task, data_dir, ChannelStats(**meta["stats"]))
+    return training.evaluate(x, y)

@@ -1,0 +1,185 @@
+"""The training loop: plain PyTorch, no Ray.
+
+SGD with Nesterov momentum, cross-entropy with label smoothing, and CosineAnnealingWarmRestarts
+stepped every iteration with the fractional epoch. On CUDA it trains in channels_last with
+autocast (bf16 where the GPU has it, else fp16 with a gradient scaler); on CPU in fp32.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from trainables.models import create_model
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    lr: float  # peak learning rate of each cosine cycle
+    weight_decay: float
+    label_smoothing: float
+    t0: int  # epochs in the first cosine cycle
+    t_mult: int  # each restart's cycle is t_mult times longer
+    batch_size: int
+    momentum: float = 0.9
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    loss: float
+    acc: float
+    lr: float  # at the end of the epoch
+    seconds: float
+
+
+class Training:
+    """Model, optimizer, scheduler and scaler of one trial, on one device."""
+
+    def __init__(self, spec: Any, settings: TrainSettings, device: torch.device):
+        self.device, self.settings = device, settings
+        self.cuda = device.type == "cuda"
+        self.model = create_model(spec).to(device)
+        if self.cuda:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimizer = torch.optim.SGD(
+            self.model.parameters(),
+            lr=settings.lr,
+            momentum=settings.momentum,
+            nesterov=True,
+            weight_decay=settings.weight_decay,
+        )
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
+            self.optimizer, T_0=settings.t0, T_mult=settings.t_mult
+        )
+        bf16 = self.cuda and torch.cuda.is_bf16_supported()
+        self.amp_dtype = torch.bfloat16 if bf16 else torch.float16
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.cuda and not bf16)
+        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
+        self.epoch = 0  # epochs completed
+
+    def _autocast(self):
+        return torch.autocast("cuda", dtype=self.amp_dtype, enabled=self.cuda)
+
+    def _to_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = x.to(self.device, non_blocking=True)
+        if self.cuda:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, y.to(self.device, non_blocking=True)
+
+    def train_epoch(
+        self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], steps: int
+    ) -> EpochStats:
+        """One pass over ``batches`` (``steps`` of them); the schedule advances per iteration."""
+        start = time.perf_counter()
+        self.model.train()
+        total_loss = torch.zeros((), device=self.device)
+        correct = torch.zeros((), dtype=torch.long, device=self.device)
+        seen = 0
+        for i, (x, y) in enumerate(batches):
+            x, y = self._to_device(x, y)
+            with self._autocast():
+                logits = self.model(x)
+                loss = self.loss_fn(logits, y)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.scheduler.step(self.epoch + (i + 1) / steps)
+            total_loss += loss.detach() * len(y)
+            correct += (logits.argmax(1) == y).sum()
+            seen += len(y)
+        self.epoch += 1
+        return EpochStats(
+            loss=total_loss.item() / max(seen, 1),
+            acc=correct.item() / max(seen, 1),
+            lr=self.optimizer.param_groups[0]["lr"],
+            seconds=time.perf_counter() - start,
+        )
+
+    @torch.no_grad()
+    def evaluate(
+        self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512
+    ) -> tuple[float, float]:
+        """Mean loss (with the training label smoothing) and accuracy on normalised tensors."""
+        self.model.eval()
+        total_loss, correct = 0.0, 0
+        for i in range(0, len(y), batch_size):
+            xb, yb = self._to_device(x[i : i + batch_size], y[i : i + batch_size])
+            with self._autocast():
+                logits = self.model(xb)
+            total_loss += self.loss_fn(logits.float(), yb).item() * len(yb)
+            correct += (logits.argmax(1) == yb).sum().item()
+        return total_loss / len(y), correct / len(y)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": rng_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch = state["epoch"]
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, NumPy and torch generator states as tensors and numbers (``weights_only``-safe)."""
+    version, words, gauss = random.getstate()
+    np_state = np.random.get_state(legacy=False)
+    state = {
+        "python": {"version": version, "words": torch.tensor(words), "gauss": gauss},
+        "numpy": {
+            "key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
+            "pos": np_state["state"]["pos"],
+            "has_gauss": np_state["has_gauss"],
+            "gauss": np_state["gauss"],
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    py = state["python"]
+    random.setstate((py["version"], tuple(py["words"].tolist()), py["gauss"]))
+    np_state = state["numpy"]
+    np.random.set_state(
+        {
+            "bit_generator": "MT19937",
+            "state": {"key": np_state["key"].numpy().astype(np.uint32), "pos": np_state["pos"]},
+            "has_gauss": np_state["has_gauss"],
+            "gauss": np_state["gauss"],
+        }
+    )
+    torch.set_rng_state(state["torch"].cpu())
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+def pick_device() -> torch.device:
+    """The GPU Ray gave this process, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
