@@ -1,0 +1,278 @@
+"""``python -m nas.run``: search a space with Ray Tune, ASHA and Optuna; report the best trial.
+
+python -m nas.run --list-spaces
+python -m nas.run --space cifar_lt200k --num-samples 32 --max-epochs 30
+python -m nas.run --space cifar_lt200k --smoke-test
+python -m nas.run --space cifar_lt200k --name X --resume
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+# The classic table reporter shows the metric columns we choose; the newer engine ignores them.
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+
+from search_spaces import SPACES, get_space  # noqa: E402
+from trainables.data import DataError  # noqa: E402
+from trainables.data.cifar10 import load_cifar10  # noqa: E402
+from trainables.data.synthetic import write_synthetic_cifar10  # noqa: E402
+
+SMOKE = {"num_samples": 4, "max_epochs": 2, "grace_period": 1, "reduction_factor": 2}
+
+
+class UsageError(Exception):
+    """A bad flag value: printed as one sentence, exit status 2."""
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m nas.run", description=__doc__.splitlines()[0])
+    p.add_argument("--space", help="search space name (see --list-spaces)")
+    p.add_argument("--list-spaces", action="store_true", help="list the spaces and exit")
+    p.add_argument("--smoke-test", action="store_true", help="tiny synthetic data, a few trials")
+    p.add_argument("--num-samples", type=int, help="trials to run (default: the space's)")
+    p.add_argument("--max-epochs", type=int, help="epochs of a trial that is never stopped")
+    p.add_argument("--grace-period", type=int, help="epochs before ASHA may stop a trial")
+    p.add_argument("--reduction-factor", type=int, help="ASHA keeps 1/N of the trials per rung")
+    p.add_argument("--searcher", choices=("optuna", "random"), default="optuna")
+    p.add_argument(
+        "--data-dir",
+        default=os.environ.get("NAS_DATA_DIR", "./data"),
+        help="folder holding the data set (default: $NAS_DATA_DIR, else ./data)",
+    )
+    p.add_argument(
+        "--storage",
+        default="./experiments",
+        help="folder, shared path or URI (s3://...) holding experiments",
+    )
+    p.add_argument("--name", help="experiment name (default: SPACE-DATE-TIME)")
+    p.add_argument("--resume", action="store_true", help="continue experiment --name")
+    p.add_argument("--address", help="address of an existing Ray cluster (default: start one)")
+    p.add_argument("--num-cpus", type=int, help="CPUs of the local Ray instance (default: all)")
+    p.add_argument("--cpus-per-trial", type=float, default=1.0)
+    p.add_argument(
+        "--gpus-per-trial",
+        type=float,
+        help="GPUs per trial, fractions allowed (default: 1 if the cluster has GPUs)",
+    )
+    p.add_argument("--max-concurrent", type=int, help="trials at once (default: all that fit)")
+    p.add_argument("--seed", type=int, default=0, help="experiment seed; fixes every trial's seed")
+    p.add_argument("--max-failures", type=int, default=0, help="retries of a failed trial")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="of the training files")
+    p.add_argument("--train-images", type=int, help="train on only the first N training images")
+    p.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints")
+    return p
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Raise UsageError naming the first flag whose value cannot work."""
+    for flag in ("num_samples", "max_epochs", "grace_period", "max_concurrent", "train_images",
+                 "checkpoint_every", "num_cpus"):  # fmt: skip
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise UsageError(f"--{flag.replace('_', '-')} must be at least 1 (got {value}).")
+    if args.reduction_factor < 2:
+        raise UsageError(f"--reduction-factor must be at least 2 (got {args.reduction_factor}).")
+    if args.max_epochs < args.grace_period:
+        raise UsageError(
+            f"--max-epochs must be >= --grace-period "
+            f"(got {args.max_epochs} < {args.grace_period})."
+        )
+    if args.cpus_per_trial <= 0:
+        raise UsageError(f"--cpus-per-trial must be above 0 (got {args.cpus_per_trial}).")
+    if args.gpus_per_trial is not None and args.gpus_per_trial < 0:
+        raise UsageError(f"--gpus-per-trial must be 0 or more (got {args.gpus_per_trial}).")
+    if args.max_failures < 0:
+        raise UsageError(f"--max-failures must be 0 or more (got {args.max_failures}).")
+    if not 0 < args.val_fraction < 1:
+        raise UsageError(f"--val-fraction must be between 0 and 1 (got {args.val_fraction}).")
+    if args.resume and not args.name:
+        raise UsageError("--resume needs the --name of the experiment to continue.")
+
+
+def resolve_args(argv: list[str] | None) -> argparse.Namespace:
+    args = parser().parse_args(argv)
+    if args.list_spaces:
+        return args
+    if not args.space:
+        raise UsageError(f"--space is required; known spaces: {', '.join(sorted(SPACES))}.")
+    try:
+        space = get_space(args.space)
+    except KeyError as e:
+        raise UsageError(f"{e.args[0]}.") from None
+    fallback = SMOKE if args.smoke_test else vars(space.asha)
+    for key, value in fallback.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    args.name = args.name or f"{args.space}-{datetime.now():%Y%m%d-%H%M%S}"
+    if "://" not in args.storage:
+        args.storage = str(Path(args.storage).resolve())
+    check_args(args)
+    return args
+
+
+def start_ray(args: argparse.Namespace) -> None:
+    import ray
+
+    if args.address:
+        ray.init(address=args.address, logging_level="WARNING")
+    else:
+        ray.init(num_cpus=args.num_cpus or os.cpu_count(), include_dashboard=False,
+                 logging_level="WARNING")  # fmt: skip
+
+
+def search_options(args: argparse.Namespace):
+    import ray
+
+    from nas.tuner import SearchOptions
+
+    resources = ray.cluster_resources()
+    gpus = args.gpus_per_trial
+    if gpus is None:
+        gpus = 1.0 if resources.get("GPU", 0) > 0 else 0.0
+    fit = int(resources.get("CPU", 1) // args.cpus_per_trial)
+    if gpus > 0:
+        fit = min(fit, int(resources.get("GPU", 0) // gpus))
+    if fit < 1:
+        raise UsageError(
+            f"no node has room for one trial ({args.cpus_per_trial} CPUs, {gpus} GPUs); "
+            f"the cluster has {resources.get('CPU', 0)} CPUs and {resources.get('GPU', 0)} GPUs."
+        )
+    return SearchOptions(
+        space=args.space,
+        name=args.name,
+        storage=args.storage,
+        data_dir=str(Path(args.data_dir).resolve()),
+        num_samples=args.num_samples,
+        max_epochs=args.max_epochs,
+        grace_period=args.grace_period,
+        reduction_factor=args.reduction_factor,
+        searcher=args.searcher,
+        seed=args.seed,
+        cpus_per_trial=args.cpus_per_trial,
+        gpus_per_trial=gpus,
+        max_concurrent=args.max_concurrent or fit,
+        max_failures=args.max_failures,
+        val_fraction=args.val_fraction,
+        train_limit=args.train_images,
+        checkpoint_every=args.checkpoint_every,
+    )
+
+
+def run_search(args: argparse.Namespace) -> dict:
+    """Run (or resume) the search and return the summary written to the experiment folder."""
+    from nas.tuner import build_tuner, restore_tuner
+    from reports.results import trials_table
+    from trainables.checkpoints import evaluate_checkpoint
+
+    space = get_space(args.space)
+    experiment = Path(args.storage) / args.name
+    if "://" not in args.storage:
+        if experiment.exists() and not args.resume:
+            raise UsageError(
+                f"experiment {args.name!r} already exists in {args.storage}: add --resume to "
+                "continue it, or choose another --name."
+            )
+        if args.resume and not experiment.exists():
+            raise UsageError(f"there is no experiment {args.name!r} in {args.storage} to resume.")
+    load_cifar10(args.data_dir)  # fails here, before Ray starts, if the data is missing
+    start = time.monotonic()
+    start_ray(args)
+    options = search_options(args)
+    print(
+        f"Searching {space.name} ({space.rules.describe()}): {options.num_samples} trials, "
+        f"up to {options.max_epochs} epochs, ASHA grace {options.grace_period} / reduction "
+        f"{options.reduction_factor}, searcher {options.searcher}, seed {options.seed}, "
+        f"{options.max_concurrent} at a time",
+        flush=True,
+    )
+    if args.resume:
+        tuner = restore_tuner(space, options)
+    else:
+        tuner, _ = build_tuner(space, options)
+    grid = tuner.fit()
+    wall = time.monotonic() - start
+
+    table = trials_table(experiment)
+    table.to_csv(experiment / "trials.csv", index=False)
+    rejected_log = experiment / "rejected.jsonl"
+    rejected = len(rejected_log.read_text().splitlines()) if rejected_log.exists() else 0
+    best = grid.get_best_result(space.metric, space.mode, scope="last", filter_nan_and_inf=True)
+    test_loss, test_acc = evaluate_checkpoint(
+        Path(best.checkpoint.path), space.task, options.data_dir, space.decode
+    )
+    finished = int((table["epochs"] >= options.max_epochs).sum()) if len(table) else 0
+    summary = {
+        "space": space.name,
+        "experiment_dir": str(experiment),
+        "trials": len(table),
+        "finished": finished,
+        "stopped_early": int(len(table) - finished - grid.num_errors),
+        "failed": grid.num_errors,
+        "rejected": rejected,
+        "wall_seconds": round(wall, 1),
+        "best": {
+            "trial_id": best.metrics["trial_id"],
+            "config": best.config,
+            "epochs": best.metrics["training_iteration"],
+            "val_acc": best.metrics["val_acc"],
+            "test_acc": test_acc,
+            "test_loss": test_loss,
+            "params": best.metrics["params"],
+            "macs": best.metrics["macs"],
+            "receptive_field": best.metrics["receptive_field"],
+        },
+    }
+    (experiment / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def print_summary(summary: dict) -> None:
+    best = summary["best"]
+    config = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                       for k, v in best["config"].items())  # fmt: skip
+    print(
+        f"\nBest trial {best['trial_id']}: val_acc {best['val_acc']:.4f} after {best['epochs']} "
+        f"epochs, test_acc {best['test_acc']:.4f}, {best['params']:,} params, "
+        f"{best['macs']:,} MACs, receptive field {best['receptive_field']}\n"
+        f"  config: {config}\n"
+        f"Trials: {summary['trials']} ({summary['finished']} ran every epoch, "
+        f"{summary['stopped_early']} stopped early by ASHA, {summary['failed']} failed); "
+        f"rejected candidates (broke the space's rules, never started): {summary['rejected']}\n"
+        f"Wall time: {summary['wall_seconds']:.0f} s\n"
+        f"Results: {summary['experiment_dir']} (summary.json, trials.csv, rejected.jsonl)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = resolve_args(argv)
+        if args.list_spaces:
+            for name, space in sorted(SPACES.items()):
+                print(f"{name:16s} {space.description}")
+            return 0
+        if args.smoke_test:
+            with tempfile.TemporaryDirectory(prefix="nas-smoke-") as tmp:
+                args.data_dir = str(write_synthetic_cifar10(Path(tmp) / "data"))
+                print(f"Smoke test: synthetic CIFAR-10 batches in {args.data_dir}", flush=True)
+                print_summary(run_search(args))
+        else:
+            print_summary(run_search(args))
+        return 0
+    except UsageError as e:
+        print(f"nas.run: error: {e}", file=sys.stderr)
+        return 2
+    except DataError as e:
+        print(f"nas.run: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""An Optuna-backed Ray Tune searcher that never starts a candidate breaking the space's rules.
+
+Each suggestion asks Optuna for a trial, samples the space define-by-run, decodes it to a spec
+and checks the spec against the rules. A candidate that fails is told to Optuna as infeasible
+(its constraint values are positive, so TPE ranks it below every feasible trial and learns where
+the budget lies) and another is drawn; Ray never sees it. Trials ASHA stops early are told as
+pruned at their last epoch, so TPE compares them fairly with trials that ran to the end.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+from pathlib import Path
+
+import optuna
+from ray import tune
+
+from nas.analyzer import Analysis
+from nas.constraints import check, violations
+from search_spaces.base import Config, SearchSpace
+
+MAX_DRAWS_PER_SUGGESTION = 500
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def trial_seed(experiment_seed: int, number: int) -> int:
+    """The seed of the ``number``-th candidate drawn with experiment seed ``experiment_seed``."""
+    return (experiment_seed * 1_000_003 + number) % 2**31
+
+
+class FeasibleSearch(tune.search.Searcher):
+    def __init__(
+        self,
+        space: SearchSpace,
+        sampler: str = "optuna",
+        seed: int = 0,
+        max_epochs: int = 1,
+        points_to_evaluate: list[Config] | None = None,
+        rejected_log: str | Path | None = None,
+    ):
+        super().__init__(metric=space.metric, mode=space.mode)
+        self.space, self.seed, self.max_epochs = space, seed, max_epochs
+        if sampler == "optuna":
+            self._sampler = optuna.samplers.TPESampler(seed=seed)
+        elif sampler == "random":
+            self._sampler = optuna.samplers.RandomSampler(seed=seed)
+        else:
+            raise ValueError(f"unknown sampler {sampler!r}; use 'optuna' or 'random'")
+        direction = "maximize" if space.mode == "max" else "minimize"
+        self.study = optuna.create_study(direction=direction, sampler=self._sampler)
+        for point in points_to_evaluate or []:
+            self.study.enqueue_trial(point)
+        self.rejected_log = Path(rejected_log) if rejected_log else None
+        self.rejected = 0
+        self._live: dict[str, optuna.Trial] = {}
+
+    def set_search_properties(self, metric, mode, config, **spec) -> bool:
+        return True  # metric and mode come from the space
+
+    def suggest(self, trial_id: str) -> Config | None:
+        for _ in range(MAX_DRAWS_PER_SUGGESTION):
+            trial = self.study.ask()
+            config = self.space.sample(trial)
+            spec, _ = self.space.decode(config)
+            analysis, reasons = check(spec, self.space.rules)
+            self._set_constraints(trial, analysis, reasons)
+            if reasons:
+                self._reject(trial, config, reasons)
+                continue
+            self._live[trial_id] = trial
+            return {**config, "seed": trial_seed(self.seed, trial.number)}
+        raise RuntimeError(
+            f"{MAX_DRAWS_PER_SUGGESTION} candidates in a row broke the rules of space "
+            f"{self.space.name!r} ({self.space.rules.describe()}): the space admits too few "
+            "feasible architectures"
+        )
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        trial = self._live.get(trial_id)
+        value = result.get(self.space.metric)
+        if trial is not None and value is not None and math.isfinite(value):
+            trial.report(value, step=result["training_iteration"])
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
+        trial = self._live.pop(trial_id, None)
+        if trial is None:
+            return
+        value = (result or {}).get(self.space.metric)
+        if error or value is None or not math.isfinite(value):
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        elif result.get("training_iteration", 0) < self.max_epochs:
+            self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            self.study.tell(trial, value)
+
+    def _set_constraints(self, trial: optuna.Trial, analysis: Analysis | None, reasons) -> None:
+        rules = self.space.rules
+        if analysis is None:  # not even buildable: infeasible on every count
+            trial.set_constraint("buildable", 1.0)
+            return
+        trial.set_constraint("buildable", 0.0)
+        if rules.params_below is not None:
+            trial.set_constraint(
+                "params", (analysis.params - rules.params_below + 1) / rules.params_below
+            )
+        if rules.receptive_field_above is not None:
+            trial.set_constraint(
+                "receptive_field",
+                (rules.receptive_field_above + 1 - analysis.receptive_field) / 10,
+            )
+        others = [
+            r for r in violations(analysis, rules) if "params" not in r and "receptive" not in r
+        ]
+        trial.set_constraint("structure", float(len(others)))
+
+    def _reject(self, trial: optuna.Trial, config: Config, reasons: list[str]) -> None:
+        self.rejected += 1
+        # The value is never compared: TPE ranks infeasible trials by constraint violation alone.
+        self.study.tell(trial, 0.0)
+        if self.rejected_log is not None:
+            self.rejected_log.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.rejected_log, "a") as f:
+                f.write(
+                    json.dumps({"number": trial.number, "reasons": reasons, "config": config})
+                    + "\n"
+                )
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump(self.__dict__, f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as f:
+            self.__dict__.update(pickle.load(f))

@@ -1,0 +1,128 @@
+"""Builds the Ray Tune run of a search: ASHA, the rule-checking searcher, resources, storage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ray import tune
+
+from nas.analyzer import analyze
+from nas.searcher import FeasibleSearch
+from search_spaces.base import SearchSpace
+from trainables.trainable import TrialJob, train_trial
+
+METRIC_COLUMNS = ["epoch", "train_loss", "val_loss", "val_acc", "lr", "params", "epoch_seconds"]
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """Everything that shapes one search, from the command line to the trainable."""
+
+    space: str
+    name: str
+    storage: str  # absolute local folder (or URI) holding the experiment folder
+    data_dir: str
+    num_samples: int
+    max_epochs: int
+    grace_period: int
+    reduction_factor: int
+    searcher: str = "optuna"  # "optuna" (TPE) or "random"
+    seed: int = 0
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_concurrent: int = 1
+    max_failures: int = 0
+    val_fraction: float = 0.1
+    train_limit: int | None = None
+    checkpoint_every: int = 1
+
+    @property
+    def experiment_dir(self) -> str:
+        return f"{self.storage.rstrip('/')}/{self.name}"
+
+
+def architecture_metrics(spec) -> dict[str, int]:
+    """The analyzer's figures reported with every epoch of a trial."""
+    a = analyze(spec)
+    return {"params": a.params, "macs": a.macs, "receptive_field": a.receptive_field}
+
+
+def trainable_for(space: SearchSpace, options: SearchOptions):
+    job = TrialJob(
+        task=space.task,
+        decode=space.decode,
+        describe=architecture_metrics,
+        data_dir=options.data_dir,
+        max_epochs=options.max_epochs,
+        cpus_per_trial=options.cpus_per_trial,
+        val_fraction=options.val_fraction,
+        train_limit=options.train_limit,
+        checkpoint_every=options.checkpoint_every,
+    )
+    return tune.with_resources(
+        tune.with_parameters(train_trial, job=job),
+        {"cpu": options.cpus_per_trial, "gpu": options.gpus_per_trial},
+    )
+
+
+def build_tuner(space: SearchSpace, options: SearchOptions) -> tuple[tune.Tuner, FeasibleSearch]:
+    """A fresh Tuner for ``options``; the searcher is returned too for its rejection count."""
+    searcher = FeasibleSearch(
+        space,
+        sampler=options.searcher,
+        seed=options.seed,
+        max_epochs=options.max_epochs,
+        points_to_evaluate=[space.presets["seed"]],
+        rejected_log=_local_path(options.experiment_dir, "rejected.jsonl"),
+    )
+    scheduler = tune.schedulers.ASHAScheduler(
+        time_attr="training_iteration",
+        max_t=options.max_epochs,
+        grace_period=options.grace_period,
+        reduction_factor=options.reduction_factor,
+    )
+    tuner = tune.Tuner(
+        trainable_for(space, options),
+        tune_config=tune.TuneConfig(
+            metric=space.metric,
+            mode=space.mode,
+            search_alg=tune.search.ConcurrencyLimiter(searcher, options.max_concurrent),
+            scheduler=scheduler,
+            num_samples=options.num_samples,
+            trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
+        ),
+        run_config=run_config(space, options),
+    )
+    return tuner, searcher
+
+
+def restore_tuner(space: SearchSpace, options: SearchOptions) -> tune.Tuner:
+    """The Tuner of an existing experiment, to continue it."""
+    return tune.Tuner.restore(
+        options.experiment_dir,
+        trainable=trainable_for(space, options),
+        resume_unfinished=True,
+        resume_errored=True,
+    )
+
+
+def run_config(space: SearchSpace, options: SearchOptions) -> tune.RunConfig:
+    reporter = tune.CLIReporter(
+        metric_columns=METRIC_COLUMNS,
+        parameter_columns=["depth", "lr", "batch_size"],
+        max_report_frequency=15,
+        sort_by_metric=True,
+    )
+    return tune.RunConfig(
+        name=options.name,
+        storage_path=options.storage,
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+        failure_config=tune.FailureConfig(max_failures=options.max_failures),
+        progress_reporter=reporter,
+        verbose=1,
+    )
+
+
+def _local_path(location: str, filename: str) -> Path | None:
+    return None if "://" in location else Path(location) / filename

@@ -1,0 +1,54 @@
+"""A search space: the knobs Optuna samples, how a config decodes, the rules it obeys."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+
+from nas.constraints import Rules
+from trainables.loop import TrainSettings
+
+Config = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AshaDefaults:
+    num_samples: int = 16
+    max_epochs: int = 20  # ASHA's max_t, in epochs (= training iterations)
+    grace_period: int = 2  # epochs every trial gets before it can be stopped
+    reduction_factor: int = 3  # 1/reduction_factor of the trials go on at each rung
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    name: str
+    description: str  # one line, shown by --list-spaces
+    task: str  # which data set the trials train on (see trainables.tasks)
+    sample: Callable[[optuna.Trial], Config]  # define-by-run: draw one flat config
+    decode: Callable[[Config], tuple[Any, TrainSettings]]  # config -> (model spec, settings)
+    presets: dict[str, Config]  # named full configs; "seed" is the reference network
+    rules: Rules
+    metric: str = "val_acc"
+    mode: str = "max"
+    asha: AshaDefaults = field(default_factory=AshaDefaults)
+
+
+class ConfigKeys:
+    """Reads a config once, key by key, then rejects any key nobody asked for."""
+
+    def __init__(self, config: Config, ignore: tuple[str, ...] = ("seed",)):
+        self._config = dict(config)
+        self._unread = set(config) - set(ignore)
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._config:
+            raise ValueError(f"config is missing {key!r}")
+        self._unread.discard(key)
+        return self._config[key]
+
+    def done(self) -> None:
+        if self._unread:
+            raise ValueError(f"unknown config keys: {', '.join(sorted(self._unread))}")
