@@ -93,8 +93,6 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--max-failures must be 0 or more (got {args.max_failures}).")
     if not 0 < args.val_fraction < 1:
         raise UsageError(f"--val-fraction must be between 0 and 1 (got {args.val_fraction}).")
-    if args.resume and not args.name:
-        raise UsageError("--resume needs the --name of the experiment to continue.")
 
 
 def resolve_args(argv: list[str] | None) -> argparse.Namespace:
@@ -111,6 +109,8 @@ def resolve_args(argv: list[str] | None) -> argparse.Namespace:
     for key, value in fallback.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    if args.resume and not args.name:
+        raise UsageError("--resume needs the --name of the experiment to continue.")
     args.name = args.name or f"{args.space}-{datetime.now():%Y%m%d-%H%M%S}"
     if "://" not in args.storage:
         args.storage = str(Path(args.storage).resolve())

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from nas.run import main
+from tests.conftest import REPO
+from trainables.data import cifar10
+
+
+def test_list_spaces(capsys):
+    assert main(["--list-spaces"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("cifar_lt200k") and "under 200k parameters" in out
+
+
+def test_unknown_space_lists_known_ones(capsys):
+    assert main(["--space", "resnet9000"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        "nas.run: error: unknown space 'resnet9000'; known spaces: cifar_lt200k."
+    )
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ["--max-epochs", "3", "--grace-period", "4"],
+            "--max-epochs must be >= --grace-period (got 3 < 4).",
+        ),
+        (["--max-epochs", "-2"], "--max-epochs must be at least 1 (got -2)."),
+        (["--num-samples", "0"], "--num-samples must be at least 1 (got 0)."),
+        (["--reduction-factor", "1"], "--reduction-factor must be at least 2 (got 1)."),
+        (["--gpus-per-trial", "-0.5"], "--gpus-per-trial must be 0 or more (got -0.5)."),
+        (["--val-fraction", "1.5"], "--val-fraction must be between 0 and 1 (got 1.5)."),
+        (["--resume"], "--resume needs the --name of the experiment to continue."),
+    ],
+)
+def test_invalid_options_give_one_sentence(flags, message, capsys):
+    assert main(["--space", "cifar_lt200k", *flags]) == 2
+    assert capsys.readouterr().err.strip() == f"nas.run: error: {message}"
+
+
+def test_missing_data_offline_is_one_sentence(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cifar10, "URL", "http://127.0.0.1:9/cifar-10-python.tar.gz")
+    args = ["--space", "cifar_lt200k", "--data-dir", str(tmp_path / "nowhere")]
+    assert main([*args, "--storage", str(tmp_path / "exp")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0]
+    assert f"CIFAR-10 not found in {tmp_path / 'nowhere' / 'cifar-10-batches-py'}" in err[0]
+
+
+def test_existing_experiment_is_never_overwritten(tmp_path, synthetic_cifar, capsys):
+    (tmp_path / "exp" / "taken").mkdir(parents=True)
+    args = ["--space", "cifar_lt200k", "--data-dir", str(synthetic_cifar), "--name", "taken"]
+    assert main([*args, "--storage", str(tmp_path / "exp")]) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_end_to_end_search(tmp_path):
+    storage = tmp_path / "experiments"
+    flags = "--smoke-test --num-samples 6 --max-epochs 3 --grace-period 1 --reduction-factor 3"
+    cmd = [sys.executable, "-m", "nas.run", "--space", "cifar_lt200k", *flags.split()]
+    cmd += ["--storage", str(storage), "--name", "e2e", "--seed", "2"]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Best trial" in done.stdout and "test_acc" in done.stdout
+
+    experiment = storage / "e2e"
+    summary = json.loads((experiment / "summary.json").read_text())
+    trials = pd.read_csv(experiment / "trials.csv")
+    assert summary["trials"] == len(trials) == 6
+    assert (trials["epochs"] < 3).sum() >= 1  # ASHA stopped at least one early
+    assert summary["stopped_early"] == (trials["epochs"] < 3).sum()
+    assert (trials["epochs"] == 3).sum() >= 1
+    assert 197_392 in set(trials["params"])  # the seed preset ran
+    assert summary["best"]["val_acc"] == trials["val_acc"].max()  # best by last val_acc
+    assert 0 <= summary["best"]["test_acc"] <= 1
+    log = experiment / "rejected.jsonl"
+    assert summary["rejected"] == (len(log.read_text().splitlines()) if log.exists() else 0)
+    for trial_dir in experiment.glob("trial_*"):
+        lines = (trial_dir / "result.json").read_text().splitlines()
+        assert [json.loads(line)["epoch"] for line in lines] == list(range(1, len(lines) + 1))
+        assert list(trial_dir.glob("checkpoint_*/model.pt"))

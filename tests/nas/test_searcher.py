@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import json
+import random
+
+from nas.constraints import check
+from nas.searcher import FeasibleSearch, trial_seed
+from search_spaces.cifar_lt200k import SPACE
+
+
+def drive(searcher: FeasibleSearch, count: int, max_epochs: int = 3) -> list[dict]:
+    """Ask for ``count`` trials and complete each with a made-up accuracy."""
+    rng = random.Random(0)
+    configs = []
+    for i in range(count):
+        config = searcher.suggest(f"t{i}")
+        configs.append(config)
+        searcher.on_trial_result(f"t{i}", {"val_acc": rng.random(), "training_iteration": 1})
+        final = {"val_acc": rng.random(), "training_iteration": rng.choice([1, max_epochs])}
+        searcher.on_trial_complete(f"t{i}", final)
+    return configs
+
+
+def test_suggestions_obey_the_rules_and_rejections_are_logged(tmp_path):
+    log = tmp_path / "rejected.jsonl"
+    searcher = FeasibleSearch(SPACE, "optuna", seed=1, max_epochs=3, rejected_log=log)
+    configs = drive(searcher, 30)
+    for config in configs:
+        spec, _ = SPACE.decode(config)
+        assert check(spec, SPACE.rules)[1] == []
+    assert searcher.rejected > 0
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(entries) == searcher.rejected
+    for entry in entries:
+        assert entry["reasons"] == check(SPACE.decode(entry["config"])[0], SPACE.rules)[1] != []
+    infeasible = [t for t in searcher.study.trials if any(v > 0 for v in t.constraints.values())]
+    assert len(infeasible) == searcher.rejected  # Optuna was told, so TPE learns from them
+
+
+def test_seed_preset_comes_first_with_a_trial_seed():
+    searcher = FeasibleSearch(SPACE, "optuna", seed=7, points_to_evaluate=[SPACE.presets["seed"]])
+    first = searcher.suggest("t0")
+    assert first == {**SPACE.presets["seed"], "seed": trial_seed(7, 0)}
+
+
+def test_candidates_cover_the_space():
+    configs = drive(FeasibleSearch(SPACE, "optuna", seed=3, max_epochs=3), 40)
+    assert {c["depth"] for c in configs} == {3, 4, 5}
+    assert {c["downsample"] for c in configs} == {"dilated", "stride"}
+    assert {c["norm"] for c in configs} == {"batch", "group", "layer"}
+    assert len({c["batch_size"] for c in configs}) == 3
+    lrs = sorted(c["lr"] for c in configs)
+    assert lrs[0] < 0.01 and lrs[-1] > 0.05
+    assert len({c["seed"] for c in configs}) == 40
+
+
+def test_restored_searcher_continues_identically(tmp_path):
+    a = FeasibleSearch(SPACE, "random", seed=5, max_epochs=3)
+    drive(a, 4)
+    a.save(str(tmp_path / "searcher.pkl"))
+    b = FeasibleSearch(SPACE, "random", seed=99, max_epochs=3)
+    b.restore(str(tmp_path / "searcher.pkl"))
+    assert b.suggest("next") == a.suggest("next")
+    assert b.rejected == a.rejected
