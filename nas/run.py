@@ -19,11 +19,14 @@ from pathlib import Path
 
 # The classic table reporter shows the metric columns we choose; the newer engine ignores them.
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+# Checkpointing every epoch is intended; Tune's warning about frequent snapshots is noise here.
+os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
+from nas import storage  # noqa: E402
 from search_spaces import SPACES, get_space  # noqa: E402
 from trainables.data import DataError  # noqa: E402
-from trainables.data.cifar10 import load_cifar10  # noqa: E402
 from trainables.data.synthetic import write_synthetic_cifar10  # noqa: E402
+from trainables.tasks import check_data  # noqa: E402
 
 SMOKE = {"num_samples": 4, "max_epochs": 2, "grace_period": 1, "reduction_factor": 2}
 
@@ -73,8 +76,8 @@ def parser() -> argparse.ArgumentParser:
 
 def check_args(args: argparse.Namespace) -> None:
     """Raise UsageError naming the first flag whose value cannot work."""
-    for flag in ("num_samples", "max_epochs", "grace_period", "max_concurrent", "train_images",
-                 "checkpoint_every", "num_cpus"):  # fmt: skip
+    counts = ("num_samples", "max_epochs", "grace_period", "max_concurrent", "train_images")
+    for flag in (*counts, "checkpoint_every", "num_cpus"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise UsageError(f"--{flag.replace('_', '-')} must be at least 1 (got {value}).")
@@ -112,8 +115,7 @@ def resolve_args(argv: list[str] | None) -> argparse.Namespace:
     if args.resume and not args.name:
         raise UsageError("--resume needs the --name of the experiment to continue.")
     args.name = args.name or f"{args.space}-{datetime.now():%Y%m%d-%H%M%S}"
-    if "://" not in args.storage:
-        args.storage = str(Path(args.storage).resolve())
+    args.storage = storage.resolve(args.storage)
     check_args(args)
     return args
 
@@ -124,8 +126,8 @@ def start_ray(args: argparse.Namespace) -> None:
     if args.address:
         ray.init(address=args.address, logging_level="WARNING")
     else:
-        ray.init(num_cpus=args.num_cpus or os.cpu_count(), include_dashboard=False,
-                 logging_level="WARNING")  # fmt: skip
+        num_cpus = args.num_cpus or os.cpu_count()
+        ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level="WARNING")
 
 
 def search_options(args: argparse.Namespace):
@@ -173,16 +175,15 @@ def run_search(args: argparse.Namespace) -> dict:
     from trainables.checkpoints import evaluate_checkpoint
 
     space = get_space(args.space)
-    experiment = Path(args.storage) / args.name
-    if "://" not in args.storage:
-        if experiment.exists() and not args.resume:
-            raise UsageError(
-                f"experiment {args.name!r} already exists in {args.storage}: add --resume to "
-                "continue it, or choose another --name."
-            )
-        if args.resume and not experiment.exists():
-            raise UsageError(f"there is no experiment {args.name!r} in {args.storage} to resume.")
-    load_cifar10(args.data_dir)  # fails here, before Ray starts, if the data is missing
+    experiment = storage.join(args.storage, args.name)
+    if storage.exists(experiment) and not args.resume:
+        raise UsageError(
+            f"experiment {args.name!r} already exists in {args.storage}: add --resume to "
+            "continue it, or choose another --name."
+        )
+    if args.resume and not storage.exists(experiment):
+        raise UsageError(f"there is no experiment {args.name!r} in {args.storage} to resume.")
+    check_data(space.task, args.data_dir)  # before Ray starts
     start = time.monotonic()
     start_ray(args)
     options = search_options(args)
@@ -201,17 +202,18 @@ def run_search(args: argparse.Namespace) -> dict:
     wall = time.monotonic() - start
 
     table = trials_table(experiment)
-    table.to_csv(experiment / "trials.csv", index=False)
-    rejected_log = experiment / "rejected.jsonl"
-    rejected = len(rejected_log.read_text().splitlines()) if rejected_log.exists() else 0
+    storage.write_text(storage.join(experiment, "trials.csv"), table.to_csv(index=False))
+    rejected_log = storage.join(experiment, "rejected.jsonl")
+    rejected = storage.read_text(rejected_log).count("\n") if storage.exists(rejected_log) else 0
     best = grid.get_best_result(space.metric, space.mode, scope="last", filter_nan_and_inf=True)
-    test_loss, test_acc = evaluate_checkpoint(
-        Path(best.checkpoint.path), space.task, options.data_dir, space.decode
-    )
+    with best.checkpoint.as_directory() as folder:
+        test_loss, test_acc = evaluate_checkpoint(
+            Path(folder), space.task, options.data_dir, space.decode
+        )
     finished = int((table["epochs"] >= options.max_epochs).sum()) if len(table) else 0
     summary = {
         "space": space.name,
-        "experiment_dir": str(experiment),
+        "experiment_dir": experiment,
         "trials": len(table),
         "finished": finished,
         "stopped_early": int(len(table) - finished - grid.num_errors),
@@ -230,14 +232,15 @@ def run_search(args: argparse.Namespace) -> dict:
             "receptive_field": best.metrics["receptive_field"],
         },
     }
-    (experiment / "summary.json").write_text(json.dumps(summary, indent=1))
+    storage.write_text(storage.join(experiment, "summary.json"), json.dumps(summary, indent=1))
     return summary
 
 
 def print_summary(summary: dict) -> None:
     best = summary["best"]
-    config = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                       for k, v in best["config"].items())  # fmt: skip
+    config = ", ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best["config"].items()
+    )
     print(
         f"\nBest trial {best['trial_id']}: val_acc {best['val_acc']:.4f} after {best['epochs']} "
         f"epochs, test_acc {best['test_acc']:.4f}, {best['params']:,} params, "

@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import math
 import pickle
-from pathlib import Path
 
 import optuna
 from ray import tune
 
+from nas import storage
 from nas.analyzer import Analysis
 from nas.constraints import check, violations
 from search_spaces.base import Config, SearchSpace
@@ -38,7 +38,7 @@ class FeasibleSearch(tune.search.Searcher):
         seed: int = 0,
         max_epochs: int = 1,
         points_to_evaluate: list[Config] | None = None,
-        rejected_log: str | Path | None = None,
+        rejected_log: str | None = None,
     ):
         super().__init__(metric=space.metric, mode=space.mode)
         self.space, self.seed, self.max_epochs = space, seed, max_epochs
@@ -52,8 +52,8 @@ class FeasibleSearch(tune.search.Searcher):
         self.study = optuna.create_study(direction=direction, sampler=self._sampler)
         for point in points_to_evaluate or []:
             self.study.enqueue_trial(point)
-        self.rejected_log = Path(rejected_log) if rejected_log else None
-        self.rejected = 0
+        self.rejected_log = rejected_log  # a path or URI; rewritten whole at each rejection
+        self.rejections: list[dict] = []
         self._live: dict[str, optuna.Trial] = {}
 
     def set_search_properties(self, metric, mode, config, **spec) -> bool:
@@ -115,17 +115,17 @@ class FeasibleSearch(tune.search.Searcher):
         ]
         trial.set_constraint("structure", float(len(others)))
 
+    @property
+    def rejected(self) -> int:
+        return len(self.rejections)
+
     def _reject(self, trial: optuna.Trial, config: Config, reasons: list[str]) -> None:
-        self.rejected += 1
         # The value is never compared: TPE ranks infeasible trials by constraint violation alone.
         self.study.tell(trial, 0.0)
+        self.rejections.append({"number": trial.number, "reasons": reasons, "config": config})
         if self.rejected_log is not None:
-            self.rejected_log.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.rejected_log, "a") as f:
-                f.write(
-                    json.dumps({"number": trial.number, "reasons": reasons, "config": config})
-                    + "\n"
-                )
+            lines = [json.dumps(entry) + "\n" for entry in self.rejections]
+            storage.write_text(self.rejected_log, "".join(lines))
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as f:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from ray import tune
 
+from nas import storage
 from nas.analyzer import analyze
 from nas.searcher import FeasibleSearch
 from search_spaces.base import SearchSpace
@@ -39,7 +39,7 @@ class SearchOptions:
 
     @property
     def experiment_dir(self) -> str:
-        return f"{self.storage.rstrip('/')}/{self.name}"
+        return storage.join(self.storage, self.name)
 
 
 def architecture_metrics(spec) -> dict[str, int]:
@@ -74,7 +74,7 @@ def build_tuner(space: SearchSpace, options: SearchOptions) -> tuple[tune.Tuner,
         seed=options.seed,
         max_epochs=options.max_epochs,
         points_to_evaluate=[space.presets["seed"]],
-        rejected_log=_local_path(options.experiment_dir, "rejected.jsonl"),
+        rejected_log=storage.join(options.experiment_dir, "rejected.jsonl"),
     )
     scheduler = tune.schedulers.ASHAScheduler(
         time_attr="training_iteration",
@@ -122,7 +122,3 @@ def run_config(space: SearchSpace, options: SearchOptions) -> tune.RunConfig:
         progress_reporter=reporter,
         verbose=1,
     )
-
-
-def _local_path(location: str, filename: str) -> Path | None:
-    return None if "://" in location else Path(location) / filename

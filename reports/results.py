@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 
+from nas import storage
 
-def epochs_table(experiment_dir: str | Path) -> pd.DataFrame:
+
+def epochs_table(experiment: str) -> pd.DataFrame:
     """Every reported epoch of every trial: one row per (trial, epoch), config keys prefixed."""
     rows = []
-    for result_file in sorted(Path(experiment_dir).glob("*/result.json")):
-        for line in result_file.read_text().splitlines():
+    for trial in storage.subfolders(experiment):
+        result_file = storage.join(trial, "result.json")
+        if not storage.exists(result_file):
+            continue
+        for line in storage.read_text(result_file).splitlines():
             if not line.strip():
                 continue
             result = json.loads(line)
@@ -21,9 +25,9 @@ def epochs_table(experiment_dir: str | Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def trials_table(experiment_dir: str | Path) -> pd.DataFrame:
-    """One row per trial: its config, last epoch's metrics, best metric and epochs trained."""
-    epochs = epochs_table(experiment_dir)
+def trials_table(experiment: str) -> pd.DataFrame:
+    """One row per trial: its config, last epoch's metrics, best val_acc and epochs trained."""
+    epochs = epochs_table(experiment)
     if epochs.empty:
         return epochs
     epochs = epochs.sort_values(["trial_id", "training_iteration"])

@@ -12,8 +12,10 @@ from typing import Any
 
 import torch
 
-from trainables.loop import Training
+from trainables.data.augment import ChannelStats
+from trainables.loop import Training, pick_device
 from trainables.models import spec_from_dict, spec_to_dict
+from trainables.tasks import load_test
 
 
 def save_checkpoint(
@@ -48,10 +50,6 @@ def load_spec(folder: Path) -> Any:
 
 def evaluate_checkpoint(folder: Path, task: str, data_dir: str, decode) -> tuple[float, float]:
     """Test loss and accuracy of the model in a trial checkpoint (the test split, used once)."""
-    from trainables.data.augment import ChannelStats
-    from trainables.loop import Training, pick_device
-    from trainables.tasks import load_test
-
     meta = read_meta(folder)
     spec, settings = decode(meta["config"])
     training = Training(spec, settings, pick_device())

@@ -1,8 +1,10 @@
 """The training loop: plain PyTorch, no Ray.
 
 SGD with Nesterov momentum, cross-entropy with label smoothing, and CosineAnnealingWarmRestarts
-stepped every iteration with the fractional epoch. On CUDA it trains in channels_last with
-autocast (bf16 where the GPU has it, else fp16 with a gradient scaler); on CPU in fp32.
+stepped every iteration with the fractional epoch. Tensors are channels_last (oneDNN on CPU
+and cuDNN on GPU are both faster with it: 99 -> 132 img/s for the seed network on one CPU core);
+on CUDA it trains with autocast (bf16 where the GPU has it, else fp16 with a gradient scaler),
+on CPU in fp32.
 """
 
 from __future__ import annotations
@@ -45,9 +47,7 @@ class Training:
     def __init__(self, spec: Any, settings: TrainSettings, device: torch.device):
         self.device, self.settings = device, settings
         self.cuda = device.type == "cuda"
-        self.model = create_model(spec).to(device)
-        if self.cuda:
-            self.model = self.model.to(memory_format=torch.channels_last)
+        self.model = create_model(spec).to(device, memory_format=torch.channels_last)
         self.optimizer = torch.optim.SGD(
             self.model.parameters(),
             lr=settings.lr,
@@ -68,9 +68,7 @@ class Training:
         return torch.autocast("cuda", dtype=self.amp_dtype, enabled=self.cuda)
 
     def _to_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = x.to(self.device, non_blocking=True)
-        if self.cuda:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = x.to(self.device, non_blocking=True, memory_format=torch.channels_last)
         return x, y.to(self.device, non_blocking=True)
 
     def train_epoch(

@@ -28,6 +28,13 @@ class TaskData:
         self.train.transform.set_random_seed(seed)
 
 
+def check_data(task: str, data_dir: str) -> None:
+    """Fail (DataError) before any trial starts if ``task``'s data is missing or malformed."""
+    if task != "cifar10":
+        raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
+    load_cifar10(data_dir)  # downloads where missing and online
+
+
 def load_task(
     task: str, data_dir: str, val_fraction: float = 0.1, train_limit: int | None = None
 ) -> TaskData:

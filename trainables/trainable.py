@@ -6,6 +6,7 @@ Everything Ray-specific in the trial lives in this file.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ class TrialJob:
 
 
 def train_trial(config: dict, job: TrialJob) -> None:
+    logging.getLogger("ray.train").setLevel(logging.WARNING)  # one line per checkpoint is noise
     torch.set_num_threads(max(1, int(job.cpus_per_trial)))
     spec, settings = job.decode(config)
     seed = config["seed"]

@@ -23,7 +23,7 @@ def drive(searcher: FeasibleSearch, count: int, max_epochs: int = 3) -> list[dic
 
 def test_suggestions_obey_the_rules_and_rejections_are_logged(tmp_path):
     log = tmp_path / "rejected.jsonl"
-    searcher = FeasibleSearch(SPACE, "optuna", seed=1, max_epochs=3, rejected_log=log)
+    searcher = FeasibleSearch(SPACE, "optuna", seed=1, max_epochs=3, rejected_log=str(log))
     configs = drive(searcher, 30)
     for config in configs:
         spec, _ = SPACE.decode(config)

@@ -1,0 +1,57 @@
+"""Experiment storage: a local folder, a shared file system path, or a pyarrow URI (s3://, gs://).
+
+Everything the project itself reads or writes in an experiment folder goes through these few
+functions, so the same code serves a laptop and a cluster with object storage.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.fs as pafs
+
+
+def is_uri(location: str) -> bool:
+    return "://" in location
+
+
+def resolve(location: str) -> str:
+    """An absolute path for local folders; URIs unchanged."""
+    return location if is_uri(location) else str(Path(location).expanduser().resolve())
+
+
+def join(location: str, *parts: str) -> str:
+    return "/".join([location.rstrip("/"), *parts])
+
+
+def _fs(location: str) -> tuple[pafs.FileSystem, str]:
+    if is_uri(location):
+        return pafs.FileSystem.from_uri(location)
+    return pafs.LocalFileSystem(), str(Path(location).resolve())
+
+
+def exists(location: str) -> bool:
+    fs, path = _fs(location)
+    return fs.get_file_info(path).type != pafs.FileType.NotFound
+
+
+def read_text(location: str) -> str:
+    fs, path = _fs(location)
+    with fs.open_input_stream(path) as f:
+        return f.read().decode()
+
+
+def write_text(location: str, text: str) -> None:
+    """Write (replace) a whole file; object stores cannot append."""
+    fs, path = _fs(location)
+    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    with fs.open_output_stream(path) as f:
+        f.write(text.encode())
+
+
+def subfolders(location: str) -> list[str]:
+    """Locations of the folders directly inside ``location``, sorted by name."""
+    fs, path = _fs(location)
+    infos = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+    names = sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory)
+    return [join(location, name) for name in names]
