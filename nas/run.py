@@ -172,7 +172,6 @@ def run_search(args: argparse.Namespace) -> dict:
     """Run (or resume) the search and return the summary written to the experiment folder."""
     from nas.tuner import build_tuner, restore_tuner
     from reports.results import trials_table
-    from trainables.checkpoints import evaluate_checkpoint
 
     space = get_space(args.space)
     experiment = storage.join(args.storage, args.name)
@@ -205,11 +204,6 @@ def run_search(args: argparse.Namespace) -> dict:
     storage.write_text(storage.join(experiment, "trials.csv"), table.to_csv(index=False))
     rejected_log = storage.join(experiment, "rejected.jsonl")
     rejected = storage.read_text(rejected_log).count("\n") if storage.exists(rejected_log) else 0
-    best = grid.get_best_result(space.metric, space.mode, scope="last", filter_nan_and_inf=True)
-    with best.checkpoint.as_directory() as folder:
-        test_loss, test_acc = evaluate_checkpoint(
-            Path(folder), space.task, options.data_dir, space.decode
-        )
     finished = int((table["epochs"] >= options.max_epochs).sum()) if len(table) else 0
     summary = {
         "space": space.name,
@@ -220,24 +214,50 @@ def run_search(args: argparse.Namespace) -> dict:
         "failed": grid.num_errors,
         "rejected": rejected,
         "wall_seconds": round(wall, 1),
-        "best": {
-            "trial_id": best.metrics["trial_id"],
-            "config": best.config,
-            "epochs": best.metrics["training_iteration"],
-            "val_acc": best.metrics["val_acc"],
-            "test_acc": test_acc,
-            "test_loss": test_loss,
-            "params": best.metrics["params"],
-            "macs": best.metrics["macs"],
-            "receptive_field": best.metrics["receptive_field"],
-        },
+        "best": best_trial(grid, space, options),
     }
     storage.write_text(storage.join(experiment, "summary.json"), json.dumps(summary, indent=1))
     return summary
 
 
+def best_trial(grid, space, options) -> dict | None:
+    """The best trial by its last metric value, with its test accuracy; None if none reported."""
+    from trainables.checkpoints import evaluate_checkpoint
+
+    try:
+        best = grid.get_best_result(
+            space.metric, space.mode, scope="last", filter_nan_and_inf=True
+        )
+    except RuntimeError:  # no trial reported a finite metric
+        return None
+    with best.checkpoint.as_directory() as folder:
+        test_loss, test_acc = evaluate_checkpoint(
+            Path(folder), space.task, options.data_dir, space.decode
+        )
+    metrics = best.metrics
+    return {
+        "trial_id": metrics["trial_id"],
+        "config": best.config,
+        "epochs": metrics["training_iteration"],
+        space.metric: metrics[space.metric],
+        "test_acc": test_acc,
+        "test_loss": test_loss,
+        **{key: metrics[key] for key in ("params", "macs", "receptive_field")},
+    }
+
+
 def print_summary(summary: dict) -> None:
+    counts = (
+        f"Trials: {summary['trials']} ({summary['finished']} ran every epoch, "
+        f"{summary['stopped_early']} stopped early by ASHA, {summary['failed']} failed); "
+        f"rejected candidates (broke the space's rules, never started): {summary['rejected']}\n"
+        f"Wall time: {summary['wall_seconds']:.0f} s\n"
+        f"Results: {summary['experiment_dir']} (summary.json, trials.csv, rejected.jsonl)"
+    )
     best = summary["best"]
+    if best is None:
+        print(f"\nNo trial reported a finite metric (see error.txt in the trials).\n{counts}")
+        return
     config = ", ".join(
         f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best["config"].items()
     )
@@ -245,12 +265,7 @@ def print_summary(summary: dict) -> None:
         f"\nBest trial {best['trial_id']}: val_acc {best['val_acc']:.4f} after {best['epochs']} "
         f"epochs, test_acc {best['test_acc']:.4f}, {best['params']:,} params, "
         f"{best['macs']:,} MACs, receptive field {best['receptive_field']}\n"
-        f"  config: {config}\n"
-        f"Trials: {summary['trials']} ({summary['finished']} ran every epoch, "
-        f"{summary['stopped_early']} stopped early by ASHA, {summary['failed']} failed); "
-        f"rejected candidates (broke the space's rules, never started): {summary['rejected']}\n"
-        f"Wall time: {summary['wall_seconds']:.0f} s\n"
-        f"Results: {summary['experiment_dir']} (summary.json, trials.csv, rejected.jsonl)"
+        f"  config: {config}\n{counts}"
     )
 
 
@@ -265,10 +280,11 @@ def main(argv: list[str] | None = None) -> int:
             with tempfile.TemporaryDirectory(prefix="nas-smoke-") as tmp:
                 args.data_dir = str(write_synthetic_cifar10(Path(tmp) / "data"))
                 print(f"Smoke test: synthetic CIFAR-10 batches in {args.data_dir}", flush=True)
-                print_summary(run_search(args))
+                summary = run_search(args)
         else:
-            print_summary(run_search(args))
-        return 0
+            summary = run_search(args)
+        print_summary(summary)
+        return 0 if summary["best"] else 1
     except UsageError as e:
         print(f"nas.run: error: {e}", file=sys.stderr)
         return 2

@@ -110,7 +110,7 @@ def restore_tuner(space: SearchSpace, options: SearchOptions) -> tune.Tuner:
 def run_config(space: SearchSpace, options: SearchOptions) -> tune.RunConfig:
     reporter = tune.CLIReporter(
         metric_columns=METRIC_COLUMNS,
-        parameter_columns=["depth", "lr", "batch_size"],
+        parameter_columns=list(space.progress_columns),
         max_report_frequency=15,
         sort_by_metric=True,
     )

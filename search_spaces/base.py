@@ -31,6 +31,7 @@ class SearchSpace:
     decode: Callable[[Config], tuple[Any, TrainSettings]]  # config -> (model spec, settings)
     presets: dict[str, Config]  # named full configs; "seed" is the reference network
     rules: Rules
+    progress_columns: tuple[str, ...] = ("lr", "batch_size")  # config keys in the live table
     metric: str = "val_acc"
     mode: str = "max"
     asha: AshaDefaults = field(default_factory=AshaDefaults)

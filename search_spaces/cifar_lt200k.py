@@ -99,6 +99,7 @@ SPACE = SearchSpace(
     sample=sample,
     decode=decode,
     presets={"seed": SEED},
+    progress_columns=("depth", "downsample", "lr", "batch_size"),
     rules=Rules(
         params_below=200_000,
         receptive_field_above=44,
