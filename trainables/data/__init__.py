@@ -1,0 +1,7 @@
+"""Data readers and augmentation for the search spaces' data sets."""
+
+from __future__ import annotations
+
+
+class DataError(Exception):
+    """Data a user pointed us at is missing or malformed; the message says what and how to fix it."""

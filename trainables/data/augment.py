@@ -1,0 +1,74 @@
+"""Albumentations pipelines for training, and the fixed normalisation used for evaluation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import albumentations as A
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+
+@dataclass(frozen=True)
+class ChannelStats:
+    mean: tuple[float, ...]  # per channel, in the images' own 0-255 scale
+    std: tuple[float, ...]
+
+    @classmethod
+    def of(cls, images: np.ndarray) -> ChannelStats:
+        pixels = images.reshape(-1, images.shape[-1]).astype(np.float64)
+        return cls(tuple(pixels.mean(0).tolist()), tuple(pixels.std(0).tolist()))
+
+
+def cifar_train_transform(
+    stats: ChannelStats,
+    shift: float = 0.1,  # fraction of the side
+    scale: float = 0.1,  # +- fraction
+    rotate: float = 15.0,  # +- degrees
+    hole: int = 16,  # side of the one coarse-dropout hole, pixels
+) -> A.Compose:
+    """Flip, shift-scale-rotate, one hole filled with the data set's mean, then normalisation."""
+    return A.Compose(
+        [
+            A.HorizontalFlip(p=0.5),
+            # albumentations 2 spells shift-scale-rotate as an Affine (ShiftScaleRotate warns).
+            A.Affine(
+                translate_percent=(-shift, shift),
+                scale=(1 - scale, 1 + scale),
+                rotate=(-rotate, rotate),
+                fill=stats.mean,
+                p=0.5,
+            ),
+            A.CoarseDropout(
+                num_holes_range=(1, 1),
+                hole_height_range=(hole, hole),
+                hole_width_range=(hole, hole),
+                fill=stats.mean,
+                p=0.5,
+            ),
+            A.Normalize(mean=stats.mean, std=stats.std, max_pixel_value=1.0),
+        ]
+    )
+
+
+def normalize(images: np.ndarray, stats: ChannelStats) -> torch.Tensor:
+    """HWC uint8 images -> NCHW float tensor normalised with ``stats`` (no augmentation)."""
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
+    mean = torch.tensor(stats.mean).view(1, -1, 1, 1)
+    std = torch.tensor(stats.std).view(1, -1, 1, 1)
+    return (x - mean) / std
+
+
+class AugmentedImages(Dataset):
+    """HWC uint8 images and labels passed through an albumentations pipeline per sample."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, transform: A.Compose):
+        self.images, self.labels, self.transform = images, labels, transform
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        image = self.transform(image=self.images[i])["image"]
+        return torch.from_numpy(image.transpose(2, 0, 1).copy()), int(self.labels[i])

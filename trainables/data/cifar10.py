@@ -1,0 +1,140 @@
+"""CIFAR-10 in the standard "python version" batch format, with any number of images per file.
+
+``<data-dir>/cifar-10-batches-py/`` holds ``data_batch_N`` files, ``test_batch`` and
+``batches.meta``; each batch is a pickled dict with ``data`` (N x 3072 uint8, the R, G and B
+planes of a 32x32 image in row-major order) and ``labels``. Where the folder is missing the
+official archive is downloaded and its MD5 checked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import shutil
+import tarfile
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from trainables.data import DataError
+
+FOLDER = "cifar-10-batches-py"
+URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+MD5 = "c58f30108f718f92721af3b95e74349a"
+DEFAULT_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)  # fmt: skip
+EXPECTED = "data_batch_1 ... data_batch_5, test_batch and batches.meta"
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    images: np.ndarray  # N x 32 x 32 x 3 uint8 (HWC, as albumentations expects)
+    labels: np.ndarray  # N int64
+
+
+@dataclass(frozen=True)
+class Cifar10:
+    train: ImageSet  # every data_batch_N file
+    test: ImageSet  # test_batch: only for the final evaluation of the best trial
+    classes: tuple[str, ...]
+
+
+def load_cifar10(data_dir: str | Path, download: bool = True) -> Cifar10:
+    """Read ``data_dir/cifar-10-batches-py``, downloading the official archive when it is missing."""
+    folder = Path(data_dir) / FOLDER
+    if not _complete(folder):
+        if not download:
+            raise DataError(f"CIFAR-10 not found: {folder} should hold {EXPECTED}.")
+        fetch_cifar10(Path(data_dir))
+    train_files = sorted(folder.glob("data_batch_*"), key=lambda p: p.name)
+    train = _concat([read_batch(p) for p in train_files])
+    test = read_batch(folder / "test_batch")
+    classes = DEFAULT_CLASSES
+    if (folder / "batches.meta").exists():
+        classes = tuple(_unpickle(folder / "batches.meta")["label_names"])
+    return Cifar10(train=train, test=test, classes=classes)
+
+
+def read_batch(path: Path) -> ImageSet:
+    """One batch file as HWC uint8 images and int64 labels."""
+    batch = _unpickle(path)
+    try:
+        data = np.asarray(batch["data"], dtype=np.uint8)
+        labels = np.asarray(batch["labels"], dtype=np.int64)
+    except KeyError as e:
+        raise DataError(f"{path} is not a CIFAR-10 batch file: it has no {e.args[0]!r} key.") from e
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(data) != len(labels):
+        raise DataError(
+            f"{path} is not a CIFAR-10 batch file: data has shape {data.shape} for "
+            f"{len(labels)} labels (expected N x 3072)."
+        )
+    return ImageSet(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy(), labels)
+
+
+def write_batch(path: Path, images: np.ndarray, labels: np.ndarray, label: str = "batch") -> None:
+    """Write HWC uint8 images in the batch format (the inverse of ``read_batch``)."""
+    data = images.transpose(0, 3, 1, 2).reshape(len(images), -1)
+    batch = {
+        "batch_label": label,
+        "labels": [int(y) for y in labels],
+        "data": np.ascontiguousarray(data, dtype=np.uint8),
+        "filenames": [f"{label}_{i:05d}.png" for i in range(len(images))],
+    }
+    with open(path, "wb") as f:
+        pickle.dump(batch, f)
+
+
+def fetch_cifar10(data_dir: Path, url: str | None = None, timeout_s: float = 30.0) -> None:
+    """Download and unpack the official archive into ``data_dir``; raises DataError when offline."""
+    url = url or URL
+    folder = data_dir / FOLDER
+    print(f"CIFAR-10 not found in {folder}: downloading {url}", flush=True)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=data_dir) as tmp:
+            archive = Path(tmp) / "cifar-10-python.tar.gz"
+            with urllib.request.urlopen(url, timeout=timeout_s) as response, open(archive, "wb") as f:
+                shutil.copyfileobj(response, f, length=1 << 20)
+            digest = hashlib.md5(archive.read_bytes()).hexdigest()
+            if digest != MD5:
+                raise DataError(f"the download from {url} is corrupt (MD5 {digest}, expected {MD5}).")
+            with tarfile.open(archive) as tar:
+                tar.extractall(data_dir, filter="data")
+    except OSError as e:  # URLError, timeouts, refused connections, a read-only folder
+        reason = getattr(e, "reason", None) or e
+        raise DataError(
+            f"CIFAR-10 not found in {folder} and it could not be downloaded ({reason}): put "
+            f"{EXPECTED} there, or point --data-dir (or NAS_DATA_DIR) at the folder holding "
+            f"{FOLDER}/."
+        ) from e
+
+
+def train_val_split(n: int, val_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of a fixed, seeded split of the training files into train and validation."""
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be between 0 and 1 (got {val_fraction})")
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = max(1, round(n * val_fraction))
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def _complete(folder: Path) -> bool:
+    return (folder / "test_batch").exists() and any(folder.glob("data_batch_*"))
+
+
+def _unpickle(path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f, encoding="latin1")
+    except (pickle.UnpicklingError, EOFError, ValueError) as e:
+        raise DataError(f"{path} is not a readable CIFAR-10 batch file ({e}).") from e
+
+
+def _concat(sets: list[ImageSet]) -> ImageSet:
+    return ImageSet(
+        np.concatenate([s.images for s in sets]), np.concatenate([s.labels for s in sets])
+    )
