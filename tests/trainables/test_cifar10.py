@@ -44,11 +44,11 @@ def test_channel_planes_are_decoded_row_major(tmp_path):
 def test_offline_error_names_the_folder_and_files(tmp_path, monkeypatch):
     monkeypatch.setattr(cifar10, "URL", "http://127.0.0.1:9/cifar-10-python.tar.gz")
     with pytest.raises(DataError) as e:
-        load_cifar10(tmp_path)
+        load_cifar10(tmp_path / "data")
     message = str(e.value)
-    assert str(tmp_path / "cifar-10-batches-py") in message
+    assert str(tmp_path / "data" / "cifar-10-batches-py") in message
     assert "data_batch_1" in message and "test_batch" in message and "--data-dir" in message
-    assert not (tmp_path / "cifar-10-batches-py").exists()
+    assert not (tmp_path / "data").exists()  # nothing half-made is left behind
 
 
 def test_corrupt_download_is_refused(tmp_path, monkeypatch):

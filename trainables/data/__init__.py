@@ -4,4 +4,4 @@ from __future__ import annotations
 
 
 class DataError(Exception):
-    """Data a user pointed us at is missing or malformed; the message says what and how to fix it."""
+    """Data a user pointed us at is missing or malformed; the message says what to do."""

@@ -44,7 +44,7 @@ class Cifar10:
 
 
 def load_cifar10(data_dir: str | Path, download: bool = True) -> Cifar10:
-    """Read ``data_dir/cifar-10-batches-py``, downloading the official archive when it is missing."""
+    """Read ``data_dir/cifar-10-batches-py``; download the official archive where missing."""
     folder = Path(data_dir) / FOLDER
     if not _complete(folder):
         if not download:
@@ -66,7 +66,9 @@ def read_batch(path: Path) -> ImageSet:
         data = np.asarray(batch["data"], dtype=np.uint8)
         labels = np.asarray(batch["labels"], dtype=np.int64)
     except KeyError as e:
-        raise DataError(f"{path} is not a CIFAR-10 batch file: it has no {e.args[0]!r} key.") from e
+        raise DataError(
+            f"{path} is not a CIFAR-10 batch file: it has no {e.args[0]!r} key."
+        ) from e
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(data) != len(labels):
         raise DataError(
             f"{path} is not a CIFAR-10 batch file: data has shape {data.shape} for "
@@ -89,19 +91,24 @@ def write_batch(path: Path, images: np.ndarray, labels: np.ndarray, label: str =
 
 
 def fetch_cifar10(data_dir: Path, url: str | None = None, timeout_s: float = 30.0) -> None:
-    """Download and unpack the official archive into ``data_dir``; raises DataError when offline."""
+    """Download and unpack the official archive into ``data_dir``; DataError when offline."""
     url = url or URL
     folder = data_dir / FOLDER
     print(f"CIFAR-10 not found in {folder}: downloading {url}", flush=True)
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=data_dir) as tmp:
+        with tempfile.TemporaryDirectory() as tmp:
             archive = Path(tmp) / "cifar-10-python.tar.gz"
-            with urllib.request.urlopen(url, timeout=timeout_s) as response, open(archive, "wb") as f:
+            with (
+                urllib.request.urlopen(url, timeout=timeout_s) as response,
+                open(archive, "wb") as f,
+            ):
                 shutil.copyfileobj(response, f, length=1 << 20)
             digest = hashlib.md5(archive.read_bytes()).hexdigest()
             if digest != MD5:
-                raise DataError(f"the download from {url} is corrupt (MD5 {digest}, expected {MD5}).")
+                raise DataError(
+                    f"the download from {url} is corrupt (MD5 {digest}, expected {MD5})."
+                )
+            data_dir.mkdir(parents=True, exist_ok=True)
             with tarfile.open(archive) as tar:
                 tar.extractall(data_dir, filter="data")
     except OSError as e:  # URLError, timeouts, refused connections, a read-only folder
