@@ -17,19 +17,21 @@ def write_synthetic_cifar10(
     rng = np.random.default_rng(seed)
     folder = Path(data_dir) / FOLDER
     folder.mkdir(parents=True, exist_ok=True)
-    train_x, train_y = _images(rng, n_train)
+    palette = rng.integers(40, 216, (10, 3))  # each class's colour, shared by train and test
+    train_x, train_y = _images(rng, n_train, palette)
     for i, part in enumerate(np.array_split(np.arange(n_train), n_files), start=1):
         write_batch(folder / f"data_batch_{i}", train_x[part], train_y[part], f"batch {i}")
-    test_x, test_y = _images(rng, n_test)
+    test_x, test_y = _images(rng, n_test, palette)
     write_batch(folder / "test_batch", test_x, test_y, "test batch")
     with open(folder / "batches.meta", "wb") as f:
         pickle.dump({"label_names": list(DEFAULT_CLASSES), "num_vis": 3072}, f)
     return Path(data_dir)
 
 
-def _images(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _images(
+    rng: np.random.Generator, n: int, palette: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     labels = rng.integers(0, 10, n)
-    palette = rng.integers(40, 216, (10, 3))
     images = rng.normal(0, 30, (n, 32, 32, 3)) + palette[labels][:, None, None, :]
     rows = np.arange(32)[None, :, None]
     stripes = (rows // 4) % 2 == (labels[:, None, None] % 2)
