@@ -170,8 +170,12 @@ def search_options(args: argparse.Namespace):
 
 def run_search(args: argparse.Namespace) -> dict:
     """Run (or resume) the search and return the summary written to the experiment folder."""
+    import ray
+
+    from nas.run_record import end_record, start_record
     from nas.tuner import build_tuner, restore_tuner
-    from reports.results import trials_table
+    from reports.export import export_to
+    from reports.results import FAILED, FINISHED, REJECTED, STOPPED, load_experiment
 
     space = get_space(args.space)
     experiment = storage.join(args.storage, args.name)
@@ -186,6 +190,7 @@ def run_search(args: argparse.Namespace) -> dict:
     start = time.monotonic()
     start_ray(args)
     options = search_options(args)
+    start_record(experiment, options, ray.cluster_resources(), args.resume)
     print(
         f"Searching {space.name} ({space.rules.describe()}): {options.num_samples} trials, "
         f"up to {options.max_epochs} epochs, ASHA grace {options.grace_period} / reduction "
@@ -199,23 +204,21 @@ def run_search(args: argparse.Namespace) -> dict:
         tuner, _ = build_tuner(space, options)
     grid = tuner.fit()
     wall = time.monotonic() - start
+    end_record(experiment)
 
-    table = trials_table(experiment)
-    storage.write_text(storage.join(experiment, "trials.csv"), table.to_csv(index=False))
-    rejected_log = storage.join(experiment, "rejected.jsonl")
-    rejected = storage.read_text(rejected_log).count("\n") if storage.exists(rejected_log) else 0
-    finished = int((table["epochs"] >= options.max_epochs).sum()) if len(table) else 0
+    states = load_experiment(experiment).trials["State"].value_counts()
     summary = {
         "space": space.name,
         "experiment_dir": experiment,
-        "trials": len(table),
-        "finished": finished,
-        "stopped_early": int(len(table) - finished - grid.num_errors),
-        "failed": grid.num_errors,
-        "rejected": rejected,
+        "trials": int(states.drop(REJECTED, errors="ignore").sum()),
+        "finished": int(states.get(FINISHED, 0)),
+        "stopped_early": int(states.get(STOPPED, 0)),
+        "failed": int(states.get(FAILED, 0)),
+        "rejected": int(states.get(REJECTED, 0)),
         "wall_seconds": round(wall, 1),
         "best": best_trial(grid, space, options),
     }
+    summary["reports"] = export_to(experiment)
     storage.write_text(storage.join(experiment, "summary.json"), json.dumps(summary, indent=1))
     return summary
 
@@ -252,7 +255,8 @@ def print_summary(summary: dict) -> None:
         f"{summary['stopped_early']} stopped early by ASHA, {summary['failed']} failed); "
         f"rejected candidates (broke the space's rules, never started): {summary['rejected']}\n"
         f"Wall time: {summary['wall_seconds']:.0f} s\n"
-        f"Results: {summary['experiment_dir']} (summary.json, trials.csv, rejected.jsonl)"
+        f"Results: {summary['experiment_dir']} (summary.json, rejected.jsonl, trial folders)\n"
+        "Reports:\n" + "\n".join(f"  {path}" for path in summary["reports"])
     )
     best = summary["best"]
     if best is None:

@@ -67,7 +67,7 @@ class FeasibleSearch(tune.search.Searcher):
             analysis, reasons = check(spec, self.space.rules)
             self._set_constraints(trial, analysis, reasons)
             if reasons:
-                self._reject(trial, config, reasons)
+                self._reject(trial, config, reasons, analysis)
                 continue
             self._live[trial_id] = trial
             return {**config, "seed": trial_seed(self.seed, trial.number)}
@@ -119,10 +119,15 @@ class FeasibleSearch(tune.search.Searcher):
     def rejected(self) -> int:
         return len(self.rejections)
 
-    def _reject(self, trial: optuna.Trial, config: Config, reasons: list[str]) -> None:
+    def _reject(
+        self, trial: optuna.Trial, config: Config, reasons: list[str], analysis: Analysis | None
+    ) -> None:
         # The value is never compared: TPE ranks infeasible trials by constraint violation alone.
         self.study.tell(trial, 0.0)
-        self.rejections.append({"number": trial.number, "reasons": reasons, "config": config})
+        entry = {"number": trial.number, "reasons": reasons, "config": config}
+        if analysis is not None:
+            entry |= {k: getattr(analysis, k) for k in ("params", "macs", "receptive_field")}
+        self.rejections.append(entry)
         if self.rejected_log is not None:
             lines = [json.dumps(entry) + "\n" for entry in self.rejections]
             storage.write_text(self.rejected_log, "".join(lines))

@@ -43,15 +43,27 @@ def read_text(location: str) -> str:
 
 def write_text(location: str, text: str) -> None:
     """Write (replace) a whole file; object stores cannot append."""
+    write_bytes(location, text.encode())
+
+
+def write_bytes(location: str, data: bytes) -> None:
     fs, path = _fs(location)
     fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
     with fs.open_output_stream(path) as f:
-        f.write(text.encode())
+        f.write(data)
 
 
 def subfolders(location: str) -> list[str]:
     """Locations of the folders directly inside ``location``, sorted by name."""
+    return _entries(location, pafs.FileType.Directory)
+
+
+def files(location: str) -> list[str]:
+    """Locations of the files directly inside ``location``, sorted by name."""
+    return _entries(location, pafs.FileType.File)
+
+
+def _entries(location: str, kind: pafs.FileType) -> list[str]:
     fs, path = _fs(location)
     infos = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
-    names = sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory)
-    return [join(location, name) for name in names]
+    return [join(location, name) for name in sorted(i.base_name for i in infos if i.type == kind)]

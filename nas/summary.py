@@ -14,9 +14,14 @@ from nas.constraints import check
 from search_spaces import SPACES, get_space
 
 
+def layer_rows(analysis: Analysis) -> list[tuple[str, str, str, int]]:
+    """(layer, type, output shape, params) per layer, as the table prints them."""
+    return [(r.name, r.kind, str(list(r.output_shape)), r.params) for r in analysis.layers]
+
+
 def layer_table(analysis: Analysis) -> str:
     """The analysis as a torchsummary-style table with the totals below it."""
-    rows = [(r.name, r.kind, str(list(r.output_shape)), f"{r.params:,}") for r in analysis.layers]
+    rows = [(*row[:3], f"{row[3]:,}") for row in layer_rows(analysis)]
     header = ("Layer", "Type", "Output shape", "Params")
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
     rule = "-" * (sum(widths) + 3 * (len(widths) - 1))

@@ -1,38 +1,221 @@
-"""The results table of an experiment, read from its folder alone (no Ray driver needed)."""
+"""The results tables of an experiment, read from its folder alone (no Ray driver needed).
+
+Works on a finished experiment, one whose driver was killed, and one still running: it reads
+each trial's ``result.json`` (one line per epoch), Tune's latest ``experiment_state-*.json``
+(trial statuses and errors), ``rejected.jsonl`` and ``run.json``.
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 import pandas as pd
 
 from nas import storage
+from nas.run_record import read_record
+
+FINISHED, STOPPED, REJECTED, FAILED, RUNNING = (
+    "finished",
+    "stopped early by ASHA",
+    "rejected",
+    "failed",
+    "running",
+)
+METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "verify_acc", "lr", "epoch_seconds")
+ARCHITECTURE = ("params", "macs", "receptive_field")
 
 
-def epochs_table(experiment: str) -> pd.DataFrame:
+@dataclass
+class Experiment:
+    location: str
+    run: dict  # run.json (empty for folders made without it)
+    epochs: pd.DataFrame  # one row per (trial, epoch): Name, epoch, metrics, config/<key>
+    trials: pd.DataFrame  # one row per trial and rejected candidate (see ``trials_table``)
+    config_keys: list[str] = field(default_factory=list)
+
+
+def load_experiment(location: str) -> Experiment:
+    """Read everything the reports need from an experiment folder (local path or URI)."""
+    location = storage.resolve(location)
+    if not storage.exists(location):
+        raise FileNotFoundError(f"no experiment folder at {location}")
+    run = read_record(location)
+    epochs = epochs_table(location)
+    statuses = trial_statuses(location)
+    rejected = rejected_candidates(location)
+    max_epochs = run.get("options", {}).get("max_epochs")
+    if max_epochs is None and not epochs.empty:
+        max_epochs = int(epochs["training_iteration"].max())
+    trials = trials_table(epochs, statuses, rejected, max_epochs or 0)
+    keys = [c.removeprefix("config/") for c in trials.columns if c.startswith("config/")]
+    return Experiment(location, run, epochs, trials, keys)
+
+
+def epochs_table(location: str) -> pd.DataFrame:
     """Every reported epoch of every trial: one row per (trial, epoch), config keys prefixed."""
-    rows = []
-    for trial in storage.subfolders(experiment):
+    rows, configs = [], []
+    for trial in storage.subfolders(location):
         result_file = storage.join(trial, "result.json")
         if not storage.exists(result_file):
             continue
+        name = trial.rstrip("/").rsplit("/", 1)[-1]
         for line in storage.read_text(result_file).splitlines():
             if not line.strip():
                 continue
             result = json.loads(line)
             config = result.pop("config", {})
-            rows.append({**result, **{f"config/{k}": v for k, v in config.items()}})
-    return pd.DataFrame(rows)
+            configs.append(config)
+            rows.append({"Name": name, **result, **{f"config/{k}": v for k, v in config.items()}})
+    table = pd.DataFrame(rows)
+    config_columns = [f"config/{k}" for k in merged_order(configs)]
+    return table.reindex(
+        columns=[c for c in table.columns if c not in config_columns] + config_columns
+    )
 
 
-def trials_table(experiment: str) -> pd.DataFrame:
-    """One row per trial: its config, last epoch's metrics, best val_acc and epochs trained."""
-    epochs = epochs_table(experiment)
-    if epochs.empty:
-        return epochs
-    epochs = epochs.sort_values(["trial_id", "training_iteration"])
-    last = epochs.groupby("trial_id", sort=False).tail(1).set_index("trial_id")
-    grouped = epochs.groupby("trial_id")
-    last["best_val_acc"] = grouped["val_acc"].max()
-    last["epochs"] = grouped["training_iteration"].max()
-    return last.reset_index()
+def merged_order(configs: list[dict]) -> list[str]:
+    """Keys of all configs, each placed after the key it follows where it first appears."""
+    order: list[str] = []
+    for config in configs:
+        previous = None
+        for key in config:
+            if key not in order:
+                order.insert(order.index(previous) + 1 if previous else len(order), key)
+            previous = key
+    return order
+
+
+def trial_statuses(location: str) -> dict[str, dict]:
+    """Tune's last saved view of each trial: status, start time, error file, by trial id."""
+    states = [f for f in storage.files(location) if "/experiment_state-" in f]
+    if not states:
+        return {}
+    try:
+        data = json.loads(storage.read_text(sorted(states)[-1]))
+    except json.JSONDecodeError:  # caught mid-write by a running driver: use results alone
+        return {}
+    found = {}
+    for trial_json, runtime_json in data.get("trial_data", []):
+        trial, runtime = json.loads(trial_json), json.loads(runtime_json)
+        folder = trial.get("relative_logdir")
+        error = None
+        if runtime.get("error_filename") and folder:
+            error = _last_line(storage.join(location, folder, runtime["error_filename"]))
+        found[trial["trial_id"]] = {
+            "status": trial.get("status"),
+            "folder": folder,
+            "config": trial.get("config", {}),
+            "start_time": runtime.get("start_time"),
+            "error": error,
+            "failures": runtime.get("num_failures", 0),
+        }
+    return found
+
+
+def _last_line(path: str) -> str | None:
+    """The exception line of a Tune error file, shortened for a table cell."""
+    if not storage.exists(path):
+        return None
+    lines = [ln.strip() for ln in storage.read_text(path).splitlines() if ln.strip()]
+    return lines[-1][:200] if lines else None
+
+
+def rejected_candidates(location: str) -> list[dict]:
+    path = storage.join(location, "rejected.jsonl")
+    if not storage.exists(path):
+        return []
+    return [json.loads(line) for line in storage.read_text(path).splitlines() if line.strip()]
+
+
+def trials_table(
+    epochs: pd.DataFrame, statuses: dict[str, dict], rejected: list[dict], max_epochs: int
+) -> pd.DataFrame:
+    """One row per trial (and per rejected candidate) in a W&B runs-table layout.
+
+    ``Name``, ``State``, ``Notes``, ``Created``, ``Runtime`` (s), ``config/<key>`` columns, then
+    last and best of each metric, epochs trained, params, MACs, receptive field and seed.
+    """
+    rows = []
+    seen = set()
+    if not epochs.empty:
+        epochs = epochs.sort_values(["trial_id", "training_iteration"])
+        for trial_id, history in epochs.groupby("trial_id", sort=False):
+            seen.add(trial_id)
+            rows.append(_trial_row(history, statuses.get(trial_id, {}), max_epochs))
+    for trial_id, status in statuses.items():  # started, but no epoch reported yet
+        if trial_id not in seen:
+            row = {"Name": status.get("folder") or f"trial_{trial_id}", "trial_id": trial_id}
+            row |= _state(status, epochs=0, max_epochs=max_epochs)
+            row["Created"] = _time(status.get("start_time"))
+            row |= {f"config/{k}": v for k, v in status.get("config", {}).items()}
+            rows.append(row)
+    for entry in rejected:
+        row = {"Name": f"rejected_{entry['number']}", "State": REJECTED}
+        row["Notes"] = "; ".join(entry["reasons"])
+        row |= {f"config/{k}": v for k, v in entry["config"].items()}
+        row |= {k: entry[k] for k in ARCHITECTURE if k in entry}
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    configs = [{k: None for k in epochs.columns if k.startswith("config/")}]
+    configs += [{f"config/{k}": None for k in entry["config"]} for entry in rejected]
+    config = [c for c in merged_order(configs) if c != "config/seed"]
+    first = ["Name", "State", "Notes", "Created", "Runtime"]
+    summary = [c for c in table.columns if c not in first + config and c != "config/seed"]
+    table["seed"] = table.get("config/seed")
+    ordered = first + config + [c for c in summary if c != "seed"] + ["seed"]
+    return table.reindex(columns=ordered).convert_dtypes()  # whole numbers print as such
+
+
+def _trial_row(history: pd.DataFrame, status: dict, max_epochs: int) -> dict:
+    last = history.iloc[-1]
+    epochs = int(last["training_iteration"])
+    first = history.iloc[0]
+    created = status.get("start_time") or first["timestamp"] - first.get("time_this_iter_s", 0)
+    row = {
+        "Name": last["Name"],
+        "trial_id": last["trial_id"],
+        **_state(status, epochs, max_epochs),
+        "Created": _time(created),
+        "Runtime": round(float(last["time_total_s"]), 1),
+        **{c: last[c] for c in history.columns if c.startswith("config/") and _present(last[c])},
+        "epochs": epochs,
+    }
+    for metric in METRICS:
+        if metric in history:
+            row[metric] = last[metric]
+            if metric.endswith("_acc"):
+                row[f"best_{metric}"] = history[metric].max()
+    row |= {k: int(last[k]) for k in ARCHITECTURE if k in history}
+    return row
+
+
+def _present(value) -> bool:
+    return not (isinstance(value, float) and pd.isna(value))
+
+
+def _state(status: dict, epochs: int, max_epochs: int) -> dict:
+    recorded = status.get("status")
+    if recorded == "ERROR" or status.get("error"):
+        return {"State": FAILED, "Notes": status.get("error") or f"error after epoch {epochs}"}
+    if recorded in ("RUNNING", "PENDING", "PAUSED"):
+        return {"State": RUNNING, "Notes": f"{epochs} epochs so far"}
+    if epochs >= max_epochs > 0:
+        return {"State": FINISHED, "Notes": ""}
+    if recorded == "TERMINATED":
+        return {"State": STOPPED, "Notes": f"stopped at epoch {epochs} of {max_epochs}"}
+    # No status saved yet (a driver killed before its first snapshot): what the results show.
+    return {"State": RUNNING, "Notes": f"{epochs} epochs so far; status not yet saved"}
+
+
+def _time(seconds: float | None) -> str | None:
+    if seconds is None or pd.isna(seconds):
+        return None
+    return (
+        datetime.fromtimestamp(float(seconds), timezone.utc)
+        .astimezone()
+        .isoformat(timespec="seconds")
+    )

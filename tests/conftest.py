@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,3 +24,15 @@ def shared_cifar() -> Path:
 def synthetic_cifar(tmp_path_factory) -> Path:
     """A small synthetic data set in the real batch format."""
     return write_synthetic_cifar10(tmp_path_factory.mktemp("data"), n_train=256, n_test=64)
+
+
+@pytest.fixture(scope="session")
+def smoke_experiment(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """One real search, run once: 6 trials, up to 3 epochs, on synthetic data (about a minute)."""
+    storage = tmp_path_factory.mktemp("experiments")
+    flags = "--smoke-test --num-samples 6 --max-epochs 3 --grace-period 1 --reduction-factor 3"
+    cmd = [sys.executable, "-m", "nas.run", "--space", "cifar_lt200k", *flags.split()]
+    cmd += ["--storage", str(storage), "--name", "e2e", "--seed", "2"]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return storage / "e2e", done

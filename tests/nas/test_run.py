@@ -1,14 +1,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
 
 from nas.run import main
-from tests.conftest import REPO
 from trainables.data import cifar10
 
 
@@ -63,28 +60,27 @@ def test_existing_experiment_is_never_overwritten(tmp_path, synthetic_cifar, cap
 
 
 @pytest.mark.slow
-def test_end_to_end_search(tmp_path):
-    storage = tmp_path / "experiments"
-    flags = "--smoke-test --num-samples 6 --max-epochs 3 --grace-period 1 --reduction-factor 3"
-    cmd = [sys.executable, "-m", "nas.run", "--space", "cifar_lt200k", *flags.split()]
-    cmd += ["--storage", str(storage), "--name", "e2e", "--seed", "2"]
-    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
+def test_end_to_end_search(smoke_experiment):
+    experiment, done = smoke_experiment
     assert "Best trial" in done.stdout and "test_acc" in done.stdout
 
-    experiment = storage / "e2e"
     summary = json.loads((experiment / "summary.json").read_text())
-    trials = pd.read_csv(experiment / "trials.csv")
-    assert summary["trials"] == len(trials) == 6
-    assert (trials["epochs"] < 3).sum() >= 1  # ASHA stopped at least one early
-    assert summary["stopped_early"] == (trials["epochs"] < 3).sum()
-    assert (trials["epochs"] == 3).sum() >= 1
-    assert 197_392 in set(trials["params"])  # the seed preset ran
-    assert summary["best"]["val_acc"] == trials["val_acc"].max()  # best by last val_acc
+    trials = pd.read_csv(experiment / "reports" / "ablations.csv")
+    ran = trials[trials["State"] != "rejected"]
+    assert summary["trials"] == len(ran) == 6
+    assert (ran["epochs"] < 3).sum() >= 1  # ASHA stopped at least one early
+    assert summary["stopped_early"] == (ran["State"] == "stopped early by ASHA").sum()
+    assert summary["stopped_early"] == (ran["epochs"] < 3).sum()
+    assert summary["finished"] == (ran["epochs"] == 3).sum() >= 1
+    assert 197_392 in set(ran["params"])  # the seed preset ran
+    assert summary["best"]["val_acc"] == ran["val_acc"].max()  # best by last val_acc
     assert 0 <= summary["best"]["test_acc"] <= 1
     log = experiment / "rejected.jsonl"
-    assert summary["rejected"] == (len(log.read_text().splitlines()) if log.exists() else 0)
+    rejected = len(log.read_text().splitlines()) if log.exists() else 0
+    assert summary["rejected"] == rejected == (trials["State"] == "rejected").sum()
     for trial_dir in experiment.glob("trial_*"):
         lines = (trial_dir / "result.json").read_text().splitlines()
         assert [json.loads(line)["epoch"] for line in lines] == list(range(1, len(lines) + 1))
         assert list(trial_dir.glob("checkpoint_*/model.pt"))
+    for path in summary["reports"]:
+        assert path in done.stdout and (experiment / "reports" / path.rsplit("/", 1)[1]).exists()

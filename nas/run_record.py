@@ -1,0 +1,114 @@
+"""``run.json``: what started an experiment, written into its folder before any trial runs.
+
+The command line, the options that shape the search, the space, the seed, package versions,
+the git commit and the machine, with start (and, when the driver ends, end) times; resumes are
+appended. Reports read it for their ``Run`` sheet.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+import shlex
+import subprocess
+import sys
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from nas import storage
+
+PACKAGES = ("torch", "torchvision", "ray", "optuna", "albumentations", "numpy", "pandas")
+REPO = Path(__file__).resolve().parents[1]
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def git_commit() -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() or None
+
+
+def device(cluster_resources: dict) -> dict:
+    """The driver's CPU and GPUs, and what the Ray cluster offers."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [ln.split(":", 1)[1].strip() for ln in cpuinfo.read_text().splitlines()
+                 if ln.startswith("model name")]  # fmt: skip
+        cpu = names[0] if names else cpu
+    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return {
+        "driver_cpu": cpu,
+        "driver_gpus": gpus,
+        "cluster_cpus": cluster_resources.get("CPU", 0),
+        "cluster_gpus": cluster_resources.get("GPU", 0),
+    }
+
+
+def start_record(experiment: str, options, cluster_resources: dict, resume: bool) -> dict:
+    """Write (or, on resume, extend) the experiment's run.json and return it."""
+    path = storage.join(experiment, "run.json")
+    command = shlex.join([Path(sys.executable).name, "-m", "nas.run", *sys.argv[1:]])
+    if resume and storage.exists(path):
+        record = json.loads(storage.read_text(path))
+        record.setdefault("resumes", []).append({"command": command, "started": now()})
+    else:
+        record = {
+            "command": command,
+            "space": options.space,
+            "seed": options.seed,
+            "searcher": options.searcher,
+            "scheduler": {
+                "kind": "ASHA",
+                "time_attr": "training_iteration (epochs)",
+                "max_epochs": options.max_epochs,
+                "grace_period": options.grace_period,
+                "reduction_factor": options.reduction_factor,
+            },
+            "options": dataclasses.asdict(options),
+            "versions": versions(),
+            "git_commit": git_commit(),
+            "device": device(cluster_resources),
+            "started": now(),
+            "ended": None,
+        }
+    storage.write_text(path, json.dumps(record, indent=1))
+    return record
+
+
+def end_record(experiment: str) -> None:
+    path = storage.join(experiment, "run.json")
+    if storage.exists(path):
+        record = json.loads(storage.read_text(path))
+        record["ended"] = now()
+        storage.write_text(path, json.dumps(record, indent=1))
+
+
+def read_record(experiment: str) -> dict:
+    """The experiment's run.json, or an empty dict for folders made without it."""
+    path = storage.join(experiment, "run.json")
+    return json.loads(storage.read_text(path)) if storage.exists(path) else {}

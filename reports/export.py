@@ -1,0 +1,69 @@
+"""``python -m reports.export EXPERIMENT_DIR [--out DIR]``: write a search's deliverables.
+
+Reads the experiment folder alone (finished, interrupted or still running; no Ray driver) and
+writes ``ablations.csv``, ``nas.xlsx``, ``charts.pdf`` with a PNG per chart, and ``report.html``
+into ``--out`` (default: ``EXPERIMENT_DIR/reports/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from nas import storage
+from reports.ablations import ablation_table
+from reports.charts import write_charts
+from reports.html import write_html
+from reports.results import Experiment, load_experiment
+from reports.workbook import write_workbook
+
+
+def export(experiment: Experiment, out: Path) -> list[Path]:
+    """Write every report of ``experiment`` into the local folder ``out``; returns the paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    csv = out / "ablations.csv"
+    ablation_table(experiment.trials).to_csv(csv, index=False)
+    return [
+        csv,
+        write_workbook(experiment, out / "nas.xlsx"),
+        *write_charts(experiment, out),
+        write_html(experiment, out / "report.html"),
+    ]
+
+
+def export_to(location: str, out: str | None = None) -> list[str]:
+    """Export the experiment at ``location`` to ``out`` (folder or URI; default: its reports/)."""
+    experiment = load_experiment(location)
+    out = out or storage.join(experiment.location, "reports")
+    if not storage.is_uri(out):
+        return [str(p) for p in export(experiment, Path(out))]
+    with tempfile.TemporaryDirectory() as tmp:  # write locally, then copy to the object store
+        written = []
+        for path in export(experiment, Path(tmp)):
+            target = storage.join(out, path.name)
+            storage.write_bytes(target, path.read_bytes())
+            written.append(target)
+        return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m reports.export", description=__doc__.splitlines()[0]
+    )
+    p.add_argument("experiment_dir", help="the experiment folder (a path or a URI)")
+    p.add_argument("--out", help="where to write the reports (default: EXPERIMENT_DIR/reports)")
+    args = p.parse_args(argv)
+    try:
+        paths = export_to(args.experiment_dir, args.out)
+    except FileNotFoundError as e:
+        print(f"reports.export: error: {e}.", file=sys.stderr)
+        return 2
+    for path in paths:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
