@@ -71,6 +71,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--val-fraction", type=float, default=0.1, help="of the training files")
     p.add_argument("--train-images", type=int, help="train on only the first N training images")
     p.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints")
+    p.add_argument("--wandb", action="store_true", help="log trials to W&B (offline without key)")
     return p
 
 
@@ -165,6 +166,7 @@ def search_options(args: argparse.Namespace):
         val_fraction=args.val_fraction,
         train_limit=args.train_images,
         checkpoint_every=args.checkpoint_every,
+        wandb=args.wandb,
     )
 
 

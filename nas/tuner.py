@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import netrc
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from ray import tune
 
@@ -36,6 +39,7 @@ class SearchOptions:
     val_fraction: float = 0.1
     train_limit: int | None = None
     checkpoint_every: int = 1
+    wandb: bool = False  # log each trial as a W&B run (offline without an API key)
 
     @property
     def experiment_dir(self) -> str:
@@ -114,11 +118,51 @@ def run_config(space: SearchSpace, options: SearchOptions) -> tune.RunConfig:
         max_report_frequency=15,
         sort_by_metric=True,
     )
+    callbacks = [wandb_callback(options)] if options.wandb else []
     return tune.RunConfig(
         name=options.name,
+        callbacks=callbacks,
         storage_path=options.storage,
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         failure_config=tune.FailureConfig(max_failures=options.max_failures),
         progress_reporter=reporter,
         verbose=1,
     )
+
+
+def wandb_has_key() -> bool:
+    """Whether W&B can log online: an API key in the environment or from ``wandb login``."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        return netrc.netrc().authenticators("api.wandb.ai") is not None
+    except (OSError, netrc.NetrcParseError):
+        return False
+
+
+def wandb_callback(options: SearchOptions) -> tune.Callback:
+    """One W&B run per trial (id = trial id, so a resumed trial continues its run).
+
+    Without an API key the runs are written offline (``wandb sync`` uploads them later). The
+    key is only ever read from the environment or netrc by W&B itself: never logged or saved.
+    """
+    # W&B's Tune callback lives in ray.air; ray.tune does not re-export it.
+    from ray.air.integrations.wandb import WandbLoggerCallback
+
+    kwargs = {"resume": "allow"}
+    where = "W&B's default folder"
+    if not storage.is_uri(options.storage):
+        kwargs["dir"] = options.experiment_dir  # offline runs land in <experiment>/wandb/
+        Path(options.experiment_dir).mkdir(parents=True, exist_ok=True)
+        where = f"{options.experiment_dir}/wandb"
+    if os.environ.get("WANDB_MODE") in ("offline", "disabled") or not wandb_has_key():
+        os.environ.setdefault("WANDB_MODE", "offline")
+        kwargs["mode"] = os.environ["WANDB_MODE"]
+        print(
+            f"W&B: no API key found (WANDB_API_KEY or `wandb login`), or WANDB_MODE is set: "
+            f"logging {kwargs['mode']} to {where}; upload later with `wandb sync`.",
+            flush=True,
+        )
+    else:
+        print(f"W&B: logging each trial to project {options.name!r}.", flush=True)
+    return WandbLoggerCallback(project=options.name, group=options.name, **kwargs)

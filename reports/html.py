@@ -187,7 +187,7 @@ class _Axes:
 
 def _svg(body: str, width: int = W) -> str:
     size = f"width='{width}' height='{H}' viewBox='0 0 {width} {H}'"
-    return f"<svg xmlns='http://www.w3.org/2000/svg' {size}>{body}</svg>"
+    return f"<svg {size}>{body}</svg>"  # inline SVG needs no namespace in HTML
 
 
 def _dot(x: float, y: float, radius: float, colour: str, name: str, tooltip: str) -> str:

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
 
 from nas.run import main
+from tests.conftest import REPO
 from trainables.data import cifar10
 
 
@@ -84,3 +88,23 @@ def test_end_to_end_search(smoke_experiment):
         assert list(trial_dir.glob("checkpoint_*/model.pt"))
     for path in summary["reports"]:
         assert path in done.stdout and (experiment / "reports" / path.rsplit("/", 1)[1]).exists()
+
+
+@pytest.mark.slow
+def test_wandb_logs_each_trial_offline_and_never_writes_the_key(tmp_path):
+    secret = "sk-never-print-this-0123456789"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB")}
+    env |= {"WANDB_API_KEY": secret, "WANDB_MODE": "offline", "HOME": str(tmp_path)}
+    cmd = [sys.executable, "-m", "nas.run", "--space", "cifar_lt200k", "--smoke-test", "--wandb",
+           "--num-samples", "2", "--storage", str(tmp_path / "exp"), "--name", "w"]  # fmt: skip
+    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "W&B: " in done.stdout and "logging offline" in done.stdout
+    experiment = tmp_path / "exp" / "w"
+    trial_ids = {p.name.removeprefix("trial_") for p in experiment.glob("trial_*")}
+    runs = {p.name.rsplit("-", 1)[1] for p in (experiment / "wandb").glob("offline-run-*")}
+    assert runs == trial_ids and len(runs) == 2  # one W&B run per trial, named by trial id
+    assert secret not in done.stdout + done.stderr
+    for path in experiment.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path

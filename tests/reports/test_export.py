@@ -1,0 +1,210 @@
+"""Reports from real and hand-made experiment folders: contents a user would open and check."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from reports.export import export_to, main
+from search_spaces.cifar_lt200k import SEED
+
+SHEETS = ["Trials", "Architectures", "Pareto", "Curves", "Best", "Run"]
+CHARTS = ["val_acc", "train_loss", "lr_schedule", "pareto", "parallel"]
+
+
+def write_trial(folder: Path, trial_id: str, config: dict, accs: list[float], params=197_392):
+    """A trial folder as Tune writes it: one result.json line per epoch."""
+    folder.mkdir(parents=True)
+    lines = []
+    for epoch, acc in enumerate(accs, start=1):
+        lines.append({
+            "trial_id": trial_id, "training_iteration": epoch, "epoch": epoch,
+            "val_acc": acc, "train_loss": 2.0 - acc, "train_acc": acc, "val_loss": 2.1 - acc,
+            "lr": 0.01, "epoch_seconds": 3.0, "params": params, "macs": 1_000_000,
+            "receptive_field": 67, "timestamp": 1_790_000_000 + 10 * epoch,
+            "time_this_iter_s": 10.0, "time_total_s": 10.0 * epoch, "config": config,
+        })  # fmt: skip
+    (folder / "result.json").write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
+def write_state(experiment: Path, statuses: dict[str, tuple[str, str | None]]) -> None:
+    """Tune's experiment_state file: trial id -> (status, error file name)."""
+    trial_data = []
+    for trial_id, (status, error) in statuses.items():
+        trial = {"trial_id": trial_id, "status": status, "relative_logdir": f"trial_{trial_id}"}
+        runtime = {"start_time": 1_790_000_000.0, "error_filename": error, "num_failures": 0}
+        trial_data.append([json.dumps(trial), json.dumps(runtime)])
+    state = {"trial_data": trial_data, "runner_data": {}, "stats": {}}
+    (experiment / "experiment_state-2026-11-21_00-00-00.json").write_text(json.dumps(state))
+
+
+@pytest.fixture
+def handmade(tmp_path) -> Path:
+    """Up to 3 epochs: one finished, one stopped by ASHA, one failed, one running, a rejection."""
+    experiment = tmp_path / "exp"
+    small = {**SEED, "width_1": 32, "seed": 2}
+    write_trial(experiment / "trial_aaa", "aaa", {**SEED, "seed": 1}, [0.3, 0.4, 0.5])
+    write_trial(experiment / "trial_bbb", "bbb", small, [0.2], params=150_000)
+    write_trial(experiment / "trial_ccc", "ccc", {**SEED, "lr": 0.2, "seed": 3}, [0.1, 0.15])
+    (experiment / "trial_ccc" / "error.txt").write_text(
+        "Traceback (most recent call last):\n  ...\ntorch.OutOfMemoryError: CUDA out of memory.\n"
+    )
+    write_trial(experiment / "trial_ddd", "ddd", {**SEED, "lr": 0.01, "seed": 4}, [0.25, 0.45])
+    write_state(experiment, {"aaa": ("TERMINATED", None), "bbb": ("TERMINATED", None),
+                             "ccc": ("ERROR", "error.txt"), "ddd": ("RUNNING", None)})  # fmt: skip
+    wide = {**SEED, "width_0": 96, "width_1": 96}
+    rejected = {"number": 5, "reasons": ["261,000 params is not below 200,000"], "config": wide}
+    (experiment / "rejected.jsonl").write_text(json.dumps(rejected) + "\n")
+    run = {"command": "python -m nas.run --space cifar_lt200k", "space": "cifar_lt200k",
+           "seed": 0, "options": {"max_epochs": 3}, "versions": {"torch": "2.13.0"}}  # fmt: skip
+    (experiment / "run.json").write_text(json.dumps(run))
+    return experiment
+
+
+def test_ablations_states_notes_and_values(handmade):
+    export_to(str(handmade))
+    table = pd.read_csv(handmade / "reports" / "ablations.csv")
+    assert list(table.columns[:5]) == ["Name", "State", "Notes", "Created", "Runtime"]
+    rows = table.set_index("Name")
+    assert rows.loc["trial_aaa", "State"] == "finished"
+    assert rows.loc["trial_bbb", "State"] == "stopped early by ASHA"
+    assert rows.loc["trial_bbb", "Notes"] == "stopped at epoch 1 of 3"
+    assert rows.loc["trial_ccc", "State"] == "failed"
+    assert rows.loc["trial_ccc", "Notes"] == "torch.OutOfMemoryError: CUDA out of memory."
+    assert rows.loc["trial_ddd", "State"] == "running"
+    assert rows.loc["rejected_5", "State"] == "rejected"
+    assert rows.loc["rejected_5", "Notes"] == "261,000 params is not below 200,000"
+    assert rows.loc["rejected_5", "width_0"] == 96
+    assert (
+        rows.loc["trial_aaa", "val_acc"] == 0.5 and rows.loc["trial_ddd", "best_val_acc"] == 0.45
+    )
+    assert rows.loc["trial_aaa", "epochs"] == 3 and rows.loc["trial_aaa", "Runtime"] == 30.0
+    assert rows.loc["trial_bbb", "width_1"] == 32 and rows.loc["trial_bbb", "seed"] == 2
+    config_keys = list(table.columns[5 : table.columns.get_loc("epochs")])
+    assert config_keys[:3] == ["depth", "stem_width", "width_0"] and "seed" not in config_keys
+
+
+def test_workbook_sheets_match_the_result_files(handmade):
+    export_to(str(handmade))
+    book = openpyxl.load_workbook(handmade / "reports" / "nas.xlsx")
+    assert book.sheetnames == SHEETS
+    trials = book["Trials"]
+    csv = pd.read_csv(handmade / "reports" / "ablations.csv")
+    assert [c.value for c in trials[1]] == list(csv.columns)
+    assert trials.max_row == 1 + len(csv) == 6
+    assert trials.freeze_panes == "B2" and trials.auto_filter.ref == trials.dimensions
+    coloured = {str(r.sqref).split(":")[0] for r in trials.conditional_formatting}
+    header = {c.value: c.column_letter for c in trials[1]}
+    assert f"{header['val_acc']}2" in coloured and f"{header['best_val_acc']}2" in coloured
+    names = [c.value for c in trials["A"][1:]]
+    val_acc = [c.value for c in trials[header["val_acc"]][1:]]
+    assert dict(zip(names, val_acc, strict=True))["trial_aaa"] == 0.5
+
+    architectures = pd.DataFrame(book["Architectures"].values)
+    header_row = list(architectures.iloc[0])
+    arch = architectures[1:].set_axis(header_row, axis=1)
+    assert arch["trials"].sum() == 4 and arch["rejected"].sum() == 1
+    seed_row = arch[arch["params"] == 197_392].iloc[0]
+    assert seed_row["trials"] == 3 and seed_row["best_val_acc"] == 0.5  # aaa, ccc, ddd
+
+    pareto = book["Pareto"]
+    assert pareto._charts, "the Pareto sheet embeds a scatter chart"
+    front = [row for row in pareto.iter_rows(min_row=2, values_only=True) if row[3]]
+    assert [r[0] for r in front] == ["trial_bbb", "trial_aaa"]
+
+    curves = list(book["Curves"].iter_rows(min_row=2, values_only=True))
+    assert len(curves) == 3 + 1 + 2 + 2  # every reported epoch
+
+    best = list(book["Best"].iter_rows(values_only=True))
+    assert ("trial", "trial_aaa") in [tuple(r[:2]) for r in best]
+    assert ["Total params", None, None, 197_392] in [list(r) for r in best]
+    run = dict(book["Run"].iter_rows(min_row=2, values_only=True))
+    assert run["command"] == "python -m nas.run --space cifar_lt200k"
+    assert run["versions.torch"] == "2.13.0"
+
+
+def test_charts_pdf_has_a_page_per_chart(handmade):
+    paths = export_to(str(handmade))
+    pdf = (handmade / "reports" / "charts.pdf").read_bytes()
+    assert len(re.findall(rb"/Type\s*/Page\b", pdf)) == len(CHARTS)
+    for chart in CHARTS:
+        png = handmade / "reports" / f"{chart}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and str(png) in paths
+
+
+def test_interrupted_experiment_without_saved_state(handmade):
+    # A driver killed before Tune's first snapshot leaves results but no experiment_state.
+    for state in handmade.glob("experiment_state-*.json"):
+        state.unlink()
+    shutil.rmtree(handmade / "trial_ccc")
+    export_to(str(handmade), str(handmade / "out"))
+    table = pd.read_csv(handmade / "out" / "ablations.csv").set_index("Name")
+    assert table.loc["trial_aaa", "State"] == "finished"
+    assert table.loc["trial_ddd", "State"] == "running"
+    assert table.loc["trial_bbb", "State"] == "running"  # cannot tell a stop from a kill
+
+
+def test_export_of_a_real_search(smoke_experiment, tmp_path):
+    experiment, _ = smoke_experiment
+    assert main([str(experiment), "--out", str(tmp_path)]) == 0
+    csv = pd.read_csv(tmp_path / "ablations.csv")
+    results = {}
+    for trial in experiment.glob("trial_*"):
+        lines = [json.loads(x) for x in (trial / "result.json").read_text().splitlines()]
+        results[trial.name] = lines
+    ran = csv[csv["State"] != "rejected"].set_index("Name")
+    assert set(ran.index) == set(results)
+    for name, lines in results.items():
+        assert ran.loc[name, "epochs"] == len(lines)
+        assert ran.loc[name, "val_acc"] == pytest.approx(lines[-1]["val_acc"])
+        assert ran.loc[name, "best_val_acc"] == pytest.approx(max(x["val_acc"] for x in lines))
+        assert ran.loc[name, "seed"] == lines[0]["config"]["seed"]
+    book = openpyxl.load_workbook(tmp_path / "nas.xlsx")
+    assert book["Trials"].max_row == 1 + len(csv)
+    run = dict(book["Run"].iter_rows(min_row=2, values_only=True))
+    assert run["space"] == "cifar_lt200k" and run["scheduler.kind"] == "ASHA"
+    assert run["git_commit"] is None or len(run["git_commit"]) == 40
+
+
+def test_unknown_folder_is_one_sentence(tmp_path, capsys):
+    assert main([str(tmp_path / "missing")]) == 2
+    assert (
+        capsys.readouterr().err.strip()
+        == f"reports.export: error: no experiment folder at {tmp_path / 'missing'}."
+    )
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="headless Chromium not installed (apt-get install chromium)"
+)
+def test_html_report_renders_in_chromium(handmade, tmp_path):
+    export_to(str(handmade))
+    page = handmade / "reports" / "report.html"
+    assert "http://" not in page.read_text() and "https://" not in page.read_text()
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
+    dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", page.as_uri()], capture_output=True,
+                         text=True, timeout=120).stdout  # fmt: skip
+    assert dom.count("<svg") == 5
+    # Each trained trial is a line in four charts, with its state and config as a tooltip.
+    assert len(re.findall(r'<polyline[^>]*data-trial="trial_aaa"', dom)) == 4
+    assert "trial_aaa (finished)" in dom and "lr = 0.05" in dom
+    shot = tmp_path / "shot.png"
+    subprocess.run([CHROMIUM, *flags, "--window-size=900,1600", f"--screenshot={shot}",
+                    page.as_uri()], capture_output=True, timeout=120)  # fmt: skip
+    from PIL import Image
+
+    pixels = Image.open(shot).convert("RGB").getdata()
+    coloured = sum(1 for p in pixels if max(p) - min(p) > 60)  # lines and dots, not text or grid
+    assert coloured > 2000, f"the charts did not draw ({coloured} coloured pixels)"
