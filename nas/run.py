@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import tempfile
 import time
@@ -23,12 +24,21 @@ os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
 from nas import storage  # noqa: E402
+from nas.resume import (  # noqa: E402
+    SHAPING,
+    ResumeRefused,
+    check_space_unchanged,
+    settings_to_resume,
+    space_fingerprint,
+)
+from nas.run_record import read_record  # noqa: E402
 from search_spaces import SPACES, get_space  # noqa: E402
 from trainables.data import DataError  # noqa: E402
 from trainables.data.synthetic import write_synthetic_cifar10  # noqa: E402
 from trainables.tasks import check_data  # noqa: E402
 
 SMOKE = {"num_samples": 4, "max_epochs": 2, "grace_period": 1, "reduction_factor": 2}
+DEFAULTS = {"searcher": "optuna", "seed": 0, "val_fraction": 0.1}
 
 
 class UsageError(Exception):
@@ -44,7 +54,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-epochs", type=int, help="epochs of a trial that is never stopped")
     p.add_argument("--grace-period", type=int, help="epochs before ASHA may stop a trial")
     p.add_argument("--reduction-factor", type=int, help="ASHA keeps 1/N of the trials per rung")
-    p.add_argument("--searcher", choices=("optuna", "random"), default="optuna")
+    p.add_argument("--searcher", choices=("optuna", "random"), help="default: optuna (TPE)")
     p.add_argument(
         "--data-dir",
         default=os.environ.get("NAS_DATA_DIR", "./data"),
@@ -66,9 +76,9 @@ def parser() -> argparse.ArgumentParser:
         help="GPUs per trial, fractions allowed (default: 1 if the cluster has GPUs)",
     )
     p.add_argument("--max-concurrent", type=int, help="trials at once (default: all that fit)")
-    p.add_argument("--seed", type=int, default=0, help="experiment seed; fixes every trial's seed")
+    p.add_argument("--seed", type=int, help="experiment seed; fixes every trial's (default: 0)")
     p.add_argument("--max-failures", type=int, default=0, help="retries of a failed trial")
-    p.add_argument("--val-fraction", type=float, default=0.1, help="of the training files")
+    p.add_argument("--val-fraction", type=float, help="of the training files (default: 0.1)")
     p.add_argument("--train-images", type=int, help="train on only the first N training images")
     p.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints")
     p.add_argument("--wandb", action="store_true", help="log trials to W&B (offline without key)")
@@ -103,22 +113,40 @@ def resolve_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser().parse_args(argv)
     if args.list_spaces:
         return args
+    args.storage = storage.resolve(args.storage)
+    if args.resume:
+        resume_args(args)
     if not args.space:
         raise UsageError(f"--space is required; known spaces: {', '.join(sorted(SPACES))}.")
     try:
         space = get_space(args.space)
     except KeyError as e:
         raise UsageError(f"{e.args[0]}.") from None
-    fallback = SMOKE if args.smoke_test else vars(space.asha)
+    fallback = {**(SMOKE if args.smoke_test else vars(space.asha)), **DEFAULTS}
     for key, value in fallback.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    if args.resume and not args.name:
-        raise UsageError("--resume needs the --name of the experiment to continue.")
     args.name = args.name or f"{args.space}-{datetime.now():%Y%m%d-%H%M%S}"
-    args.storage = storage.resolve(args.storage)
     check_args(args)
     return args
+
+
+def resume_args(args: argparse.Namespace) -> None:
+    """Fill the shaping options from the experiment's run.json, refusing changed ones."""
+    if not args.name:
+        raise UsageError("--resume needs the --name of the experiment to continue.")
+    experiment = storage.join(args.storage, args.name)
+    if not storage.exists(experiment):
+        raise UsageError(f"there is no experiment {args.name!r} in {args.storage} to resume.")
+    record = read_record(experiment)
+    given = {arg: getattr(args, arg) for arg in SHAPING.values()}
+    for arg, value in settings_to_resume(args.name, record, given).items():
+        setattr(args, arg, value)
+    try:
+        space = get_space(args.space)
+    except KeyError as e:
+        raise UsageError(f"{e.args[0]}.") from None
+    check_space_unchanged(args.name, record, space)
 
 
 def start_ray(args: argparse.Namespace) -> None:
@@ -177,7 +205,7 @@ def run_search(args: argparse.Namespace) -> dict:
     from nas.run_record import end_record, start_record
     from nas.tuner import build_tuner, restore_tuner
     from reports.export import export_to
-    from reports.results import FAILED, FINISHED, REJECTED, STOPPED, load_experiment
+    from reports.results import FAILED, FINISHED, REJECTED, RUNNING, STOPPED, load_experiment
 
     space = get_space(args.space)
     experiment = storage.join(args.storage, args.name)
@@ -186,13 +214,19 @@ def run_search(args: argparse.Namespace) -> dict:
             f"experiment {args.name!r} already exists in {args.storage}: add --resume to "
             "continue it, or choose another --name."
         )
-    if args.resume and not storage.exists(experiment):
-        raise UsageError(f"there is no experiment {args.name!r} in {args.storage} to resume.")
+    try:
+        storage.check_writable(args.storage)
+    except OSError as e:
+        raise UsageError(
+            f"storage {args.storage} is not writable ({e}): choose another --storage."
+        ) from None
     check_data(space.task, args.data_dir)  # before Ray starts
     start = time.monotonic()
     start_ray(args)
     options = search_options(args)
-    start_record(experiment, options, ray.cluster_resources(), args.resume)
+    start_record(
+        experiment, options, ray.cluster_resources(), args.resume, space_fingerprint(space)
+    )
     print(
         f"Searching {space.name} ({space.rules.describe()}): {options.num_samples} trials, "
         f"up to {options.max_epochs} epochs, ASHA grace {options.grace_period} / reduction "
@@ -216,10 +250,16 @@ def run_search(args: argparse.Namespace) -> dict:
         "finished": int(states.get(FINISHED, 0)),
         "stopped_early": int(states.get(STOPPED, 0)),
         "failed": int(states.get(FAILED, 0)),
+        "unfinished": int(states.get(RUNNING, 0)),
         "rejected": int(states.get(REJECTED, 0)),
         "wall_seconds": round(wall, 1),
         "best": best_trial(grid, space, options),
     }
+    summary["interrupted"] = bool(summary["unfinished"]) or summary["trials"] < options.num_samples
+    summary["resume_command"] = shlex.join(
+        ["python", "-m", "nas.run", "--storage", args.storage, "--name", args.name, "--resume"]
+        + (["--smoke-test"] if args.smoke_test else [])
+    )
     summary["reports"] = export_to(experiment)
     storage.write_text(storage.join(experiment, "summary.json"), json.dumps(summary, indent=1))
     return summary
@@ -254,12 +294,15 @@ def best_trial(grid, space, options) -> dict | None:
 def print_summary(summary: dict) -> None:
     counts = (
         f"Trials: {summary['trials']} ({summary['finished']} ran every epoch, "
-        f"{summary['stopped_early']} stopped early by ASHA, {summary['failed']} failed); "
+        f"{summary['stopped_early']} stopped early by ASHA, {summary['failed']} failed, "
+        f"{summary['unfinished']} unfinished); "
         f"rejected candidates (broke the space's rules, never started): {summary['rejected']}\n"
         f"Wall time: {summary['wall_seconds']:.0f} s\n"
         f"Results: {summary['experiment_dir']} (summary.json, rejected.jsonl, trial folders)\n"
         "Reports:\n" + "\n".join(f"  {path}" for path in summary["reports"])
     )
+    if summary["interrupted"]:
+        counts += f"\nInterrupted before the end; continue with:\n  {summary['resume_command']}"
     best = summary["best"]
     if best is None:
         print(f"\nNo trial reported a finite metric (see error.txt in the trials).\n{counts}")
@@ -290,8 +333,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             summary = run_search(args)
         print_summary(summary)
+        if summary["interrupted"]:
+            return 130  # as for Ctrl-C: the experiment is resumable
         return 0 if summary["best"] else 1
-    except UsageError as e:
+    except (UsageError, ResumeRefused) as e:
         print(f"nas.run: error: {e}", file=sys.stderr)
         return 2
     except DataError as e:

@@ -57,8 +57,8 @@ def device(cluster_resources: dict) -> dict:
     cpu = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
-        names = [ln.split(":", 1)[1].strip() for ln in cpuinfo.read_text().splitlines()
-                 if ln.startswith("model name")]  # fmt: skip
+        lines = cpuinfo.read_text().splitlines()
+        names = [ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")]
         cpu = names[0] if names else cpu
     gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return {
@@ -69,7 +69,9 @@ def device(cluster_resources: dict) -> dict:
     }
 
 
-def start_record(experiment: str, options, cluster_resources: dict, resume: bool) -> dict:
+def start_record(
+    experiment: str, options, cluster_resources: dict, resume: bool, space_fingerprint: str
+) -> dict:
     """Write (or, on resume, extend) the experiment's run.json and return it."""
     path = storage.join(experiment, "run.json")
     command = shlex.join([Path(sys.executable).name, "-m", "nas.run", *sys.argv[1:]])
@@ -80,6 +82,7 @@ def start_record(experiment: str, options, cluster_resources: dict, resume: bool
         record = {
             "command": command,
             "space": options.space,
+            "space_fingerprint": space_fingerprint,
             "seed": options.seed,
             "searcher": options.searcher,
             "scheduler": {

@@ -6,6 +6,7 @@ functions, so the same code serves a laptop and a cluster with object storage.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pyarrow.fs as pafs
@@ -67,3 +68,18 @@ def _entries(location: str, kind: pafs.FileType) -> list[str]:
     fs, path = _fs(location)
     infos = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
     return [join(location, name) for name in sorted(i.base_name for i in infos if i.type == kind)]
+
+
+def check_writable(location: str) -> None:
+    """Write, read back and delete a small file in ``location``; raises OSError if that fails."""
+    probe = join(location, f".nas-preflight-{os.getpid()}")
+    try:
+        write_text(probe, "ok")
+        if read_text(probe) != "ok":
+            raise OSError(f"{probe} did not read back what was written")
+        fs, path = _fs(probe)
+        fs.delete_file(path)
+    except OSError:
+        raise
+    except Exception as e:  # pyarrow raises its own errors for object stores
+        raise OSError(str(e)) from e

@@ -52,8 +52,9 @@ def architecture_metrics(spec) -> dict[str, int]:
     return {"params": a.params, "macs": a.macs, "receptive_field": a.receptive_field}
 
 
-def trainable_for(space: SearchSpace, options: SearchOptions):
-    job = TrialJob(
+def trial_job(space: SearchSpace, options: SearchOptions) -> TrialJob:
+    """What every trial of the search shares; also what a replay of one trial needs."""
+    return TrialJob(
         task=space.task,
         decode=space.decode,
         describe=architecture_metrics,
@@ -64,8 +65,11 @@ def trainable_for(space: SearchSpace, options: SearchOptions):
         train_limit=options.train_limit,
         checkpoint_every=options.checkpoint_every,
     )
+
+
+def trainable_for(space: SearchSpace, options: SearchOptions):
     return tune.with_resources(
-        tune.with_parameters(train_trial, job=job),
+        tune.with_parameters(train_trial, job=trial_job(space, options)),
         {"cpu": options.cpus_per_trial, "gpu": options.gpus_per_trial},
     )
 
@@ -107,7 +111,7 @@ def restore_tuner(space: SearchSpace, options: SearchOptions) -> tune.Tuner:
         options.experiment_dir,
         trainable=trainable_for(space, options),
         resume_unfinished=True,
-        resume_errored=True,
+        resume_errored=False,  # failed trials stay failed; --max-failures is for retries
     )
 
 
@@ -165,4 +169,8 @@ def wandb_callback(options: SearchOptions) -> tune.Callback:
         )
     else:
         print(f"W&B: logging each trial to project {options.name!r}.", flush=True)
-    return WandbLoggerCallback(project=options.name, group=options.name, **kwargs)
+    # At the end Tune waits upload_timeout for the runs of trials still running, which after a
+    # Ctrl-C never end on their own (the default waits 30 minutes before the driver can exit).
+    return WandbLoggerCallback(
+        project=options.name, group=options.name, upload_timeout=20, **kwargs
+    )

@@ -8,6 +8,7 @@ each trial's ``result.json`` (one line per epoch), Tune's latest ``experiment_st
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -69,6 +70,8 @@ def epochs_table(location: str) -> pd.DataFrame:
             configs.append(config)
             rows.append({"Name": name, **result, **{f"config/{k}": v for k, v in config.items()}})
     table = pd.DataFrame(rows)
+    if not table.empty:  # an epoch re-run after a SIGKILL raced its checkpoint: keep the latest
+        table = table.drop_duplicates(["trial_id", "training_iteration"], keep="last")
     config_columns = [f"config/{k}" for k in merged_order(configs)]
     return table.reindex(
         columns=[c for c in table.columns if c not in config_columns] + config_columns
@@ -179,6 +182,7 @@ def _trial_row(history: pd.DataFrame, status: dict, max_epochs: int) -> dict:
         "Name": last["Name"],
         "trial_id": last["trial_id"],
         **_state(status, epochs, max_epochs),
+        **_diverged(last),
         "Created": _time(created),
         "Runtime": round(float(last["time_total_s"]), 1),
         **{c: last[c] for c in history.columns if c.startswith("config/") and _present(last[c])},
@@ -193,6 +197,18 @@ def _trial_row(history: pd.DataFrame, status: dict, max_epochs: int) -> dict:
     return row
 
 
+def _diverged(last: pd.Series) -> dict:
+    """A trial that ended itself on a NaN loss (its last report carries ``failure``)."""
+    failure = last.get("failure")
+    if not isinstance(failure, str):
+        return {}
+    return {
+        "State": FAILED,
+        "Notes": f"{failure}: {last.get('failure_detail')}",
+        "failure": failure,
+    }
+
+
 def _present(value) -> bool:
     return not (isinstance(value, float) and pd.isna(value))
 
@@ -200,7 +216,13 @@ def _present(value) -> bool:
 def _state(status: dict, epochs: int, max_epochs: int) -> dict:
     recorded = status.get("status")
     if recorded == "ERROR" or status.get("error"):
-        return {"State": FAILED, "Notes": status.get("error") or f"error after epoch {epochs}"}
+        line = status.get("error") or f"error after epoch {epochs}"
+        if status.get("failures", 0) > 1:
+            line += f" (failed {status['failures']} times)"
+        typed = re.search(r"TrialFailure: (\w+): (.*)", line)
+        if typed:  # raised by trainables.trial: "<kind>: <exception>"
+            return {"State": FAILED, "Notes": f"{typed[1]}: {typed[2]}", "failure": typed[1]}
+        return {"State": FAILED, "Notes": line, "failure": "error"}
     if recorded in ("RUNNING", "PENDING", "PAUSED"):
         return {"State": RUNNING, "Notes": f"{epochs} epochs so far"}
     if epochs >= max_epochs > 0:

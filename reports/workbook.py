@@ -72,10 +72,14 @@ def _accuracy_colours(sheet: Worksheet) -> None:
         if str(cell.value).endswith("_acc") and sheet.max_row > 1:
             span = f"{cell.column_letter}2:{cell.column_letter}{sheet.max_row}"
             rule = ColorScaleRule(
-                start_type="min", start_color="F8696B",
-                mid_type="percentile", mid_value=50, mid_color="FFEB84",
-                end_type="max", end_color="63BE7B",
-            )  # fmt: skip
+                start_type="min",
+                start_color="F8696B",
+                mid_type="percentile",
+                mid_value=50,
+                mid_color="FFEB84",
+                end_type="max",
+                end_color="63BE7B",
+            )
             sheet.conditional_formatting.add(span, rule)
 
 

@@ -22,6 +22,10 @@ from torch import nn
 from trainables.models import create_model
 
 
+class NonFiniteLoss(ArithmeticError):
+    """The training loss became NaN or infinite."""
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     lr: float  # peak learning rate of each cosine cycle
@@ -63,6 +67,7 @@ class Training:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.cuda and not bf16)
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
         self.epoch = 0  # epochs completed
+        self.finite_check_every = 10 if self.cuda else 1  # steps
 
     def _autocast(self):
         return torch.autocast("cuda", dtype=self.amp_dtype, enabled=self.cuda)
@@ -93,6 +98,11 @@ class Training:
             total_loss += loss.detach() * len(y)
             correct += (logits.argmax(1) == y).sum()
             seen += len(y)
+            # Checking forces a device sync, so on a GPU only every few steps.
+            if (i % self.finite_check_every == 0 or i + 1 == steps) and not total_loss.isfinite():
+                raise NonFiniteLoss(
+                    f"loss became {loss.item()} at epoch {self.epoch + 1}, step {i + 1}"
+                )
         self.epoch += 1
         return EpochStats(
             loss=total_loss.item() / max(seen, 1),

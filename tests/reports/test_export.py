@@ -24,13 +24,26 @@ def write_trial(folder: Path, trial_id: str, config: dict, accs: list[float], pa
     folder.mkdir(parents=True)
     lines = []
     for epoch, acc in enumerate(accs, start=1):
-        lines.append({
-            "trial_id": trial_id, "training_iteration": epoch, "epoch": epoch,
-            "val_acc": acc, "train_loss": 2.0 - acc, "train_acc": acc, "val_loss": 2.1 - acc,
-            "lr": 0.01, "epoch_seconds": 3.0, "params": params, "macs": 1_000_000,
-            "receptive_field": 67, "timestamp": 1_790_000_000 + 10 * epoch,
-            "time_this_iter_s": 10.0, "time_total_s": 10.0 * epoch, "config": config,
-        })  # fmt: skip
+        lines.append(
+            {
+                "trial_id": trial_id,
+                "training_iteration": epoch,
+                "epoch": epoch,
+                "val_acc": acc,
+                "train_loss": 2.0 - acc,
+                "train_acc": acc,
+                "val_loss": 2.1 - acc,
+                "lr": 0.01,
+                "epoch_seconds": 3.0,
+                "params": params,
+                "macs": 1_000_000,
+                "receptive_field": 67,
+                "timestamp": 1_790_000_000 + 10 * epoch,
+                "time_this_iter_s": 10.0,
+                "time_total_s": 10.0 * epoch,
+                "config": config,
+            }
+        )
     (folder / "result.json").write_text("".join(json.dumps(line) + "\n" for line in lines))
 
 
@@ -57,13 +70,25 @@ def handmade(tmp_path) -> Path:
         "Traceback (most recent call last):\n  ...\ntorch.OutOfMemoryError: CUDA out of memory.\n"
     )
     write_trial(experiment / "trial_ddd", "ddd", {**SEED, "lr": 0.01, "seed": 4}, [0.25, 0.45])
-    write_state(experiment, {"aaa": ("TERMINATED", None), "bbb": ("TERMINATED", None),
-                             "ccc": ("ERROR", "error.txt"), "ddd": ("RUNNING", None)})  # fmt: skip
+    write_state(
+        experiment,
+        {
+            "aaa": ("TERMINATED", None),
+            "bbb": ("TERMINATED", None),
+            "ccc": ("ERROR", "error.txt"),
+            "ddd": ("RUNNING", None),
+        },
+    )
     wide = {**SEED, "width_0": 96, "width_1": 96}
     rejected = {"number": 5, "reasons": ["261,000 params is not below 200,000"], "config": wide}
     (experiment / "rejected.jsonl").write_text(json.dumps(rejected) + "\n")
-    run = {"command": "python -m nas.run --space cifar_lt200k", "space": "cifar_lt200k",
-           "seed": 0, "options": {"max_epochs": 3}, "versions": {"torch": "2.13.0"}}  # fmt: skip
+    run = {
+        "command": "python -m nas.run --space cifar_lt200k",
+        "space": "cifar_lt200k",
+        "seed": 0,
+        "options": {"max_epochs": 3},
+        "versions": {"torch": "2.13.0"},
+    }
     (experiment / "run.json").write_text(json.dumps(run))
     return experiment
 
@@ -191,18 +216,33 @@ def test_html_report_renders_in_chromium(handmade, tmp_path):
     export_to(str(handmade))
     page = handmade / "reports" / "report.html"
     assert "http://" not in page.read_text() and "https://" not in page.read_text()
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
-    dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", page.as_uri()], capture_output=True,
-                         text=True, timeout=120).stdout  # fmt: skip
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    dom = subprocess.run(
+        [CHROMIUM, *flags, "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     assert dom.count("<svg") == 5
     # Each trained trial is a line in four charts, with its state and config as a tooltip.
     assert len(re.findall(r'<polyline[^>]*data-trial="trial_aaa"', dom)) == 4
     assert "trial_aaa (finished)" in dom and "lr = 0.05" in dom
     shot = tmp_path / "shot.png"
-    subprocess.run([CHROMIUM, *flags, "--window-size=900,1600", f"--screenshot={shot}",
-                    page.as_uri()], capture_output=True, timeout=120)  # fmt: skip
+    subprocess.run(
+        [CHROMIUM, *flags, "--window-size=900,1600", f"--screenshot={shot}", page.as_uri()],
+        capture_output=True,
+        timeout=120,
+    )
     from PIL import Image
 
     pixels = Image.open(shot).convert("RGB").getdata()

@@ -1,0 +1,89 @@
+"""A real two-node Ray cluster on one machine: trials on both nodes, shared storage, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+from tests.nas.test_resume_and_faults import epochs_of, wait_for
+
+
+@pytest.fixture
+def two_node_cluster():
+    os.environ["RAY_AUTH_MODE"] = "disabled"  # both nodes and the driver are local processes
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(
+        initialize_head=True,
+        connect=False,
+        head_node_args={"num_cpus": 1, "include_dashboard": False},
+    )
+    cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    yield cluster
+    cluster.shutdown()
+
+
+@pytest.mark.slow
+def test_search_on_two_nodes_survives_a_killed_driver(two_node_cluster, tmp_path):
+    address = two_node_cluster.address
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    common = ["--address", address, "--storage", str(tmp_path), "--name", "c", "--smoke-test"]
+    first = [
+        *common,
+        "--space",
+        "cifar_lt200k",
+        "--num-samples",
+        "4",
+        "--max-epochs",
+        "3",
+        "--grace-period",
+        "3",
+    ]
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "nas.run", *first],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    experiment = tmp_path / "c"
+    # Kill the driver (SIGKILL, its whole process group) once a trial has checkpointed twice.
+    wait_for(lambda: any(len(e) >= 2 for e in epochs_of(experiment).values()))
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait()
+    before = epochs_of(experiment)
+    done_before = {name for name, epochs in before.items() if len(epochs) == 3}
+    finished_results = {n: (experiment / n / "result.json").read_text() for n in done_before}
+    assert sum(len(e) for e in before.values()) < 4 * 3
+
+    resumed = subprocess.run(
+        [sys.executable, "-m", "nas.run", *common, "--resume"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    after = epochs_of(experiment)
+    assert len(after) == 4  # exactly --num-samples trials
+    assert all(epochs == [1, 2, 3] for epochs in after.values())  # none repeated or restarted
+    for name, text in finished_results.items():  # finished trials were not run again
+        assert (experiment / name / "result.json").read_text() == text
+    continued = [n for n, e in before.items() if 0 < len(e) < 3]
+    assert continued, "a trial was running when the driver was killed"
+
+    nodes = set()
+    for trial in experiment.glob("trial_*"):
+        for line in (trial / "result.json").read_text().splitlines():
+            nodes.add(json.loads(line)["node_id"])
+    assert len(nodes) == 2, "trials ran on both nodes"
+    assert (experiment / "reports" / "ablations.csv").exists()

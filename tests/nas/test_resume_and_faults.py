@@ -1,0 +1,174 @@
+"""Faults inside trials, Ctrl-C and resume, refusals, and replaying one trial from its seed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from nas.run import main
+from nas.tuner import SearchOptions, trial_job
+from search_spaces.cifar_lt200k import SPACE
+from tests.conftest import REPO
+from trainables.data.synthetic import write_synthetic_cifar10
+from trainables.trial import Trial
+
+RUN = [sys.executable, "-m", "nas.run"]
+
+
+def epochs_of(experiment: Path) -> dict[str, list[int]]:
+    """Each trial's reported epochs, in the order they were written."""
+    found = {}
+    for trial in sorted(experiment.glob("trial_*")):
+        lines = (
+            (trial / "result.json").read_text().splitlines()
+            if (trial / "result.json").exists()
+            else []
+        )
+        found[trial.name] = [json.loads(line)["epoch"] for line in lines]
+    return found
+
+
+def wait_for(condition, timeout: float = 240.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the search to progress"
+        time.sleep(0.5)
+
+
+def ablations(experiment: Path) -> pd.DataFrame:
+    return pd.read_csv(
+        experiment / "reports" / "ablations.csv", keep_default_na=False, na_values=[""]
+    )
+
+
+@pytest.mark.slow
+def test_faulty_candidates_fail_with_typed_reasons_and_the_search_goes_on(tmp_path):
+    code = (
+        "import sys, tests.nas.fault_space; from nas.run import main; sys.exit(main(sys.argv[1:]))"
+    )
+    cmd = [
+        sys.executable,
+        "-c",
+        code,
+        "--space",
+        "faulty_cifar",
+        "--smoke-test",
+        "--num-samples",
+        "4",
+        "--max-failures",
+        "1",
+        "--storage",
+        str(tmp_path),
+        "--name",
+        "faults",
+    ]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = ablations(tmp_path / "faults").set_index("lr")
+    ran = table[table["State"] != "rejected"]
+    assert len(ran) == 4
+    diverged = ran.loc[1e8]
+    assert (diverged["State"], diverged["failure"], diverged["val_acc"]) == ("failed", "nan", 0.0)
+    assert diverged["Notes"].startswith("nan: loss became")
+    raised = ran[ran["batch_size"] == 0].iloc[0]
+    assert (raised["State"], raised["failure"]) == ("failed", "error")
+    assert "batch_size should be a positive integer" in raised["Notes"]
+    assert "(failed 2 times)" in raised["Notes"]  # --max-failures 1 retried it once
+    assert (ran["State"] == "finished").sum() + (
+        ran["State"] == "stopped early by ASHA"
+    ).sum() == 2
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_and_resume_finishes_without_repeating_epochs(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB")}
+    env |= {"WANDB_MODE": "offline", "HOME": str(tmp_path)}
+    flags = "--smoke-test --wandb --num-samples 4 --max-epochs 3 --grace-period 3"
+    args = ["--space", "cifar_lt200k", *flags.split(), "--storage", str(tmp_path), "--name", "x"]
+    driver = subprocess.Popen(
+        RUN + args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    experiment = tmp_path / "x"
+    wait_for(lambda: sum(len(e) for e in epochs_of(experiment).values()) >= 2)
+    driver.send_signal(signal.SIGINT)
+    out, _ = driver.communicate(timeout=240)
+    assert driver.returncode == 130, out[-3000:]
+    assert "Interrupted before the end; continue with:" in out
+    before = epochs_of(experiment)
+    assert sum(len(e) for e in before.values()) < 4 * 3
+
+    again = ["--storage", str(tmp_path), "--name", "x", "--resume", "--smoke-test"]
+    resumed = subprocess.run(
+        RUN + again, cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-2000:]
+    after = epochs_of(experiment)
+    assert len(after) == 4 and all(e == [1, 2, 3] for e in after.values()), (before, after)
+    record = json.loads((experiment / "run.json").read_text())
+    assert len(record["resumes"]) == 1 and record["ended"]
+    # W&B: the resumed trials logged into their own runs again (same ids), no new runs.
+    run_ids = {p.name.rsplit("-", 1)[1] for p in (experiment / "wandb").glob("offline-run-*")}
+    assert run_ids == {name.removeprefix("trial_") for name in after}, (run_ids, after)
+
+
+def test_changed_space_or_options_refuse_to_resume(tmp_path, capsys):
+    experiment = tmp_path / "old"
+    experiment.mkdir()
+    options = {
+        "space": "cifar_lt200k",
+        "num_samples": 4,
+        "max_epochs": 3,
+        "grace_period": 1,
+        "reduction_factor": 2,
+        "searcher": "optuna",
+        "seed": 0,
+        "val_fraction": 0.1,
+        "train_limit": None,
+    }
+    record = {"space": "cifar_lt200k", "space_fingerprint": "0" * 16, "options": options}
+    (experiment / "run.json").write_text(json.dumps(record))
+    assert main(["--storage", str(tmp_path), "--name", "old", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "space cifar_lt200k changed since experiment 'old' started" in err
+    assert "search_spaces/cifar_lt200k.py differs" in err
+
+    assert (
+        main(["--storage", str(tmp_path), "--name", "old", "--resume", "--max-epochs", "9"]) == 2
+    )
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "nas.run: error: experiment 'old' was started with other settings: --max-epochs (was 3, "
+        "now 9); resume without them or start a new --name."
+    )
+
+
+def test_unwritable_storage_is_refused_before_anything_runs(tmp_path, synthetic_cifar, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    args = ["--space", "cifar_lt200k", "--data-dir", str(synthetic_cifar)]
+    assert main([*args, "--storage", str(blocker / "experiments")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"nas.run: error: storage {blocker / 'experiments'} is not writable")
+    assert err.endswith("choose another --storage.")
+
+
+def test_one_trial_replays_from_its_seed(smoke_experiment, tmp_path):
+    experiment, _ = smoke_experiment
+    record = json.loads((experiment / "run.json").read_text())
+    data_dir = write_synthetic_cifar10(tmp_path / "data")  # the smoke test's data, rewritten
+    options = SearchOptions(**{**record["options"], "data_dir": str(data_dir)})
+    trial_dir = max(experiment.glob("trial_*"), key=lambda t: len((t / "result.json").read_text()))
+    results = [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines()]
+    job = trial_job(SPACE, options)
+    replay = Trial(results[0]["config"], job).epochs()
+    for result, report in zip(results, replay, strict=False):
+        for key in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr"):
+            assert report.metrics[key] == pytest.approx(result[key], rel=1e-6), key

@@ -1,0 +1,136 @@
+"""One trial, epoch by epoch, with no Ray: the Ray trainable wraps it, a replay reruns it.
+
+``Trial`` builds the data, model and optimizer from a config, restores a checkpoint if given,
+and ``epochs()`` yields one ``EpochReport`` per epoch: the metrics, and a function that writes
+the checkpoint when one is due. Each epoch's shuffling and augmentation are seeded from
+(trial seed, epoch), and the generator states travel in the checkpoint, so an epoch run after a
+restore is the epoch that would have run without the interruption.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from trainables.checkpoints import load_checkpoint, save_checkpoint
+from trainables.loop import NonFiniteLoss, Training, pick_device, seed_everything
+from trainables.tasks import load_task
+
+FAILURES = ("oom", "nan", "error")
+
+
+@dataclass(frozen=True)
+class TrialJob:
+    """What every trial of one search shares (the config holds what differs)."""
+
+    task: str
+    decode: Callable[[dict], tuple[Any, Any]]  # config -> (model spec, TrainSettings)
+    describe: Callable[[Any], dict[str, int]]  # spec -> params, macs, receptive_field
+    data_dir: str
+    max_epochs: int
+    cpus_per_trial: float = 1.0
+    val_fraction: float = 0.1
+    train_limit: int | None = None  # use only the first N training images (quick searches)
+    checkpoint_every: int = 1  # epochs; the last epoch is always checkpointed
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    metrics: dict[str, Any]
+    save: Callable[[Path], None] | None  # writes the checkpoint into a folder, when one is due
+
+
+class TrialFailure(Exception):
+    """A trial that raised; the message starts with its kind (oom, nan or error)."""
+
+    @classmethod
+    def of(cls, error: BaseException) -> TrialFailure:
+        return cls(f"{failure_kind(error)}: {type(error).__name__}: {error}")
+
+    @property
+    def kind(self) -> str:
+        return str(self).split(":", 1)[0]
+
+
+def failure_kind(error: BaseException) -> str:
+    if isinstance(error, NonFiniteLoss):
+        return "nan"
+    if isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower():
+        return "oom"
+    if isinstance(error, MemoryError) or "can't allocate memory" in str(error):
+        return "oom"
+    return "error"
+
+
+class Trial:
+    def __init__(self, config: dict, job: TrialJob, checkpoint: Path | None = None):
+        torch.set_num_threads(max(1, int(job.cpus_per_trial)))
+        self.config, self.job = config, job
+        self.spec, self.settings = job.decode(config)
+        self.seed = config["seed"]
+        seed_everything(self.seed)
+        self.data = load_task(job.task, job.data_dir, job.val_fraction, job.train_limit)
+        self.training = Training(self.spec, self.settings, pick_device())
+        if checkpoint is not None:
+            load_checkpoint(checkpoint, self.training)
+        self.architecture = job.describe(self.spec)
+        self._loader_rng = torch.Generator()
+        self.loader = DataLoader(
+            self.data.train,
+            batch_size=self.settings.batch_size,
+            shuffle=True,
+            generator=self._loader_rng,
+            pin_memory=self.training.cuda,
+        )
+
+    def epochs(self) -> Iterator[EpochReport]:
+        """Train the remaining epochs; a non-finite loss ends the trial with a last report."""
+        training = self.training
+        while training.epoch < self.job.max_epochs:
+            epoch_seed = self.seed * 1_000 + training.epoch
+            self._loader_rng.manual_seed(epoch_seed)
+            self.data.reseed(epoch_seed)
+            try:
+                stats = training.train_epoch(self.loader, steps=len(self.loader))
+            except NonFiniteLoss as e:
+                yield EpochReport(self._diverged(str(e)), save=None)
+                return
+            val_loss, val_acc = training.evaluate(self.data.val_x, self.data.val_y)
+            metrics = {
+                "epoch": training.epoch,
+                "train_loss": stats.loss,
+                "train_acc": stats.acc,
+                "val_loss": val_loss,
+                "val_acc": val_acc,
+                "lr": stats.lr,
+                "epoch_seconds": stats.seconds,
+                **self.architecture,
+            }
+            due = training.epoch == self.job.max_epochs
+            due = due or training.epoch % self.job.checkpoint_every == 0
+            yield EpochReport(metrics, self._save(metrics) if due else None)
+
+    def _diverged(self, detail: str) -> dict[str, Any]:
+        # A diverged network is scored as the worst possible accuracy: the rung comparisons of
+        # ASHA stay correct (NaN would compare as neither better nor worse) and the searcher
+        # learns the region is bad. The epoch counts as trained, so the iteration advances.
+        return {
+            "epoch": self.training.epoch + 1,
+            "train_loss": float("nan"),
+            "val_loss": float("nan"),
+            "train_acc": 0.0,
+            "val_acc": 0.0,
+            "failure": "nan",
+            "failure_detail": detail,
+            **self.architecture,
+        }
+
+    def _save(self, metrics: dict) -> Callable[[Path], None]:
+        stats = {"mean": self.data.stats.mean, "std": self.data.stats.std}
+        extra = {"metrics": metrics, "stats": stats}
+        return lambda folder: save_checkpoint(folder, self.training, self.config, self.spec, extra)
