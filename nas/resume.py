@@ -25,6 +25,9 @@ SHAPING = {
     "seed": "seed",
     "val_fraction": "val_fraction",
     "train_limit": "train_images",
+    "metric": "metric",
+    "max_params": "max_params",
+    "input_size": "input_size",
 }
 
 

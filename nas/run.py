@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shlex
 import sys
@@ -34,7 +35,7 @@ from nas.resume import (  # noqa: E402
 from nas.run_record import read_record  # noqa: E402
 from search_spaces import SPACES, get_space  # noqa: E402
 from trainables.data import DataError  # noqa: E402
-from trainables.data.synthetic import write_synthetic_cifar10  # noqa: E402
+from trainables.data.synthetic import write_synthetic  # noqa: E402
 from trainables.tasks import check_data  # noqa: E402
 
 SMOKE = {"num_samples": 4, "max_epochs": 2, "grace_period": 1, "reduction_factor": 2}
@@ -82,6 +83,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--train-images", type=int, help="train on only the first N training images")
     p.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints")
     p.add_argument("--wandb", action="store_true", help="log trials to W&B (offline without key)")
+    p.add_argument("--metric", help="what ASHA and the searcher optimise (default: val_acc)")
+    p.add_argument("--max-params", type=int, help="parameter budget (default: the space's)")
+    p.add_argument("--input-size", type=int, help="fix the input size (spaces that search it)")
     return p
 
 
@@ -105,6 +109,10 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--gpus-per-trial must be 0 or more (got {args.gpus_per_trial}).")
     if args.max_failures < 0:
         raise UsageError(f"--max-failures must be 0 or more (got {args.max_failures}).")
+    if args.max_params is not None and args.max_params < 1:
+        raise UsageError(f"--max-params must be at least 1 (got {args.max_params}).")
+    if args.input_size is not None and args.input_size < 16:
+        raise UsageError(f"--input-size must be at least 16 pixels (got {args.input_size}).")
     if not 0 < args.val_fraction < 1:
         raise UsageError(f"--val-fraction must be between 0 and 1 (got {args.val_fraction}).")
 
@@ -123,9 +131,19 @@ def resolve_args(argv: list[str] | None) -> argparse.Namespace:
     except KeyError as e:
         raise UsageError(f"{e.args[0]}.") from None
     fallback = {**(SMOKE if args.smoke_test else vars(space.asha)), **DEFAULTS}
+    fallback["metric"] = space.metric
     for key, value in fallback.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    if args.metric not in space.metrics:
+        known = ", ".join(space.metrics)
+        raise UsageError(
+            f"--metric must be one of {known} for space {space.name} (got {args.metric})."
+        )
+    if args.input_size is not None and "input_size" not in space.presets["seed"]:
+        raise UsageError(
+            f"--input-size does not apply to space {space.name}: its input size is fixed."
+        )
     args.name = args.name or f"{args.space}-{datetime.now():%Y%m%d-%H%M%S}"
     check_args(args)
     return args
@@ -159,7 +177,7 @@ def start_ray(args: argparse.Namespace) -> None:
         ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level="WARNING")
 
 
-def search_options(args: argparse.Namespace):
+def search_options(args: argparse.Namespace, num_classes: int):
     import ray
 
     from nas.tuner import SearchOptions
@@ -195,6 +213,10 @@ def search_options(args: argparse.Namespace):
         train_limit=args.train_images,
         checkpoint_every=args.checkpoint_every,
         wandb=args.wandb,
+        metric=args.metric,
+        max_params=args.max_params,
+        input_size=args.input_size,
+        num_classes=num_classes,
     )
 
 
@@ -203,7 +225,7 @@ def run_search(args: argparse.Namespace) -> dict:
     import ray
 
     from nas.run_record import end_record, start_record
-    from nas.tuner import build_tuner, restore_tuner
+    from nas.tuner import build_tuner, effective_space, restore_tuner
     from reports.export import export_to
     from reports.results import FAILED, FINISHED, REJECTED, RUNNING, STOPPED, load_experiment
 
@@ -220,10 +242,11 @@ def run_search(args: argparse.Namespace) -> dict:
         raise UsageError(
             f"storage {args.storage} is not writable ({e}): choose another --storage."
         ) from None
-    check_data(space.task, args.data_dir)  # before Ray starts
+    num_classes = check_data(space.task, args.data_dir)  # before Ray starts
     start = time.monotonic()
     start_ray(args)
-    options = search_options(args)
+    options = search_options(args, num_classes)
+    space = effective_space(space, options)
     start_record(
         experiment, options, ray.cluster_resources(), args.resume, space_fingerprint(space)
     )
@@ -267,6 +290,7 @@ def run_search(args: argparse.Namespace) -> dict:
 
 def best_trial(grid, space, options) -> dict | None:
     """The best trial by its last metric value, with its test accuracy; None if none reported."""
+    from search_spaces.base import decoder
     from trainables.checkpoints import evaluate_checkpoint
 
     try:
@@ -277,14 +301,15 @@ def best_trial(grid, space, options) -> dict | None:
         return None
     with best.checkpoint.as_directory() as folder:
         test_loss, test_acc = evaluate_checkpoint(
-            Path(folder), space.task, options.data_dir, space.decode
+            Path(folder), space.task, options.data_dir, decoder(space, options.num_classes)
         )
     metrics = best.metrics
     return {
         "trial_id": metrics["trial_id"],
         "config": best.config,
         "epochs": metrics["training_iteration"],
-        space.metric: metrics[space.metric],
+        "metric": space.metric,
+        **{m: metrics[m] for m in space.metrics if m in metrics},
         "test_acc": test_acc,
         "test_loss": test_loss,
         **{key: metrics[key] for key in ("params", "macs", "receptive_field")},
@@ -310,9 +335,11 @@ def print_summary(summary: dict) -> None:
     config = ", ".join(
         f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best["config"].items()
     )
+    scores = ", ".join(f"{m} {best[m]:.4f}" for m in ("val_acc", "verify_acc") if m in best)
+    test = "n/a (unlabelled)" if math.isnan(best["test_acc"]) else f"{best['test_acc']:.4f}"
     print(
-        f"\nBest trial {best['trial_id']}: val_acc {best['val_acc']:.4f} after {best['epochs']} "
-        f"epochs, test_acc {best['test_acc']:.4f}, {best['params']:,} params, "
+        f"\nBest trial {best['trial_id']} (by {best['metric']}): {scores} after {best['epochs']} "
+        f"epochs, test_acc {test}, {best['params']:,} params, "
         f"{best['macs']:,} MACs, receptive field {best['receptive_field']}\n"
         f"  config: {config}\n{counts}"
     )
@@ -327,8 +354,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.smoke_test:
             with tempfile.TemporaryDirectory(prefix="nas-smoke-") as tmp:
-                args.data_dir = str(write_synthetic_cifar10(Path(tmp) / "data"))
-                print(f"Smoke test: synthetic CIFAR-10 batches in {args.data_dir}", flush=True)
+                task = get_space(args.space).task
+                if task == "hw2p2" and args.input_size is None:
+                    args.input_size = 32  # the synthetic faces' size: seconds per epoch on CPU
+                args.data_dir = str(write_synthetic(task, Path(tmp) / "data"))
+                print(f"Smoke test: synthetic {task} data in {args.data_dir}", flush=True)
                 summary = run_search(args)
         else:
             summary = run_search(args)

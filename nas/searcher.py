@@ -19,7 +19,7 @@ from ray import tune
 from nas import storage
 from nas.analyzer import Analysis
 from nas.constraints import check, violations
-from search_spaces.base import Config, SearchSpace
+from search_spaces.base import Config, Decoder, SearchSpace, decoder
 
 MAX_DRAWS_PER_SUGGESTION = 500
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -39,9 +39,13 @@ class FeasibleSearch(tune.search.Searcher):
         max_epochs: int = 1,
         points_to_evaluate: list[Config] | None = None,
         rejected_log: str | None = None,
+        decode: Decoder | None = None,
+        fixed: Config | None = None,
     ):
         super().__init__(metric=space.metric, mode=space.mode)
         self.space, self.seed, self.max_epochs = space, seed, max_epochs
+        self.decode = decode or decoder(space)
+        self.fixed = fixed or {}  # config values the run fixes (e.g. --input-size)
         if sampler == "optuna":
             self._sampler = optuna.samplers.TPESampler(seed=seed)
         elif sampler == "random":
@@ -62,8 +66,8 @@ class FeasibleSearch(tune.search.Searcher):
     def suggest(self, trial_id: str) -> Config | None:
         for _ in range(MAX_DRAWS_PER_SUGGESTION):
             trial = self.study.ask()
-            config = self.space.sample(trial)
-            spec, _ = self.space.decode(config)
+            config = {**self.space.sample(trial), **self.fixed}
+            spec, _ = self.decode(config)
             analysis, reasons = check(spec, self.space.rules)
             self._set_constraints(trial, analysis, reasons)
             if reasons:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import netrc
 import os
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from ray import tune
 from nas import storage
 from nas.analyzer import analyze
 from nas.searcher import FeasibleSearch
-from search_spaces.base import SearchSpace
+from search_spaces.base import SearchSpace, decoder
 from trainables.trainable import TrialJob, train_trial
 
 METRIC_COLUMNS = ["epoch", "train_loss", "val_loss", "val_acc", "lr", "params", "epoch_seconds"]
@@ -40,10 +41,26 @@ class SearchOptions:
     train_limit: int | None = None
     checkpoint_every: int = 1
     wandb: bool = False  # log each trial as a W&B run (offline without an API key)
+    metric: str = "val_acc"  # what ASHA and the searcher optimise
+    max_params: int | None = None  # parameter budget; None: the space's own
+    input_size: int | None = None  # fixes the space's input_size knob
+    num_classes: int | None = None  # from the data
 
     @property
     def experiment_dir(self) -> str:
         return storage.join(self.storage, self.name)
+
+
+def effective_space(space: SearchSpace, options: SearchOptions) -> SearchSpace:
+    """The space as this search uses it: its metric and parameter budget from the options."""
+    rules = space.rules
+    if options.max_params is not None:
+        rules = dataclasses.replace(rules, params_below=options.max_params)
+    return dataclasses.replace(space, metric=options.metric, rules=rules)
+
+
+def fixed_config(options: SearchOptions) -> dict:
+    return {"input_size": options.input_size} if options.input_size else {}
 
 
 def architecture_metrics(spec) -> dict[str, int]:
@@ -56,7 +73,7 @@ def trial_job(space: SearchSpace, options: SearchOptions) -> TrialJob:
     """What every trial of the search shares; also what a replay of one trial needs."""
     return TrialJob(
         task=space.task,
-        decode=space.decode,
+        decode=decoder(space, options.num_classes),
         describe=architecture_metrics,
         data_dir=options.data_dir,
         max_epochs=options.max_epochs,
@@ -83,6 +100,8 @@ def build_tuner(space: SearchSpace, options: SearchOptions) -> tuple[tune.Tuner,
         max_epochs=options.max_epochs,
         points_to_evaluate=[space.presets["seed"]],
         rejected_log=storage.join(options.experiment_dir, "rejected.jsonl"),
+        decode=decoder(space, options.num_classes),
+        fixed=fixed_config(options),
     )
     scheduler = tune.schedulers.ASHAScheduler(
         time_attr="training_iteration",

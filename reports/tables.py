@@ -16,6 +16,7 @@ from nas.constraints import check
 from nas.summary import layer_rows
 from reports.results import REJECTED, Experiment
 from search_spaces import SPACES, SearchSpace
+from search_spaces.base import decoder
 from trainables.models import spec_to_dict
 
 CURVE_COLUMNS = [
@@ -35,8 +36,15 @@ def space_of(experiment: Experiment) -> SearchSpace | None:
 
 
 def metric_of(experiment: Experiment) -> str:
+    """The metric the search optimised (``--metric``), else the space's, else val_acc."""
+    chosen = experiment.run.get("options", {}).get("metric")
     space = space_of(experiment)
-    return space.metric if space else "val_acc"
+    return chosen or (space.metric if space else "val_acc")
+
+
+def decode_of(experiment: Experiment, space: SearchSpace):
+    """The space's decode with the run's number of classes, as the trials decoded."""
+    return decoder(space, experiment.run.get("options", {}).get("num_classes"))
 
 
 def trained(trials: pd.DataFrame) -> pd.DataFrame:
@@ -70,9 +78,9 @@ def architectures(experiment: Experiment) -> pd.DataFrame:
     trials = experiment.trials
     if space is None or trials.empty:
         return pd.DataFrame()
-    rows = {}
+    rows, decode = {}, decode_of(experiment, space)
     for (_, trial), config in zip(trials.iterrows(), configs(trials), strict=True):
-        spec, _ = space.decode({k: _plain(v) for k, v in config.items()})
+        spec, _ = decode({k: _plain(v) for k, v in config.items()})
         knobs = {k: (str(v) if isinstance(v, tuple) else v) for k, v in spec_to_dict(spec).items()}
         key = json.dumps(knobs, sort_keys=True)
         if key not in rows:
@@ -138,7 +146,7 @@ def best_details(experiment: Experiment) -> tuple[list[tuple], list[tuple]]:
     summary += [(k, _plain(v)) for k, v in config.items()]
     layers = []
     if space is not None:
-        spec, _ = space.decode({k: _plain(v) for k, v in config.items() if k != "seed"})
+        spec, _ = decode_of(experiment, space)({k: _plain(v) for k, v in config.items()})
         analysis, _ = check(spec, space.rules)
         if analysis is not None:
             layers = layer_rows(analysis)
@@ -181,7 +189,7 @@ def lr_schedules(experiment: Experiment, points_per_epoch: int = 20) -> dict[str
     for (_, trial), config in zip(done.iterrows(), configs(done), strict=True):
         if space is None:
             continue
-        _, settings = space.decode({k: _plain(v) for k, v in config.items()})
+        _, settings = decode_of(experiment, space)({k: _plain(v) for k, v in config.items()})
         optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=settings.lr)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
             optimizer, T_0=settings.t0, T_mult=settings.t_mult

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from search_spaces import cifar_lt200k
+from search_spaces import cifar_lt200k, hw2p2_resnet
 from search_spaces.base import SearchSpace
 
-SPACES: dict[str, SearchSpace] = {s.name: s for s in (cifar_lt200k.SPACE,)}
+SPACES: dict[str, SearchSpace] = {s.name: s for s in (cifar_lt200k.SPACE, hw2p2_resnet.SPACE)}
 
 
 def get_space(name: str) -> SearchSpace:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,9 +33,30 @@ class SearchSpace:
     presets: dict[str, Config]  # named full configs; "seed" is the reference network
     rules: Rules
     progress_columns: tuple[str, ...] = ("lr", "batch_size")  # config keys in the live table
+    metrics: tuple[str, ...] = ("val_acc",)  # what --metric may choose from
     metric: str = "val_acc"
     mode: str = "max"
     asha: AshaDefaults = field(default_factory=AshaDefaults)
+
+
+@dataclass(frozen=True)
+class Decoder:
+    """A space's decode with the spec fields a run fixes (the number of classes of its data).
+
+    Picklable, so it travels to the trials; every reader of a config (searcher, trial,
+    reports, predict) decodes through one, so they all see the same architecture.
+    """
+
+    decode: Callable[[Config], tuple[Any, TrainSettings]]
+    fixed: tuple[tuple[str, Any], ...] = ()
+
+    def __call__(self, config: Config) -> tuple[Any, TrainSettings]:
+        spec, settings = self.decode(config)
+        return dataclasses.replace(spec, **dict(self.fixed)), settings
+
+
+def decoder(space: SearchSpace, num_classes: int | None = None) -> Decoder:
+    return Decoder(space.decode, (("num_classes", num_classes),) if num_classes else ())
 
 
 class ConfigKeys:

@@ -126,6 +126,17 @@ class Training:
             correct += (logits.argmax(1) == yb).sum().item()
         return total_loss / len(y), correct / len(y)
 
+    @torch.no_grad()
+    def embed(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """The feature-layer embeddings of normalised images (for verification)."""
+        self.model.eval()
+        chunks = []
+        for i in range(0, len(x), batch_size):
+            xb = x[i : i + batch_size].to(self.device, memory_format=torch.channels_last)
+            with self._autocast():
+                chunks.append(self.model.forward_features(xb).flatten(1).float().cpu())
+        return torch.cat(chunks)
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "epoch": self.epoch,

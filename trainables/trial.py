@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 from trainables.checkpoints import load_checkpoint, save_checkpoint
 from trainables.loop import NonFiniteLoss, Training, pick_device, seed_everything
 from trainables.tasks import load_task
+from trainables.verification import verification_accuracy
 
 FAILURES = ("oom", "nan", "error")
 
@@ -74,7 +75,9 @@ class Trial:
         self.spec, self.settings = job.decode(config)
         self.seed = config["seed"]
         seed_everything(self.seed)
-        self.data = load_task(job.task, job.data_dir, job.val_fraction, job.train_limit)
+        self.data = load_task(
+            job.task, job.data_dir, job.val_fraction, job.train_limit, self.spec.image_size
+        )
         self.training = Training(self.spec, self.settings, pick_device())
         if checkpoint is not None:
             load_checkpoint(checkpoint, self.training)
@@ -101,12 +104,14 @@ class Trial:
                 yield EpochReport(self._diverged(str(e)), save=None)
                 return
             val_loss, val_acc = training.evaluate(self.data.val_x, self.data.val_y)
+            verify = self._verify()
             metrics = {
                 "epoch": training.epoch,
                 "train_loss": stats.loss,
                 "train_acc": stats.acc,
                 "val_loss": val_loss,
                 "val_acc": val_acc,
+                **verify,
                 "lr": stats.lr,
                 "epoch_seconds": stats.seconds,
                 **self.architecture,
@@ -114,6 +119,17 @@ class Trial:
             due = training.epoch == self.job.max_epochs
             due = due or training.epoch % self.job.checkpoint_every == 0
             yield EpochReport(metrics, self._save(metrics) if due else None)
+
+    def _verify(self) -> dict[str, float]:
+        """verify_acc on the gallery, for tasks that have one."""
+        verify = self.data.verify
+        if verify is None:
+            return {}
+        known = self.training.embed(verify.known_x)
+        unknown = self.training.embed(verify.unknown_x)
+        return {
+            "verify_acc": verification_accuracy(unknown, known, verify.known_labels, verify.truth)
+        }
 
     def _diverged(self, detail: str) -> dict[str, Any]:
         # A diverged network is scored as the worst possible accuracy: the rung comparisons of
@@ -125,6 +141,7 @@ class Trial:
             "val_loss": float("nan"),
             "train_acc": 0.0,
             "val_acc": 0.0,
+            **({"verify_acc": 0.0} if self.data.verify else {}),
             "failure": "nan",
             "failure_detail": detail,
             **self.architecture,
@@ -132,5 +149,5 @@ class Trial:
 
     def _save(self, metrics: dict) -> Callable[[Path], None]:
         stats = {"mean": self.data.stats.mean, "std": self.data.stats.std}
-        extra = {"metrics": metrics, "stats": stats}
+        extra = {"metrics": metrics, "stats": stats, "classes": list(self.data.classes)}
         return lambda folder: save_checkpoint(folder, self.training, self.config, self.spec, extra)

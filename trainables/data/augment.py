@@ -54,7 +54,7 @@ def cifar_train_transform(
 
 def normalize(images: np.ndarray, stats: ChannelStats) -> torch.Tensor:
     """HWC uint8 images -> NCHW float tensor normalised with ``stats`` (no augmentation)."""
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
+    x = torch.from_numpy(np.require(images, requirements="W")).permute(0, 3, 1, 2).float()
     mean = torch.tensor(stats.mean).view(1, -1, 1, 1)
     std = torch.tensor(stats.std).view(1, -1, 1, 1)
     return (x - mean) / std
@@ -72,3 +72,18 @@ class AugmentedImages(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         image = self.transform(image=self.images[i])["image"]
         return torch.from_numpy(image.transpose(2, 0, 1).copy()), int(self.labels[i])
+
+
+def face_train_transform(stats: ChannelStats) -> A.Compose:
+    """The HW2P2 reference recipe: flip, rotation up to 12 degrees, grayscale (p=0.1), colour
+    jitter 0.2, random erasing of 10% of the image (p=0.5), normalisation."""
+    return A.Compose(
+        [
+            A.HorizontalFlip(p=0.5),
+            A.Rotate(limit=12, p=1.0),
+            A.ToGray(p=0.1),
+            A.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.0, p=1.0),
+            A.Erasing(scale=(0.1, 0.1), fill=0, p=0.5),
+            A.Normalize(mean=stats.mean, std=stats.std, max_pixel_value=1.0),
+        ]
+    )

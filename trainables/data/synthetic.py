@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import pickle
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from trainables.data.cifar10 import DEFAULT_CLASSES, FOLDER, write_batch
 
@@ -37,3 +39,41 @@ def _images(
     stripes = (rows // 4) % 2 == (labels[:, None, None] % 2)
     images[..., 0] += np.where(stripes, 40, -40)
     return np.clip(images, 0, 255).astype(np.uint8), labels.astype(np.int64)
+
+
+def write_synthetic_hw2p2(root: str | Path, size: int = 32, seed: int = 0) -> Path:
+    """A tiny face set in the HW2P2 layout: 6 identities to classify, 4 others to verify."""
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    palette = rng.integers(40, 216, (10, 3))  # one colour per identity, train to test
+
+    def save(path: Path, identity: int) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pixels = rng.normal(0, 25, (size, size, 3)) + palette[identity]
+        pixels[: size // 2, :, identity % 3] += 50  # a per-identity band
+        Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(path, quality=95)
+
+    cls, ver = root / "classification", root / "verification"
+    for k in range(6):
+        for i in range(8):
+            save(cls / "train" / f"n{k:06d}" / f"{i}.jpg", k)
+        for i in range(2):
+            save(cls / "dev" / f"n{k:06d}" / f"{i}.jpg", k)
+    for i in range(12):
+        save(cls / "test" / f"{i:06d}.jpg", i % 6)
+    for k in range(6, 10):
+        save(ver / "known" / f"n{k:06d}" / "0.jpg", k)
+    rows = []
+    for i in range(8):
+        save(ver / "unknown_dev" / f"{i:03d}.jpg", 6 + i % 4)
+        rows.append((f"{i:03d}.jpg", f"n{6 + i % 4:06d}"))
+        save(ver / "unknown_test" / f"{i:03d}.jpg", 6 + (i + 1) % 4)
+    with open(ver / "dev_identities.csv", "w", newline="") as f:
+        csv.writer(f).writerows([("id", "label"), *rows])
+    return root
+
+
+def write_synthetic(task: str, root: str | Path) -> Path:
+    """A tiny data set for ``task`` in its real on-disk layout."""
+    writers = {"cifar10": write_synthetic_cifar10, "hw2p2": write_synthetic_hw2p2}
+    return writers[task](root)

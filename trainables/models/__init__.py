@@ -62,4 +62,4 @@ def spec_to_dict(spec: Any) -> dict[str, Any]:
     return {"family": family_of(spec), **dataclasses.asdict(spec)}
 
 
-from trainables.models import cifar_net  # noqa: E402,F401  (registers the family)
+from trainables.models import cifar_net, convnext, resnet  # noqa: E402,F401  (register families)

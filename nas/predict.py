@@ -1,0 +1,140 @@
+"""``python -m nas.predict EXPERIMENT_DIR [--data-dir DIR] [--out DIR]``: submission CSVs.
+
+Loads the best trial's latest checkpoint (the state dict with ``weights_only=True``) and writes
+``id,label`` CSV files: for HW2P2, ``classification_submission.csv`` (every image of
+``classification/test``, labelled with an identity) and ``verification_submission.csv`` (every
+image of ``verification/unknown_test``, labelled with the most similar known identity); for
+CIFAR-10, ``test_predictions.csv`` with the test accuracy. Works on CPU and GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+import torch
+
+from nas import storage
+from nas.run_record import read_record
+from reports.results import load_experiment
+from reports.tables import best_trial
+from search_spaces import SPACES
+from trainables.checkpoints import load_spec, read_meta
+from trainables.data import DataError
+from trainables.data.augment import ChannelStats
+from trainables.loop import pick_device
+from trainables.models import create_model
+from trainables.tasks import load_test, load_verification_test
+from trainables.verification import identify
+
+
+class Model:
+    """A trained network for inference: batched, channels_last, autocast on CUDA."""
+
+    def __init__(self, checkpoint: Path, device: torch.device):
+        self.spec = load_spec(checkpoint)
+        self.device = device
+        self.net = create_model(self.spec)
+        state = torch.load(checkpoint / "model.pt", map_location="cpu", weights_only=True)
+        self.net.load_state_dict(state)
+        self.net.to(device, memory_format=torch.channels_last).eval()
+
+    @torch.no_grad()
+    def _run(self, x: torch.Tensor, fn, batch_size: int = 256) -> torch.Tensor:
+        out = []
+        for i in range(0, len(x), batch_size):
+            xb = x[i : i + batch_size].to(self.device, memory_format=torch.channels_last)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+                out.append(fn(xb).float().cpu())
+        return torch.cat(out)
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        return self._run(x, self.net).argmax(1)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self._run(x, lambda xb: self.net.forward_features(xb).flatten(1))
+
+
+def best_checkpoint(experiment: str) -> tuple[str, Path]:
+    """The best trial's name and its latest checkpoint folder (local experiments)."""
+    best = best_trial(load_experiment(experiment))
+    if best is None:
+        raise DataError(
+            f"no trial of {experiment} reported a metric yet: nothing to predict with."
+        )
+    checkpoints = sorted(Path(experiment, best["Name"]).glob("checkpoint_*"))
+    if not checkpoints:
+        raise DataError(f"trial {best['Name']} of {experiment} has no checkpoint.")
+    return best["Name"], checkpoints[-1]
+
+
+def write_csv(path: Path, ids: list[str], labels: list[str]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id", "label"])
+        writer.writerows(zip(ids, labels, strict=True))
+
+
+def predict(experiment: str, data_dir: str | None, out: Path) -> list[str]:
+    """Write the submission files; returns one line per file saying what it holds."""
+    record = read_record(experiment)
+    space = SPACES.get(record.get("space", ""))
+    if space is None:
+        raise DataError(
+            f"{experiment} has no run.json naming a known space: cannot tell its task."
+        )
+    data_dir = data_dir or record["options"]["data_dir"]
+    trial, checkpoint = best_checkpoint(experiment)
+    meta = read_meta(checkpoint)
+    model = Model(checkpoint, pick_device())
+    stats = ChannelStats(**{k: tuple(v) for k, v in meta["stats"].items()})
+    classes = meta.get("classes")
+    size = model.spec.image_size
+    out.mkdir(parents=True, exist_ok=True)
+    lines = [f"best trial {trial}, checkpoint {checkpoint.name} (epoch {meta['epoch']})"]
+    x, y, ids = load_test(space.task, data_dir, stats, size)
+    predicted = model.classify(x)
+    labels = [classes[i] if classes else str(i) for i in predicted.tolist()]
+    if space.task == "cifar10":
+        path = out / "test_predictions.csv"
+        write_csv(path, ids, labels)
+        accuracy = (predicted == y).float().mean().item()
+        lines.append(f"{path}: {len(ids)} test images, test accuracy {accuracy:.4f}")
+        return lines
+    path = out / "classification_submission.csv"
+    write_csv(path, ids, labels)
+    lines.append(f"{path}: {len(ids)} images of classification/test")
+    known_x, known_labels, unknown_x, unknown_ids = load_verification_test(data_dir, stats, size)
+    matched = identify(model.embed(unknown_x), model.embed(known_x), known_labels)
+    path = out / "verification_submission.csv"
+    write_csv(path, unknown_ids, matched)
+    lines.append(f"{path}: {len(unknown_ids)} images of verification/unknown_test")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m nas.predict", description=__doc__.splitlines()[0])
+    p.add_argument("experiment_dir", help="the experiment folder")
+    p.add_argument("--data-dir", help="the data set (default: the one the search used)")
+    p.add_argument(
+        "--out", help="where to write the CSV files (default: EXPERIMENT_DIR/predictions)"
+    )
+    args = p.parse_args(argv)
+    experiment = storage.resolve(args.experiment_dir)
+    if not Path(experiment).is_dir():
+        print(f"nas.predict: error: no experiment folder at {experiment}.", file=sys.stderr)
+        return 2
+    out = Path(args.out or Path(experiment) / "predictions")
+    try:
+        for line in predict(experiment, args.data_dir, out):
+            print(line)
+    except DataError as e:
+        print(f"nas.predict: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

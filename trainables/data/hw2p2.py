@@ -1,0 +1,158 @@
+"""HW2P2 face data (Fall 2022 layout): validated before any trial, decoded once, then cached.
+
+    classification/{train,dev}/<identity>/*.jpg    classification/test/*.jpg (unlabelled)
+    verification/known/<identity>/*.jpg             the gallery of known identities
+    verification/unknown_dev/*.jpg                  labelled by verification/dev_identities.csv
+    verification/unknown_test/*.jpg                 unlabelled
+
+Decoded images are cached as uint8 arrays (``.npy``, memory-mapped) per split and input size in
+``$NAS_CACHE_DIR`` (default ``~/.cache/cnn-nas``; the data folder is never written to), so JPEG
+decoding and resizing happen once per data set and size, not every epoch or every trial.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from trainables.data import DataError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+@dataclass(frozen=True)
+class FaceLayout:
+    root: Path
+    identities: tuple[str, ...]  # classification classes: the train identity folders, sorted
+    train: tuple[tuple[Path, int], ...]
+    dev: tuple[tuple[Path, int], ...]
+    test: tuple[Path, ...]
+    known: tuple[tuple[Path, str], ...]  # gallery image, its identity
+    unknown_dev: tuple[tuple[Path, str], ...]  # image, its true identity
+    unknown_test: tuple[Path, ...]
+
+
+def validate_layout(root: str | Path, check_images: bool = True) -> FaceLayout:
+    """Read the folder structure; DataError names the first missing or broken piece."""
+    root = Path(root)
+    cls, ver = root / "classification", root / "verification"
+    train = _labelled_folders(cls / "train")
+    identities = tuple(sorted(train))
+    index = {name: i for i, name in enumerate(identities)}
+    dev = _labelled_folders(cls / "dev")
+    unseen = sorted(set(dev) - set(index))
+    if unseen:
+        raise DataError(
+            f"{cls / 'dev'} has identities with no training folder ({', '.join(unseen[:3])}): "
+            "every dev identity must also be in classification/train."
+        )
+    known = _labelled_folders(ver / "known")
+    unknown_dev = _flat(ver / "unknown_dev")
+    truth = _read_identities(ver / "dev_identities.csv", ver / "unknown_dev", set(known))
+    layout = FaceLayout(
+        root=root,
+        identities=identities,
+        train=tuple((p, index[n]) for n, paths in sorted(train.items()) for p in paths),
+        dev=tuple((p, index[n]) for n, paths in sorted(dev.items()) for p in paths),
+        test=tuple(_flat(cls / "test")),
+        known=tuple((p, n) for n, paths in sorted(known.items()) for p in paths),
+        unknown_dev=tuple((p, truth[p.name]) for p in unknown_dev if p.name in truth),
+        unknown_test=tuple(_flat(ver / "unknown_test")),
+    )
+    if check_images:
+        every = [p for p, _ in layout.train + layout.dev + layout.known + layout.unknown_dev]
+        for path in every + list(layout.test + layout.unknown_test):
+            _check_image(path)
+    return layout
+
+
+def load_images(paths: list[Path], size: int, cache_dir: Path | None = None) -> np.ndarray:
+    """N x size x size x 3 uint8 images, decoded and resized once, then read from the cache."""
+    key = hashlib.sha256("\n".join(f"{p}:{p.stat().st_mtime_ns}" for p in paths).encode())
+    cache_dir = cache_dir or _cache_dir()
+    target = cache_dir / f"faces-{size}px-{key.hexdigest()[:16]}.npy"
+    if target.exists():
+        return np.load(target, mmap_mode="r")
+    images = np.empty((len(paths), size, size, 3), dtype=np.uint8)
+    for i, path in enumerate(paths):
+        with Image.open(path) as image:
+            images[i] = np.asarray(image.convert("RGB").resize((size, size), Image.BILINEAR))
+    # Written to a temporary name and renamed: trials building the same cache never see half.
+    partial = target.with_suffix(f".{os.getpid()}.tmp.npy")
+    np.save(partial, images)
+    os.replace(partial, target)
+    return np.load(target, mmap_mode="r")
+
+
+def _cache_dir() -> Path:
+    default = Path.home() / ".cache" / "cnn-nas"
+    for candidate in (Path(os.environ.get("NAS_CACHE_DIR", default)), Path(tempfile.gettempdir())):
+        try:
+            (candidate / "faces").mkdir(parents=True, exist_ok=True)
+            return candidate / "faces"
+        except OSError:
+            continue
+    raise DataError("no writable folder for the decoded-image cache: set NAS_CACHE_DIR.")
+
+
+def _labelled_folders(folder: Path) -> dict[str, list[Path]]:
+    if not folder.is_dir():
+        raise DataError(
+            f"HW2P2 data: {folder} is missing; expected one folder per identity there."
+        )
+    found = {}
+    for identity in sorted(p for p in folder.iterdir() if p.is_dir()):
+        images = _images_in(identity)
+        if not images:
+            raise DataError(f"HW2P2 data: identity folder {identity} holds no images.")
+        found[identity.name] = images
+    if not found:
+        raise DataError(f"HW2P2 data: {folder} has no identity folders.")
+    return found
+
+
+def _flat(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise DataError(f"HW2P2 data: {folder} is missing; expected a flat folder of images.")
+    return _images_in(folder)
+
+
+def _images_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _read_identities(csv_path: Path, images: Path, known: set[str]) -> dict[str, str]:
+    if not csv_path.is_file():
+        raise DataError(f"HW2P2 data: {csv_path} is missing; expected id,label rows.")
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    truth = {}
+    for row in rows:
+        if "id" not in row or "label" not in row:
+            raise DataError(f"HW2P2 data: {csv_path} needs the columns id,label.")
+        if not (images / row["id"]).is_file():
+            raise DataError(
+                f"HW2P2 data: {csv_path} names {row['id']}, which does not exist in {images}."
+            )
+        if row["label"] not in known:
+            raise DataError(
+                f"HW2P2 data: {csv_path} labels {row['id']} as {row['label']}, "
+                "which is not a folder of verification/known."
+            )
+        truth[row["id"]] = row["label"]
+    return truth
+
+
+def _check_image(path: Path) -> None:
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        raise DataError(f"HW2P2 data: {path} is not a readable image ({e}).") from e
