@@ -72,6 +72,17 @@ class ConfigKeys:
         self._unread.discard(key)
         return self._config[key]
 
+    def train_settings(self) -> TrainSettings:
+        """The training hyperparameters every space searches, under their usual keys."""
+        return TrainSettings(
+            lr=self["lr"],
+            weight_decay=self["weight_decay"],
+            label_smoothing=self["label_smoothing"],
+            t0=self["t0"],
+            t_mult=self["t_mult"],
+            batch_size=self["batch_size"],
+        )
+
     def done(self) -> None:
         if self._unread:
             raise ValueError(f"unknown config keys: {', '.join(sorted(self._unread))}")

@@ -80,14 +80,7 @@ def decode(config: Config) -> tuple[CifarNetSpec, TrainSettings]:
         norm=keys["norm"],
         dropout=keys["dropout"],
     )
-    settings = TrainSettings(
-        lr=keys["lr"],
-        weight_decay=keys["weight_decay"],
-        label_smoothing=keys["label_smoothing"],
-        t0=keys["t0"],
-        t_mult=keys["t_mult"],
-        batch_size=keys["batch_size"],
-    )
+    settings = keys.train_settings()
     keys.done()
     return spec, settings
 
