@@ -67,6 +67,7 @@ class Training:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.cuda and not bf16)
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
         self.epoch = 0  # epochs completed
+        self.first_step_at: float | None = None  # Unix time of this process's first step
         self.finite_check_every = 10 if self.cuda else 1  # steps
 
     def _autocast(self):
@@ -94,6 +95,8 @@ class Training:
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
+            if self.first_step_at is None:
+                self.first_step_at = time.time()
             self.scheduler.step(self.epoch + (i + 1) / steps)
             total_loss += loss.detach() * len(y)
             correct += (logits.argmax(1) == y).sum()

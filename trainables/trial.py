@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from trainables.checkpoints import load_checkpoint, save_checkpoint
+from trainables.data.batched import BatchAugment, DeviceBatches
 from trainables.loop import NonFiniteLoss, Training, pick_device, seed_everything
 from trainables.tasks import load_task
 from trainables.verification import verification_accuracy
@@ -83,21 +84,29 @@ class Trial:
             load_checkpoint(checkpoint, self.training)
         self.architecture = job.describe(self.spec)
         self._loader_rng = torch.Generator()
-        self.loader = DataLoader(
-            self.data.train,
-            batch_size=self.settings.batch_size,
-            shuffle=True,
-            generator=self._loader_rng,
-            pin_memory=self.training.cuda,
-        )
+        if self.training.cuda and job.task == "cifar10":
+            # The whole set lives on the GPU; augmentation is a few batched tensor ops there.
+            self.loader = DeviceBatches(
+                self.data.train.images,
+                self.data.train.labels,
+                self.settings.batch_size,
+                BatchAugment(self.data.stats),
+                self.training.device,
+            )
+        else:
+            self.loader = DataLoader(
+                self.data.train,
+                batch_size=self.settings.batch_size,
+                shuffle=True,
+                generator=self._loader_rng,
+                pin_memory=self.training.cuda,
+            )
 
     def epochs(self) -> Iterator[EpochReport]:
         """Train the remaining epochs; a non-finite loss ends the trial with a last report."""
         training = self.training
         while training.epoch < self.job.max_epochs:
-            epoch_seed = self.seed * 1_000 + training.epoch
-            self._loader_rng.manual_seed(epoch_seed)
-            self.data.reseed(epoch_seed)
+            self._reseed(self.seed * 1_000 + training.epoch)
             try:
                 stats = training.train_epoch(self.loader, steps=len(self.loader))
             except NonFiniteLoss as e:
@@ -114,11 +123,19 @@ class Trial:
                 **verify,
                 "lr": stats.lr,
                 "epoch_seconds": stats.seconds,
+                "first_step_at": training.first_step_at,  # start-up = this - trial start
                 **self.architecture,
             }
             due = training.epoch == self.job.max_epochs
             due = due or training.epoch % self.job.checkpoint_every == 0
             yield EpochReport(metrics, self._save(metrics) if due else None)
+
+    def _reseed(self, epoch_seed: int) -> None:
+        if isinstance(self.loader, DeviceBatches):
+            self.loader.reseed(epoch_seed)
+        else:
+            self._loader_rng.manual_seed(epoch_seed)
+            self.data.reseed(epoch_seed)
 
     def _verify(self) -> dict[str, float]:
         """verify_acc on the gallery, for tasks that have one."""

@@ -23,7 +23,7 @@ def test_unknown_space_lists_known_ones(capsys):
     assert main(["--space", "resnet9000"]) == 2
     err = capsys.readouterr().err
     assert err.strip() == (
-        "nas.run: error: unknown space 'resnet9000'; known spaces: cifar_lt200k."
+        "nas.run: error: unknown space 'resnet9000'; known spaces: cifar_lt200k, hw2p2_resnet."
     )
 
 

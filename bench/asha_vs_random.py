@@ -1,0 +1,116 @@
+"""Search efficiency: ASHA + TPE against FIFO random search on the real CIFAR-10 subset.
+
+    .venv/bin/python bench/asha_vs_random.py [--trials 12] [--max-epochs 6] [--train-images 1000]
+
+Both run the product (``python -m nas.run``) on the same space, data, number of trials and
+seed: random search with every trial trained to ``--max-epochs`` (grace period = max epochs,
+so ASHA never stops one), and TPE with ASHA (grace 1, reduction factor 3). For each, in the
+order results arrived: the best val_acc reached, and the training epochs and wall time spent
+until the best-so-far first came within 0.5 points of random search's final best.
+Last line: ``asha_epochs_to_match_random: X.XX`` (ASHA's epochs / random's epochs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+TOLERANCE = 0.005
+
+
+def search(name: str, storage: str, args, extra: list[str]) -> list[dict]:
+    """Run one search; its results in the order they were reported."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "nas.run",
+        "--space",
+        "cifar_lt200k",
+        "--data-dir",
+        str(DATA),
+        "--num-samples",
+        str(args.trials),
+        "--max-epochs",
+        str(args.max_epochs),
+        "--train-images",
+        str(args.train_images),
+        "--seed",
+        str(args.seed),
+        "--storage",
+        storage,
+        "--name",
+        name,
+        *extra,
+    ]
+    subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    results = []
+    for trial in Path(storage, name).glob("trial_*"):
+        results += [json.loads(x) for x in (trial / "result.json").read_text().splitlines()]
+    return sorted(results, key=lambda r: r["timestamp"])
+
+
+def progress(results: list[dict]) -> list[tuple[int, float, float]]:
+    """(epochs spent so far, seconds since the first result started, best val_acc so far)."""
+    start = results[0]["timestamp"] - results[0]["time_this_iter_s"]
+    best, rows = 0.0, []
+    for epochs, result in enumerate(results, start=1):
+        best = max(best, result["val_acc"])
+        rows.append((epochs, result["timestamp"] - start, best))
+    return rows
+
+
+def reach(rows: list[tuple[int, float, float]], target: float) -> tuple[int, float] | None:
+    return next(((e, s) for e, s, best in rows if best >= target), None)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--trials", type=int, default=12)
+    p.add_argument("--max-epochs", type=int, default=6)
+    p.add_argument("--train-images", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    if not (DATA / "cifar-10-batches-py").exists():
+        sys.exit(f"needs the real CIFAR-10 subset at {DATA}/cifar-10-batches-py")
+    with tempfile.TemporaryDirectory() as storage:
+        fifo = progress(
+            search(
+                "random",
+                storage,
+                args,
+                ["--searcher", "random", "--grace-period", str(args.max_epochs)],
+            )
+        )
+        asha = progress(
+            search(
+                "asha",
+                storage,
+                args,
+                ["--searcher", "optuna", "--grace-period", "1", "--reduction-factor", "3"],
+            )
+        )
+    target = fifo[-1][2] - TOLERANCE
+    fifo_at, asha_at = reach(fifo, target), reach(asha, target)
+    print(
+        f"{args.trials} trials, up to {args.max_epochs} epochs, {args.train_images} training "
+        f"images of {DATA}/cifar-10-batches-py, seed {args.seed}, 2 trials at a time"
+    )
+    for label, rows, at in (("random (FIFO)", fifo, fifo_at), ("ASHA + TPE", asha, asha_at)):
+        epochs, seconds, best = rows[-1]
+        reached = f"{at[0]} epochs / {at[1]:.0f} s" if at else "never"
+        print(
+            f"{label:14s} best val_acc {best:.4f}, {epochs} epochs in {seconds:.0f} s; "
+            f"reached {target + TOLERANCE:.4f} - 0.005 after {reached}"
+        )
+    ratio = asha_at[0] / fifo_at[0] if asha_at else float("inf")
+    print(f"asha_epochs_to_match_random: {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""CIFAR augmentation as batched tensor operations, for data that lives on the GPU.
+
+The albumentations pipeline (``trainables.data.augment``) augments one image at a time on the
+CPU and stays the reference; this does the same work on a whole batch with a few tensor ops:
+horizontal flip (p=0.5), shift-scale-rotate (p=0.5; shift 0.1 of the side, scale +-0.1,
+rotation +-15 degrees, border filled with the mean), one 16x16 hole filled with the mean
+(p=0.5), normalisation. ``DeviceBatches`` keeps the whole training set on the device as one
+uint8 tensor and yields augmented batches, so no host-to-device copy happens per step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from trainables.data.augment import ChannelStats
+
+
+class BatchAugment:
+    def __init__(
+        self,
+        stats: ChannelStats,
+        shift: float = 0.1,  # fraction of the side
+        scale: float = 0.1,  # +- fraction
+        rotate: float = 15.0,  # +- degrees
+        hole: int = 16,  # pixels per side of the coarse-dropout hole
+        p: float = 0.5,  # probability of each of flip, affine and hole
+    ):
+        self.mean = torch.tensor(stats.mean).view(1, -1, 1, 1)
+        self.std = torch.tensor(stats.std).view(1, -1, 1, 1)
+        self.shift, self.scale, self.rotate, self.hole, self.p = shift, scale, rotate, hole, p
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """uint8 NCHW images -> augmented, normalised float NCHW, on the images' device."""
+        device = images.device
+        mean, std = self.mean.to(device), self.std.to(device)
+        x = images.float()
+        n, _, h, w = x.shape
+
+        def uniform(low: float, high: float) -> torch.Tensor:
+            return low + (high - low) * torch.rand(n, generator=generator, device=device)
+
+        def chosen() -> torch.Tensor:
+            return torch.rand(n, generator=generator, device=device) < self.p
+
+        flip = chosen().view(n, 1, 1, 1)
+        x = torch.where(flip, x.flip(3), x)
+
+        affine = chosen()
+        angle = uniform(-self.rotate, self.rotate) * math.pi / 180
+        zoom = uniform(1 - self.scale, 1 + self.scale)
+        tx, ty = uniform(-self.shift, self.shift), uniform(-self.shift, self.shift)
+        # affine_grid maps output to input coordinates in [-1, 1]: the inverse transform.
+        cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+        theta = torch.stack(
+            [
+                torch.stack([cos, -sin, -(cos * 2 * tx - sin * 2 * ty)], 1),
+                torch.stack([sin, cos, -(sin * 2 * tx + cos * 2 * ty)], 1),
+            ],
+            1,
+        )
+        identity = torch.tensor([[1.0, 0, 0], [0, 1.0, 0]], device=device).expand(n, 2, 3)
+        theta = torch.where(affine.view(n, 1, 1), theta, identity)
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        x = F.grid_sample(x - mean, grid, mode="bilinear", align_corners=False) + mean
+
+        hole = chosen().view(n, 1, 1)
+        top = (torch.rand(n, generator=generator, device=device) * (h - self.hole + 1)).long()
+        left = (torch.rand(n, generator=generator, device=device) * (w - self.hole + 1)).long()
+        rows = torch.arange(h, device=device).view(1, h, 1)
+        cols = torch.arange(w, device=device).view(1, 1, w)
+        in_rows = (rows >= top.view(n, 1, 1)) & (rows < (top + self.hole).view(n, 1, 1))
+        in_cols = (cols >= left.view(n, 1, 1)) & (cols < (left + self.hole).view(n, 1, 1))
+        inside = in_rows & in_cols
+        x = torch.where((inside & hole).unsqueeze(1), mean, x)
+        return (x - mean) / std
+
+
+class DeviceBatches:
+    """The training set as one uint8 tensor on ``device``, served as augmented batches."""
+
+    def __init__(
+        self,
+        images: np.ndarray,  # N x H x W x C uint8
+        labels: np.ndarray,
+        batch_size: int,
+        augment: BatchAugment,
+        device: torch.device,
+    ):
+        self.images = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+        self.images = self.images.contiguous().to(device)
+        self.labels = torch.from_numpy(labels).to(device)
+        self.batch_size, self.augment, self.device = batch_size, augment, device
+        self.generator = torch.Generator(device=device)
+
+    def reseed(self, seed: int) -> None:
+        self.generator.manual_seed(seed)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.labels) / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        order = torch.randperm(len(self.labels), generator=self.generator, device=self.device)
+        for i in range(0, len(order), self.batch_size):
+            index = order[i : i + self.batch_size]
+            yield self.augment(self.images[index], self.generator), self.labels[index]
