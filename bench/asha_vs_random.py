@@ -1,6 +1,7 @@
 """Search efficiency: ASHA + TPE against FIFO random search on the real CIFAR-10 subset.
 
     .venv/bin/python bench/asha_vs_random.py [--trials 12] [--max-epochs 6] [--train-images 1000]
+                                             [--val-fraction 0.1]
 
 Both run the product (``python -m nas.run``) on the same space, data, number of trials and
 seed: random search with every trial trained to ``--max-epochs`` (grace period = max epochs,
@@ -26,28 +27,12 @@ TOLERANCE = 0.005
 
 def search(name: str, storage: str, args, extra: list[str]) -> list[dict]:
     """Run one search; its results in the order they were reported."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "nas.run",
-        "--space",
-        "cifar_lt200k",
-        "--data-dir",
-        str(DATA),
-        "--num-samples",
-        str(args.trials),
-        "--max-epochs",
-        str(args.max_epochs),
-        "--train-images",
-        str(args.train_images),
-        "--seed",
-        str(args.seed),
-        "--storage",
-        storage,
-        "--name",
-        name,
-        *extra,
-    ]
+    flags = (
+        f"--space cifar_lt200k --num-samples {args.trials} --max-epochs {args.max_epochs} "
+        f"--train-images {args.train_images} --seed {args.seed} --val-fraction {args.val_fraction}"
+    )
+    cmd = [sys.executable, "-m", "nas.run", *flags.split(), "--data-dir", str(DATA)]
+    cmd += ["--storage", storage, "--name", name, *extra]
     subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
     results = []
     for trial in Path(storage, name).glob("trial_*"):
@@ -75,6 +60,7 @@ def main() -> None:
     p.add_argument("--max-epochs", type=int, default=6)
     p.add_argument("--train-images", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-fraction", type=float, default=0.1, help="a larger one ranks better")
     args = p.parse_args()
     if not (DATA / "cifar-10-batches-py").exists():
         sys.exit(f"needs the real CIFAR-10 subset at {DATA}/cifar-10-batches-py")
@@ -99,7 +85,8 @@ def main() -> None:
     fifo_at, asha_at = reach(fifo, target), reach(asha, target)
     print(
         f"{args.trials} trials, up to {args.max_epochs} epochs, {args.train_images} training "
-        f"images of {DATA}/cifar-10-batches-py, seed {args.seed}, 2 trials at a time"
+        f"images of {DATA}/cifar-10-batches-py, validation fraction {args.val_fraction}, "
+        f"seed {args.seed}, 2 trials at a time"
     )
     for label, rows, at in (("random (FIFO)", fifo, fifo_at), ("ASHA + TPE", asha, asha_at)):
         epochs, seconds, best = rows[-1]
