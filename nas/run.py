@@ -58,8 +58,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--searcher", choices=("optuna", "random"), help="default: optuna (TPE)")
     p.add_argument(
         "--data-dir",
-        default=os.environ.get("NAS_DATA_DIR", "./data"),
-        help="folder holding the data set (default: $NAS_DATA_DIR, else ./data)",
+        help="folder holding the data set (default: $NAS_DATA_DIR, else ./data; on --resume, "
+        "the experiment's)",
     )
     p.add_argument(
         "--storage",
@@ -145,6 +145,7 @@ def resolve_args(argv: list[str] | None) -> argparse.Namespace:
             f"--input-size does not apply to space {space.name}: its input size is fixed."
         )
     args.name = args.name or f"{args.space}-{datetime.now():%Y%m%d-%H%M%S}"
+    args.data_dir = args.data_dir or os.environ.get("NAS_DATA_DIR", "./data")
     check_args(args)
     return args
 
@@ -160,6 +161,7 @@ def resume_args(args: argparse.Namespace) -> None:
     given = {arg: getattr(args, arg) for arg in SHAPING.values()}
     for arg, value in settings_to_resume(args.name, record, given).items():
         setattr(args, arg, value)
+    args.data_dir = args.data_dir or record["options"].get("data_dir")
     try:
         space = get_space(args.space)
     except KeyError as e:

@@ -172,3 +172,41 @@ def test_one_trial_replays_from_its_seed(smoke_experiment, tmp_path):
     for result, report in zip(results, replay, strict=False):
         for key in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr"):
             assert report.metrics[key] == pytest.approx(result[key], rel=1e-6), key
+
+
+def test_resume_needs_only_the_name_and_the_storage(tmp_path):
+    from nas.resume import space_fingerprint
+    from nas.run import resolve_args
+
+    experiment = tmp_path / "old"
+    experiment.mkdir()
+    options = {
+        "space": "cifar_lt200k",
+        "num_samples": 5,
+        "max_epochs": 7,
+        "grace_period": 2,
+        "reduction_factor": 3,
+        "searcher": "random",
+        "seed": 9,
+        "val_fraction": 0.2,
+        "train_limit": 500,
+        "metric": "val_acc",
+        "max_params": None,
+        "input_size": None,
+        "data_dir": "/data/cifar",
+    }
+    record = {
+        "space": "cifar_lt200k",
+        "space_fingerprint": space_fingerprint(SPACE),
+        "options": options,
+    }
+    (experiment / "run.json").write_text(json.dumps(record))
+    args = resolve_args(["--storage", str(tmp_path), "--name", "old", "--resume"])
+    assert (args.space, args.num_samples, args.max_epochs, args.searcher, args.seed) == (
+        "cifar_lt200k",
+        5,
+        7,
+        "random",
+        9,
+    )
+    assert (args.train_images, args.val_fraction, args.data_dir) == (500, 0.2, "/data/cifar")
