@@ -14,7 +14,8 @@ from nas import storage
 from nas.analyzer import analyze
 from nas.searcher import FeasibleSearch
 from search_spaces.base import SearchSpace, decoder
-from trainables.trainable import TrialJob, train_trial
+from trainables.trainable import train_trial
+from trainables.trial import TrialJob
 
 METRIC_COLUMNS = ["epoch", "train_loss", "val_loss", "val_acc", "lr", "params", "epoch_seconds"]
 

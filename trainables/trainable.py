@@ -15,8 +15,6 @@ from ray import tune
 
 from trainables.trial import Trial, TrialFailure, TrialJob
 
-__all__ = ["TrialJob", "train_trial"]
-
 
 def train_trial(config: dict, job: TrialJob) -> None:
     logging.getLogger("ray.train").setLevel(logging.WARNING)  # one line per checkpoint is noise

@@ -45,6 +45,20 @@ def create_model(spec: Any) -> nn.Module:
     return builder(spec)
 
 
+def stage_problems(
+    layers: tuple[int, ...], widths: tuple[int, ...], image_size: int, smallest: int
+) -> list[str]:
+    """Checks shared by the staged families: one width per stage, blocks, a big enough input."""
+    found = []
+    if len(layers) != len(widths):
+        found.append("layers and widths need one entry per stage")
+    if min(layers, default=0) < 1:
+        found.append("every stage needs at least one block")
+    if image_size < smallest:
+        found.append(f"a {image_size}px input is too small for {len(layers)} stages")
+    return found
+
+
 def spec_from_dict(family: str, values: dict[str, Any]) -> Any:
     """Rebuild a spec from ``spec_to_dict`` output (lists become tuples); rejects unknown keys."""
     if family not in _BUILDERS:

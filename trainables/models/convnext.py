@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from trainables.models import register_model
+from trainables.models import register_model, stage_problems
 
 
 @dataclass(frozen=True)
@@ -25,14 +25,9 @@ class ConvNeXtSpec:
     image_size: int = 224
 
     def problems(self) -> list[str]:
-        found = []
-        if len(self.layers) != len(self.widths):
-            found.append("layers and widths need one entry per stage")
-        if min(self.layers, default=0) < 1:
-            found.append("every stage needs at least one block")
-        if self.image_size < 4 * 2 ** (len(self.layers) - 1):
-            found.append(f"a {self.image_size}px input is too small for {len(self.layers)} stages")
-        return found
+        # The stem divides by 4, every stage after the first by 2 more.
+        smallest = 4 * 2 ** (len(self.layers) - 1)
+        return stage_problems(self.layers, self.widths, self.image_size, smallest)
 
 
 class LayerNorm2d(nn.LayerNorm):
