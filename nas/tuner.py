@@ -118,6 +118,7 @@ def build_tuner(space: SearchSpace, options: SearchOptions) -> tuple[tune.Tuner,
             search_alg=tune.search.ConcurrencyLimiter(searcher, options.max_concurrent),
             scheduler=scheduler,
             num_samples=options.num_samples,
+            reuse_actors=True,  # the next trial starts in a warm worker: no process start-up
             trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
         ),
         run_config=run_config(space, options),

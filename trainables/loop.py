@@ -67,7 +67,10 @@ class Training:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.cuda and not bf16)
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
         self.epoch = 0  # epochs completed
-        self.first_step_at: float | None = None  # Unix time of this process's first step
+        # Unix times at which this trial's first optimizer step began (its batch on the device)
+        # and ended: start-up is the first minus the trial's start; the step itself is compute.
+        self.first_batch_at: float | None = None
+        self.first_step_at: float | None = None
         self.finite_check_every = 10 if self.cuda else 1  # steps
 
     def _autocast(self):
@@ -88,6 +91,8 @@ class Training:
         seen = 0
         for i, (x, y) in enumerate(batches):
             x, y = self._to_device(x, y)
+            if self.first_batch_at is None:
+                self.first_batch_at = time.time()
             with self._autocast():
                 logits = self.model(x)
                 loss = self.loss_fn(logits, y)

@@ -7,6 +7,7 @@ verification gallery gives every epoch a ``verify_acc`` as well.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,6 +90,20 @@ def load_task(
         stats=stats,
         classes=data.classes,
     )
+
+
+@functools.lru_cache(maxsize=1)
+def cached_task(
+    task: str, data_dir: str, val_fraction: float, train_limit: int | None, image_size: int
+) -> TaskData:
+    """``load_task``, kept for the next trial in the same process.
+
+    Tune reuses a trial's actor for the next trial with the same resources, so the trials of a
+    search load (and, for faces, decode) their data once per worker rather than once per trial.
+    Safe to share: training only reads the arrays, and ``reseed`` resets the augmentation state
+    at the start of every epoch.
+    """
+    return load_task(task, data_dir, val_fraction, train_limit, image_size)
 
 
 def _faces(data_dir: str, train_limit: int | None, size: int) -> TaskData:

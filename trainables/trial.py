@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 from trainables.checkpoints import load_checkpoint, save_checkpoint
 from trainables.data.batched import BatchAugment, DeviceBatches
 from trainables.loop import NonFiniteLoss, Training, pick_device, seed_everything
-from trainables.tasks import load_task
+from trainables.tasks import cached_task
 from trainables.verification import verification_accuracy
 
 FAILURES = ("oom", "nan", "error")
@@ -76,7 +76,7 @@ class Trial:
         self.spec, self.settings = job.decode(config)
         self.seed = config["seed"]
         seed_everything(self.seed)
-        self.data = load_task(
+        self.data = cached_task(
             job.task, job.data_dir, job.val_fraction, job.train_limit, self.spec.image_size
         )
         self.training = Training(self.spec, self.settings, pick_device())
@@ -123,7 +123,8 @@ class Trial:
                 **verify,
                 "lr": stats.lr,
                 "epoch_seconds": stats.seconds,
-                "first_step_at": training.first_step_at,  # start-up = this - trial start
+                "first_batch_at": training.first_batch_at,  # start-up = this - trial start
+                "first_step_at": training.first_step_at,
                 **self.architecture,
             }
             due = training.epoch == self.job.max_epochs
