@@ -23,6 +23,7 @@ SHAPING = {
     "reduction_factor": "reduction_factor",
     "searcher": "searcher",
     "seed": "seed",
+    "seed_trial": "seed_trial",
     "val_fraction": "val_fraction",
     "train_limit": "train_images",
     "metric": "metric",

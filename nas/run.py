@@ -39,7 +39,7 @@ from trainables.data.synthetic import write_synthetic  # noqa: E402
 from trainables.tasks import check_data  # noqa: E402
 
 SMOKE = {"num_samples": 4, "max_epochs": 2, "grace_period": 1, "reduction_factor": 2}
-DEFAULTS = {"searcher": "optuna", "seed": 0, "val_fraction": 0.1}
+DEFAULTS = {"searcher": "optuna", "seed": 0, "val_fraction": 0.1, "seed_trial": True}
 
 
 class UsageError(Exception):
@@ -78,6 +78,13 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--max-concurrent", type=int, help="trials at once (default: all that fit)")
     p.add_argument("--seed", type=int, help="experiment seed; fixes every trial's (default: 0)")
+    p.add_argument(
+        "--no-seed-trial",
+        dest="seed_trial",
+        action="store_const",
+        const=False,
+        help="do not start with the space's seed preset (every trial drawn by the searcher)",
+    )
     p.add_argument("--max-failures", type=int, default=0, help="retries of a failed trial")
     p.add_argument("--val-fraction", type=float, help="of the training files (default: 0.1)")
     p.add_argument("--train-images", type=int, help="train on only the first N training images")
@@ -207,6 +214,7 @@ def search_options(args: argparse.Namespace, num_classes: int):
         reduction_factor=args.reduction_factor,
         searcher=args.searcher,
         seed=args.seed,
+        seed_trial=args.seed_trial,
         cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=gpus,
         max_concurrent=args.max_concurrent or fit,

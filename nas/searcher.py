@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import pickle
+import warnings
 
 import optuna
 from ray import tune
@@ -47,7 +48,11 @@ class FeasibleSearch(tune.search.Searcher):
         self.decode = decode or decoder(space)
         self.fixed = fixed or {}  # config values the run fixes (e.g. --input-size)
         if sampler == "optuna":
-            self._sampler = optuna.samplers.TPESampler(seed=seed)
+            # group: the per-block knobs exist only for some depths; TPE models each set of
+            # knobs that occur together jointly instead of falling back to one-at-a-time.
+            with warnings.catch_warnings():  # group is marked experimental since Optuna 2.8
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                self._sampler = optuna.samplers.TPESampler(seed=seed, group=True)
         elif sampler == "random":
             self._sampler = optuna.samplers.RandomSampler(seed=seed)
         else:

@@ -34,6 +34,7 @@ class SearchOptions:
     reduction_factor: int
     searcher: str = "optuna"  # "optuna" (TPE) or "random"
     seed: int = 0
+    seed_trial: bool = True  # the space's seed preset is the first trial
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     max_concurrent: int = 1
@@ -99,7 +100,7 @@ def build_tuner(space: SearchSpace, options: SearchOptions) -> tuple[tune.Tuner,
         sampler=options.searcher,
         seed=options.seed,
         max_epochs=options.max_epochs,
-        points_to_evaluate=[space.presets["seed"]],
+        points_to_evaluate=[space.presets["seed"]] if options.seed_trial else [],
         rejected_log=storage.join(options.experiment_dir, "rejected.jsonl"),
         decode=decoder(space, options.num_classes),
         fixed=fixed_config(options),

@@ -160,15 +160,22 @@ def test_unwritable_storage_is_refused_before_anything_runs(tmp_path, synthetic_
     assert err.endswith("choose another --storage.")
 
 
-def test_one_trial_replays_from_its_seed(smoke_experiment, tmp_path):
+def test_a_trial_in_a_reused_worker_replays_from_its_seed(smoke_experiment, tmp_path):
+    """Tune reuses workers; a trial that ran in one after another trial is still reproducible."""
     experiment, _ = smoke_experiment
     record = json.loads((experiment / "run.json").read_text())
     data_dir = write_synthetic_cifar10(tmp_path / "data")  # the smoke test's data, rewritten
     options = SearchOptions(**{**record["options"], "data_dir": str(data_dir)})
-    trial_dir = max(experiment.glob("trial_*"), key=lambda t: len((t / "result.json").read_text()))
-    results = [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines()]
-    job = trial_job(SPACE, options)
-    replay = Trial(results[0]["config"], job).epochs()
+    runs = []
+    for folder in experiment.glob("trial_*"):
+        results = [json.loads(line) for line in (folder / "result.json").read_text().splitlines()]
+        runs.append(results)
+    runs.sort(key=lambda results: results[0]["timestamp"])
+    pids = [results[0]["pid"] for results in runs]
+    reused = [results for i, results in enumerate(runs) if results[0]["pid"] in pids[:i]]
+    assert reused, f"no worker ran two trials (worker pids in trial order: {pids})"
+    results = max(reused, key=len)
+    replay = Trial(results[0]["config"], trial_job(SPACE, options)).epochs()
     for result, report in zip(results, replay, strict=False):
         for key in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr"):
             assert report.metrics[key] == pytest.approx(result[key], rel=1e-6), key

@@ -62,3 +62,19 @@ def test_restored_searcher_continues_identically(tmp_path):
     b.restore(str(tmp_path / "searcher.pkl"))
     assert b.suggest("next") == a.suggest("next")
     assert b.rejected == a.rejected
+
+
+def test_no_seed_trial_leaves_the_first_trial_to_the_searcher(tmp_path):
+    from nas.tuner import SearchOptions, build_tuner
+
+    seed = SPACE.presets["seed"]
+    folders = {"storage": str(tmp_path), "data_dir": str(tmp_path)}
+    counts = {"num_samples": 2, "max_epochs": 2, "grace_period": 1, "reduction_factor": 2}
+    firsts = []
+    for seed_trial in (True, False):
+        options = SearchOptions("cifar_lt200k", "x", **folders, **counts, seed_trial=seed_trial)
+        _, searcher = build_tuner(SPACE, options)
+        first = searcher.suggest("t0")
+        firsts.append({key: first[key] for key in first if key != "seed"})
+    assert firsts[0] == seed
+    assert firsts[1] != seed
