@@ -50,7 +50,7 @@ class FeasibleSearch(tune.search.Searcher):
         if sampler == "optuna":
             # group: the per-block knobs exist only for some depths; TPE models each set of
             # knobs that occur together jointly instead of falling back to one-at-a-time.
-            with warnings.catch_warnings():  # group is marked experimental since Optuna 2.8
+            with warnings.catch_warnings():  # Optuna marks group experimental
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 self._sampler = optuna.samplers.TPESampler(seed=seed, group=True)
         elif sampler == "random":
