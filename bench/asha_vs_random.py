@@ -7,10 +7,11 @@ Both run the product (``python -m nas.run``) on the same space, data, number of 
 seed: random search with every trial trained to ``--max-epochs`` (grace period = max epochs,
 so ASHA never stops one), and TPE with ASHA (grace 1, reduction factor 3: rungs at 1, 3 and 9
 epochs). Both leave out the space's hand-designed seed trial (``--no-seed-trial``), so every
-trial is a drawn candidate; with the same seed, TPE's first 10 (random start-up) candidates are
-random search's first 10. For each, in the order results arrived: the best val_acc reached,
-and the training epochs and wall time spent until the best-so-far first came within 0.5 points
-of random search's final best. Two trials run at a time.
+trial is a drawn candidate; with the same seed, TPE's random start-up (Optuna's first 10 trials,
+rejected candidates included) draws random search's first candidates. For each search, in the
+order results arrived: the best val_acc reached, and the training epochs and wall time spent
+until the best-so-far first came within 0.5 points of random search's final best. Two trials
+run at a time.
 Last line: ``asha_epochs_to_match_random: X.XX`` (ASHA's epochs / random's epochs, summed over
 the seeds).
 """
