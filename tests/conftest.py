@@ -12,6 +12,17 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+NAS_RUN = [sys.executable, "-m", "nas.run"]
+
+
+def run_module(
+    module: str, *args: str, timeout: int = 600, env=None
+) -> subprocess.CompletedProcess:
+    """``python -m MODULE ARGS`` from the repository root, its output captured as text."""
+    cmd = [sys.executable, "-m", module, *args]
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
+
 @pytest.fixture(scope="session")
 def shared_cifar() -> Path:
     """The real CIFAR-10 subset beside the repository (skips where absent)."""
@@ -31,8 +42,7 @@ def smoke_experiment(tmp_path_factory) -> tuple[Path, subprocess.CompletedProces
     """One real search, run once: 6 trials, up to 3 epochs, on synthetic data (about a minute)."""
     storage = tmp_path_factory.mktemp("experiments")
     flags = "--smoke-test --num-samples 6 --max-epochs 3 --grace-period 1 --reduction-factor 3"
-    cmd = [sys.executable, "-m", "nas.run", "--space", "cifar_lt200k", *flags.split()]
-    cmd += ["--storage", str(storage), "--name", "e2e", "--seed", "2"]
-    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    where = ["--storage", str(storage), "--name", "e2e", "--seed", "2"]
+    done = run_module("nas.run", "--space", "cifar_lt200k", *flags.split(), *where)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     return storage / "e2e", done

@@ -6,11 +6,10 @@ import json
 import os
 import signal
 import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import NAS_RUN, REPO, run_module
 from tests.nas.test_resume_and_faults import epochs_of, wait_for
 
 
@@ -47,7 +46,7 @@ def test_search_on_two_nodes_survives_a_killed_driver(two_node_cluster, tmp_path
         "3",
     ]
     driver = subprocess.Popen(
-        [sys.executable, "-m", "nas.run", *first],
+        [*NAS_RUN, *first],
         cwd=REPO,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -64,14 +63,7 @@ def test_search_on_two_nodes_survives_a_killed_driver(two_node_cluster, tmp_path
     finished_results = {n: (experiment / n / "result.json").read_text() for n in done_before}
     assert sum(len(e) for e in before.values()) < 4 * 3
 
-    resumed = subprocess.run(
-        [sys.executable, "-m", "nas.run", *common, "--resume"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    resumed = run_module("nas.run", *common, "--resume", env=env)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     after = epochs_of(experiment)
     assert len(after) == 4  # exactly --num-samples trials

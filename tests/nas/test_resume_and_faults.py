@@ -16,11 +16,9 @@ import pytest
 from nas.run import main
 from nas.tuner import SearchOptions, trial_job
 from search_spaces.cifar_lt200k import SPACE
-from tests.conftest import REPO
+from tests.conftest import NAS_RUN, REPO, run_module
 from trainables.data.synthetic import write_synthetic_cifar10
 from trainables.trial import Trial
-
-RUN = [sys.executable, "-m", "nas.run"]
 
 
 def epochs_of(experiment: Path) -> dict[str, list[int]]:
@@ -94,7 +92,12 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes_without_repeating_epochs(tmp_p
     flags = "--smoke-test --wandb --num-samples 4 --max-epochs 3 --grace-period 3"
     args = ["--space", "cifar_lt200k", *flags.split(), "--storage", str(tmp_path), "--name", "x"]
     driver = subprocess.Popen(
-        RUN + args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        NAS_RUN + args,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     experiment = tmp_path / "x"
     wait_for(lambda: sum(len(e) for e in epochs_of(experiment).values()) >= 2)
@@ -106,9 +109,7 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes_without_repeating_epochs(tmp_p
     assert sum(len(e) for e in before.values()) < 4 * 3
 
     again = ["--storage", str(tmp_path), "--name", "x", "--resume", "--smoke-test"]
-    resumed = subprocess.run(
-        RUN + again, cwd=REPO, env=env, capture_output=True, text=True, timeout=600
-    )
+    resumed = run_module("nas.run", *again, env=env)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-2000:]
     after = epochs_of(experiment)
     assert len(after) == 4 and all(e == [1, 2, 3] for e in after.values()), (before, after)

@@ -2,14 +2,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
 
 from nas.run import main
-from tests.conftest import REPO
+from tests.conftest import run_module
 from trainables.data import cifar10
 
 
@@ -95,22 +93,17 @@ def test_wandb_logs_each_trial_offline_and_never_writes_the_key(tmp_path):
     secret = "sk-never-print-this-0123456789"
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB")}
     env |= {"WANDB_API_KEY": secret, "WANDB_MODE": "offline", "HOME": str(tmp_path)}
-    cmd = [
-        sys.executable,
-        "-m",
-        "nas.run",
+    flags = [
         "--space",
         "cifar_lt200k",
         "--smoke-test",
         "--wandb",
         "--num-samples",
         "2",
-        "--storage",
-        str(tmp_path / "exp"),
         "--name",
         "w",
     ]
-    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    done = run_module("nas.run", *flags, "--storage", str(tmp_path / "exp"), env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "W&B: " in done.stdout and "logging offline" in done.stdout
     experiment = tmp_path / "exp" / "w"

@@ -6,8 +6,6 @@ import csv
 import dataclasses
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,7 @@ import torch
 import torchvision
 
 from nas.analyzer import analyze
-from tests.conftest import REPO, SHARED_DATA
+from tests.conftest import SHARED_DATA, run_module
 from trainables.data import DataError
 from trainables.data.hw2p2 import validate_layout
 from trainables.data.synthetic import write_synthetic_hw2p2
@@ -103,18 +101,8 @@ def test_layout_errors_are_one_sentence(faces, damage, message):
 
 def test_layout_error_from_the_command_line(faces, tmp_path):
     shutil.rmtree(faces / "verification" / "unknown_dev")
-    cmd = [
-        sys.executable,
-        "-m",
-        "nas.run",
-        "--space",
-        "hw2p2_resnet",
-        "--data-dir",
-        str(faces),
-        "--storage",
-        str(tmp_path / "exp"),
-    ]
-    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120)
+    flags = ["--space", "hw2p2_resnet", "--data-dir", str(faces), "--storage", str(tmp_path)]
+    done = run_module("nas.run", *flags, timeout=120)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.strip() == (
         f"nas.run: error: HW2P2 data: {faces / 'verification' / 'unknown_dev'} is missing; "
@@ -126,30 +114,10 @@ def test_layout_error_from_the_command_line(faces, tmp_path):
 def test_search_and_predictions_on_the_shared_faces(tmp_path):
     if not (FACES / "classification").is_dir():
         pytest.skip(f"real face set not found at {FACES}")
-    cmd = [
-        sys.executable,
-        "-m",
-        "nas.run",
-        "--space",
-        "hw2p2_resnet",
-        "--data-dir",
-        str(FACES),
-        "--num-samples",
-        "3",
-        "--max-epochs",
-        "2",
-        "--grace-period",
-        "1",
-        "--input-size",
-        "64",
-        "--metric",
-        "verify_acc",
-        "--storage",
-        str(tmp_path),
-        "--name",
-        "faces",
-    ]
-    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
+    flags = "--space hw2p2_resnet --num-samples 3 --max-epochs 2 --grace-period 1 "
+    flags += "--input-size 64 --metric verify_acc --name faces"
+    where = ["--data-dir", str(FACES), "--storage", str(tmp_path)]
+    done = run_module("nas.run", *flags.split(), *where, timeout=900)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     experiment = tmp_path / "faces"
     summary = json.loads((experiment / "summary.json").read_text())
@@ -160,13 +128,7 @@ def test_search_and_predictions_on_the_shared_faces(tmp_path):
             assert 0 <= result["val_acc"] <= 1 and 0 <= result["verify_acc"] <= 1
 
     out = tmp_path / "predictions"
-    predicted = subprocess.run(
-        [sys.executable, "-m", "nas.predict", str(experiment), "--out", str(out)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    predicted = run_module("nas.predict", str(experiment), "--out", str(out), timeout=300)
     assert predicted.returncode == 0, predicted.stderr[-3000:]
     layout = validate_layout(FACES)
     with open(out / "classification_submission.csv") as f:
