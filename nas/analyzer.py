@@ -15,8 +15,6 @@ from torch import fx, nn
 
 from trainables.models import create_model
 
-MAX_POOLS = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AdaptiveMaxPool2d)
-
 
 @dataclass(frozen=True)
 class LayerRow:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import pandas as pd
@@ -34,7 +34,6 @@ class Experiment:
     run: dict  # run.json (empty for folders made without it)
     epochs: pd.DataFrame  # one row per (trial, epoch): Name, epoch, metrics, config/<key>
     trials: pd.DataFrame  # one row per trial and rejected candidate (see ``trials_table``)
-    config_keys: list[str] = field(default_factory=list)
 
 
 def load_experiment(location: str) -> Experiment:
@@ -50,8 +49,7 @@ def load_experiment(location: str) -> Experiment:
     if max_epochs is None and not epochs.empty:
         max_epochs = int(epochs["training_iteration"].max())
     trials = trials_table(epochs, statuses, rejected, max_epochs or 0)
-    keys = [c.removeprefix("config/") for c in trials.columns if c.startswith("config/")]
-    return Experiment(location, run, epochs, trials, keys)
+    return Experiment(location, run, epochs, trials)
 
 
 def epochs_table(location: str) -> pd.DataFrame:

@@ -14,21 +14,12 @@ import pandas as pd
 
 from nas.constraints import check
 from nas.summary import layer_rows
-from reports.results import REJECTED, Experiment
+from reports.results import METRICS, REJECTED, Experiment
 from search_spaces import SPACES, SearchSpace
 from search_spaces.base import decoder
 from trainables.models import spec_to_dict
 
-CURVE_COLUMNS = [
-    "epoch",
-    "train_loss",
-    "train_acc",
-    "val_loss",
-    "val_acc",
-    "verify_acc",
-    "lr",
-    "epoch_seconds",
-]
+CURVE_COLUMNS = ["epoch", *METRICS]
 
 
 def space_of(experiment: Experiment) -> SearchSpace | None:

@@ -23,8 +23,6 @@ from trainables.loop import NonFiniteLoss, Training, pick_device, seed_everythin
 from trainables.tasks import cached_task
 from trainables.verification import verification_accuracy
 
-FAILURES = ("oom", "nan", "error")
-
 
 @dataclass(frozen=True)
 class TrialJob:
@@ -54,10 +52,6 @@ class TrialFailure(Exception):
     def of(cls, error: BaseException) -> TrialFailure:
         return cls(f"{failure_kind(error)}: {type(error).__name__}: {error}")
 
-    @property
-    def kind(self) -> str:
-        return str(self).split(":", 1)[0]
-
 
 def failure_kind(error: BaseException) -> str:
     if isinstance(error, NonFiniteLoss):
@@ -83,7 +77,6 @@ class Trial:
         if checkpoint is not None:
             load_checkpoint(checkpoint, self.training)
         self.architecture = job.describe(self.spec)
-        self._loader_rng = torch.Generator()
         if self.training.cuda and job.task == "cifar10":
             # The whole set lives on the GPU; augmentation is a few batched tensor ops there.
             self.loader = DeviceBatches(
@@ -94,6 +87,7 @@ class Trial:
                 self.training.device,
             )
         else:
+            self._loader_rng = torch.Generator()  # shuffling, reseeded every epoch
             self.loader = DataLoader(
                 self.data.train,
                 batch_size=self.settings.batch_size,

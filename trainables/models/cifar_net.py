@@ -64,11 +64,6 @@ class CifarNetSpec:
         return [self.stem_width, *self.widths, *self.expansions]
 
 
-PRESETS: dict[str, dict] = {
-    "seed": {},  # the reference network: the spec defaults
-}
-
-
 def _norm(kind: str, channels: int) -> nn.Module:
     if kind == "batch":
         return nn.BatchNorm2d(channels)
