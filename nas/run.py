@@ -275,7 +275,8 @@ def run_search(args: argparse.Namespace) -> dict:
     wall = time.monotonic() - start
     end_record(experiment)
 
-    states = load_experiment(experiment).trials["State"].value_counts()
+    results = load_experiment(experiment)  # read once: the counts below and the reports
+    states = results.trials["State"].value_counts()
     summary = {
         "space": space.name,
         "experiment_dir": experiment,
@@ -293,7 +294,7 @@ def run_search(args: argparse.Namespace) -> dict:
         ["python", "-m", "nas.run", "--storage", args.storage, "--name", args.name, "--resume"]
         + (["--smoke-test"] if args.smoke_test else [])
     )
-    summary["reports"] = export_to(experiment)
+    summary["reports"] = export_to(results)
     storage.write_text(storage.join(experiment, "summary.json"), json.dumps(summary, indent=1))
     return summary
 

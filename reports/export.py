@@ -33,9 +33,9 @@ def export(experiment: Experiment, out: Path) -> list[Path]:
     ]
 
 
-def export_to(location: str, out: str | None = None) -> list[str]:
-    """Export the experiment at ``location`` to ``out`` (folder or URI; default: its reports/)."""
-    experiment = load_experiment(location)
+def export_to(source: str | Experiment, out: str | None = None) -> list[str]:
+    """Export an experiment, by location or loaded, to ``out`` (default: its reports/)."""
+    experiment = source if isinstance(source, Experiment) else load_experiment(source)
     out = out or storage.join(experiment.location, "reports")
     if not storage.is_uri(out):
         return [str(p) for p in export(experiment, Path(out))]
