@@ -19,7 +19,7 @@ from ray import tune
 
 from nas import storage
 from nas.analyzer import Analysis
-from nas.constraints import check, violations
+from nas.constraints import check
 from search_spaces.base import Config, Decoder, SearchSpace, decoder
 
 MAX_DRAWS_PER_SUGGESTION = 500
@@ -61,7 +61,7 @@ class FeasibleSearch(tune.search.Searcher):
         self.study = optuna.create_study(direction=direction, sampler=self._sampler)
         for point in points_to_evaluate or []:
             self.study.enqueue_trial(point)
-        self.rejected_log = rejected_log  # a path or URI; rewritten whole at each rejection
+        self.rejected_log = rejected_log  # a path or URI; rewritten whole after each suggestion
         self.rejections: list[dict] = []
         self._live: dict[str, optuna.Trial] = {}
 
@@ -69,6 +69,15 @@ class FeasibleSearch(tune.search.Searcher):
         return True  # metric and mode come from the space
 
     def suggest(self, trial_id: str) -> Config | None:
+        rejected_before = self.rejected
+        try:
+            return self._draw_feasible(trial_id)
+        finally:  # the log is rewritten whole (object stores cannot append): once, not per draw
+            if self.rejected_log is not None and self.rejected > rejected_before:
+                lines = [json.dumps(entry) + "\n" for entry in self.rejections]
+                storage.write_text(self.rejected_log, "".join(lines))
+
+    def _draw_feasible(self, trial_id: str) -> Config:
         for _ in range(MAX_DRAWS_PER_SUGGESTION):
             trial = self.study.ask()
             config = {**self.space.sample(trial), **self.fixed}
@@ -104,7 +113,9 @@ class FeasibleSearch(tune.search.Searcher):
         else:
             self.study.tell(trial, value)
 
-    def _set_constraints(self, trial: optuna.Trial, analysis: Analysis | None, reasons) -> None:
+    def _set_constraints(
+        self, trial: optuna.Trial, analysis: Analysis | None, reasons: list[str]
+    ) -> None:
         rules = self.space.rules
         if analysis is None:  # not even buildable: infeasible on every count
             trial.set_constraint("buildable", 1.0)
@@ -119,9 +130,8 @@ class FeasibleSearch(tune.search.Searcher):
                 "receptive_field",
                 (rules.receptive_field_above + 1 - analysis.receptive_field) / 10,
             )
-        others = [
-            r for r in violations(analysis, rules) if "params" not in r and "receptive" not in r
-        ]
+        # With an analysis, ``reasons`` are exactly the rule violations (``check``).
+        others = [r for r in reasons if "params" not in r and "receptive" not in r]
         trial.set_constraint("structure", float(len(others)))
 
     @property
@@ -137,9 +147,6 @@ class FeasibleSearch(tune.search.Searcher):
         if analysis is not None:
             entry |= {k: getattr(analysis, k) for k in ("params", "macs", "receptive_field")}
         self.rejections.append(entry)
-        if self.rejected_log is not None:
-            lines = [json.dumps(entry) + "\n" for entry in self.rejections]
-            storage.write_text(self.rejected_log, "".join(lines))
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as f:
