@@ -89,7 +89,7 @@ def predict(experiment: str, data_dir: str | None, out: Path) -> list[str]:
     trial, checkpoint = best_checkpoint(experiment)
     meta = read_meta(checkpoint)
     model = Model(checkpoint, pick_device())
-    stats = ChannelStats(**{k: tuple(v) for k, v in meta["stats"].items()})
+    stats = ChannelStats.from_dict(meta["stats"])
     classes = meta.get("classes")
     size = model.spec.image_size
     out.mkdir(parents=True, exist_ok=True)

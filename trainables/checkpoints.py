@@ -15,7 +15,7 @@ import torch
 from trainables.data.augment import ChannelStats
 from trainables.loop import Training, pick_device
 from trainables.models import spec_from_dict, spec_to_dict
-from trainables.tasks import load_test
+from trainables.tasks import has_test_labels, load_test
 
 
 def save_checkpoint(
@@ -49,12 +49,15 @@ def load_spec(folder: Path) -> Any:
 
 
 def evaluate_checkpoint(folder: Path, task: str, data_dir: str, decode) -> tuple[float, float]:
-    """Test loss and accuracy of the model in a trial checkpoint (the test split, used once)."""
+    """Test loss and accuracy of the model in a trial checkpoint (the test split, used once).
+
+    NaN for a task whose test split is unlabelled (HW2P2), without loading anything.
+    """
+    if not has_test_labels(task):
+        return float("nan"), float("nan")
     meta = read_meta(folder)
     spec, settings = decode(meta["config"])
     training = Training(spec, settings, pick_device())
     load_checkpoint(folder, training)
-    x, y, _ = load_test(task, data_dir, ChannelStats(**meta["stats"]), spec.image_size)
-    if y is None:  # an unlabelled test split (HW2P2): no test accuracy to compute
-        return float("nan"), float("nan")
+    x, y, _ = load_test(task, data_dir, ChannelStats.from_dict(meta["stats"]), spec.image_size)
     return training.evaluate(x, y)

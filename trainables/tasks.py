@@ -22,7 +22,7 @@ from trainables.data.augment import (
     normalize,
 )
 from trainables.data.cifar10 import load_cifar10, train_val_split
-from trainables.data.hw2p2 import load_images, validate_layout
+from trainables.data.hw2p2 import FaceLayout, load_images, validate_layout
 
 TASKS = ("cifar10", "hw2p2")
 SPLIT_SEED = 0  # the validation split is the same for every trial and every search
@@ -107,7 +107,7 @@ def cached_task(
 
 
 def _faces(data_dir: str, train_limit: int | None, size: int) -> TaskData:
-    layout = validate_layout(data_dir, check_images=False)  # checked once, by the driver
+    layout = _layout(data_dir)
     train = layout.train[:train_limit] if train_limit else layout.train
     images = load_images([p for p, _ in train], size)
     labels = np.array([y for _, y in train], dtype=np.int64)
@@ -130,6 +130,18 @@ def _faces(data_dir: str, train_limit: int | None, size: int) -> TaskData:
     )
 
 
+def has_test_labels(task: str) -> bool:
+    """CIFAR-10's test batch has labels; HW2P2's classification/test does not."""
+    _check(task)
+    return task == "cifar10"
+
+
+@functools.lru_cache(maxsize=4)
+def _layout(data_dir: str) -> FaceLayout:
+    """The face layout, listed once per process (the driver has checked its images)."""
+    return validate_layout(data_dir, check_images=False)
+
+
 def load_test(
     task: str, data_dir: str, stats: ChannelStats, image_size: int = 32
 ) -> tuple[torch.Tensor, torch.Tensor | None, list[str]]:
@@ -143,7 +155,7 @@ def load_test(
         test = load_cifar10(data_dir).test
         ids = [str(i) for i in range(len(test.labels))]
         return normalize(test.images, stats), torch.from_numpy(np.asarray(test.labels)), ids
-    layout = validate_layout(data_dir, check_images=False)
+    layout = _layout(data_dir)
     images = load_images(list(layout.test), image_size)
     return normalize(np.asarray(images), stats), None, [p.name for p in layout.test]
 
@@ -152,7 +164,7 @@ def load_verification_test(
     data_dir: str, stats: ChannelStats, image_size: int
 ) -> tuple[torch.Tensor, list[str], torch.Tensor, list[str]]:
     """HW2P2's gallery (images, identities) and ``unknown_test`` (images, file names)."""
-    layout = validate_layout(data_dir, check_images=False)
+    layout = _layout(data_dir)
     known = load_images([p for p, _ in layout.known], image_size)
     unknown = load_images(list(layout.unknown_test), image_size)
     return (

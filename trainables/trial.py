@@ -9,6 +9,7 @@ restore is the epoch that would have run without the interruption.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,6 +161,6 @@ class Trial:
         }
 
     def _save(self, metrics: dict) -> Callable[[Path], None]:
-        stats = {"mean": self.data.stats.mean, "std": self.data.stats.std}
+        stats = dataclasses.asdict(self.data.stats)
         extra = {"metrics": metrics, "stats": stats, "classes": list(self.data.classes)}
         return lambda folder: save_checkpoint(folder, self.training, self.config, self.spec, extra)

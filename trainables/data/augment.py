@@ -16,9 +16,28 @@ class ChannelStats:
     std: tuple[float, ...]
 
     @classmethod
-    def of(cls, images: np.ndarray) -> ChannelStats:
-        pixels = images.reshape(-1, images.shape[-1]).astype(np.float64)
-        return cls(tuple(pixels.mean(0).tolist()), tuple(pixels.std(0).tolist()))
+    def of(cls, images: np.ndarray, chunk: int = 4096) -> ChannelStats:
+        """Mean and std per channel of N x H x W x C images (memory-mapped ones too).
+
+        Summed a chunk of images at a time: a float copy of a whole face set at 224 px would
+        not fit in memory.
+        """
+        channels = images.shape[-1]
+        total, squares, count = np.zeros(channels), np.zeros(channels), 0
+        for start in range(0, len(images), chunk):
+            pixels = np.asarray(images[start : start + chunk], dtype=np.float64)
+            pixels = pixels.reshape(-1, channels)
+            total += pixels.sum(0)
+            squares += np.square(pixels).sum(0)
+            count += len(pixels)
+        mean = total / count
+        std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
+        return cls(tuple(mean.tolist()), tuple(std.tolist()))
+
+    @classmethod
+    def from_dict(cls, saved: dict) -> ChannelStats:
+        """Back from ``dataclasses.asdict`` after a JSON round trip (lists -> tuples)."""
+        return cls(tuple(saved["mean"]), tuple(saved["std"]))
 
 
 def cifar_train_transform(

@@ -32,7 +32,14 @@ class BatchAugment:
     ):
         self.mean = torch.tensor(stats.mean).view(1, -1, 1, 1)
         self.std = torch.tensor(stats.std).view(1, -1, 1, 1)
+        self.identity = torch.tensor([[1.0, 0, 0], [0, 1.0, 0]])  # the affine that does nothing
         self.shift, self.scale, self.rotate, self.hole, self.p = shift, scale, rotate, hole, p
+
+    def to(self, device: torch.device) -> BatchAugment:
+        """Keep the constants on ``device``, so no batch copies them from the host."""
+        self.mean, self.std = self.mean.to(device), self.std.to(device)
+        self.identity = self.identity.to(device)
+        return self
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """uint8 NCHW images -> augmented, normalised float NCHW, on the images' device."""
@@ -63,7 +70,7 @@ class BatchAugment:
             ],
             1,
         )
-        identity = torch.tensor([[1.0, 0, 0], [0, 1.0, 0]], device=device).expand(n, 2, 3)
+        identity = self.identity.to(device).expand(n, 2, 3)
         theta = torch.where(affine.view(n, 1, 1), theta, identity)
         grid = F.affine_grid(theta, list(x.shape), align_corners=False)
         x = F.grid_sample(x - mean, grid, mode="bilinear", align_corners=False) + mean
@@ -94,7 +101,7 @@ class DeviceBatches:
         self.images = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
         self.images = self.images.contiguous().to(device)
         self.labels = torch.from_numpy(labels).to(device)
-        self.batch_size, self.augment, self.device = batch_size, augment, device
+        self.batch_size, self.augment, self.device = batch_size, augment.to(device), device
         self.generator = torch.Generator(device=device)
 
     def reseed(self, seed: int) -> None:
