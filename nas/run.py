@@ -235,7 +235,7 @@ def run_search(args: argparse.Namespace) -> dict:
     import ray
 
     from nas.run_record import end_record, start_record
-    from nas.tuner import build_tuner, effective_space, restore_tuner
+    from nas.tuner import build_tuner, restore_tuner
     from reports.export import export_to
     from reports.results import FAILED, FINISHED, REJECTED, RUNNING, STOPPED, load_experiment
 
@@ -256,7 +256,7 @@ def run_search(args: argparse.Namespace) -> dict:
     start = time.monotonic()
     start_ray(args)
     options = search_options(args, num_classes)
-    space = effective_space(space, options)
+    space = space.for_run(options.metric, options.max_params)
     start_record(
         experiment, options, ray.cluster_resources(), args.resume, space_fingerprint(space)
     )

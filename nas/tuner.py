@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import netrc
 import os
 from dataclasses import dataclass
@@ -51,14 +50,6 @@ class SearchOptions:
     @property
     def experiment_dir(self) -> str:
         return storage.join(self.storage, self.name)
-
-
-def effective_space(space: SearchSpace, options: SearchOptions) -> SearchSpace:
-    """The space as this search uses it: its metric and parameter budget from the options."""
-    rules = space.rules
-    if options.max_params is not None:
-        rules = dataclasses.replace(rules, params_below=options.max_params)
-    return dataclasses.replace(space, metric=options.metric, rules=rules)
 
 
 def fixed_config(options: SearchOptions) -> dict:

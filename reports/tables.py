@@ -23,14 +23,17 @@ CURVE_COLUMNS = ["epoch", *METRICS]
 
 
 def space_of(experiment: Experiment) -> SearchSpace | None:
-    return SPACES.get(experiment.run.get("space", ""))
+    """The space as the run used it (its --metric and --max-params), None if unknown."""
+    space = SPACES.get(experiment.run.get("space", ""))
+    options = experiment.run.get("options", {})
+    return space and space.for_run(options.get("metric"), options.get("max_params"))
 
 
 def metric_of(experiment: Experiment) -> str:
     """The metric the search optimised (``--metric``), else the space's, else val_acc."""
-    chosen = experiment.run.get("options", {}).get("metric")
-    space = space_of(experiment)
-    return chosen or (space.metric if space else "val_acc")
+    if space := space_of(experiment):
+        return space.metric
+    return experiment.run.get("options", {}).get("metric") or "val_acc"
 
 
 def decode_of(experiment: Experiment, space: SearchSpace):

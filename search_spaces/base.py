@@ -38,6 +38,13 @@ class SearchSpace:
     mode: str = "max"
     asha: AshaDefaults = field(default_factory=AshaDefaults)
 
+    def for_run(self, metric: str | None = None, max_params: int | None = None) -> SearchSpace:
+        """The space as one search uses it: ``--metric`` and ``--max-params`` applied."""
+        rules = self.rules
+        if max_params is not None:
+            rules = dataclasses.replace(rules, params_below=max_params)
+        return dataclasses.replace(self, metric=metric or self.metric, rules=rules)
+
 
 @dataclass(frozen=True)
 class Decoder:

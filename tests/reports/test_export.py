@@ -248,3 +248,19 @@ def test_html_report_renders_in_chromium(handmade, tmp_path):
     pixels = Image.open(shot).convert("RGB").getdata()
     coloured = sum(1 for p in pixels if max(p) - min(p) > 60)  # lines and dots, not text or grid
     assert coloured > 2000, f"the charts did not draw ({coloured} coloured pixels)"
+
+
+def test_architecture_rules_are_the_runs_own(tmp_path):
+    """--max-params tightens the budget the Architectures sheet checks, as it did the search."""
+    from reports.results import Experiment
+    from reports.tables import architectures
+
+    trials = pd.DataFrame(
+        [{"Name": "trial_a", "State": "finished", **{f"config/{k}": v for k, v in SEED.items()}}]
+    )
+    rules = []
+    for options in ({"metric": "val_acc"}, {"metric": "val_acc", "max_params": 150_000}):
+        run = {"space": "cifar_lt200k", "options": options}
+        table = architectures(Experiment(str(tmp_path), run, pd.DataFrame(), trials))
+        rules.append(table["rules"].iloc[0])
+    assert rules == ["met", "197,392 params is not below 150,000"]
