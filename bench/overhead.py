@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader  # noqa: E402
 from nas.tuner import SearchOptions, trainable_for  # noqa: E402
 from search_spaces.cifar_lt200k import SEED, SPACE  # noqa: E402
 from trainables.data.synthetic import write_synthetic_cifar10  # noqa: E402
+from trainables.device import Device  # noqa: E402
 from trainables.loop import Training, seed_everything  # noqa: E402
 from trainables.tasks import load_task  # noqa: E402
 
@@ -41,7 +42,7 @@ def bare(data_dir: str, epochs: int, limit: int) -> list[float]:
     spec, settings = SPACE.decode(SEED)
     seed_everything(0)
     data = load_task("cifar10", data_dir, 0.1, limit)
-    training = Training(spec, settings, torch.device("cpu"))
+    training = Training(spec, settings, Device(torch.device("cpu")))
     loader = DataLoader(data.train, batch_size=settings.batch_size, shuffle=True)
     times, train_only = [], []
     for _ in range(epochs):

@@ -24,29 +24,31 @@ from search_spaces import SPACES
 from trainables.checkpoints import load_spec, read_meta
 from trainables.data import DataError
 from trainables.data.augment import ChannelStats
-from trainables.loop import pick_device
+from trainables.device import Device, choose_device
 from trainables.models import create_model
 from trainables.tasks import load_test, load_verification_test
 from trainables.verification import identify
 
 
 class Model:
-    """A trained network for inference: batched, channels_last, autocast on CUDA."""
+    """A trained network for inference: batched, channels_last, the device's autocast dtype."""
 
-    def __init__(self, checkpoint: Path, device: torch.device):
+    def __init__(self, checkpoint: Path, device: Device):
         self.spec = load_spec(checkpoint)
         self.device = device
         self.net = create_model(self.spec)
         state = torch.load(checkpoint / "model.pt", map_location="cpu", weights_only=True)
         self.net.load_state_dict(state)
-        self.net.to(device, memory_format=torch.channels_last).eval()
+        self.net.to(device.torch_device, memory_format=torch.channels_last).eval()
 
     @torch.no_grad()
     def _run(self, x: torch.Tensor, fn, batch_size: int = 256) -> torch.Tensor:
         out = []
         for i in range(0, len(x), batch_size):
-            xb = x[i : i + batch_size].to(self.device, memory_format=torch.channels_last)
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+            xb = x[i : i + batch_size].to(
+                self.device.torch_device, memory_format=torch.channels_last
+            )
+            with self.device.autocast():
                 out.append(fn(xb).float().cpu())
         return torch.cat(out)
 
@@ -88,7 +90,7 @@ def predict(experiment: str, data_dir: str | None, out: Path) -> list[str]:
     data_dir = data_dir or record["options"]["data_dir"]
     trial, checkpoint = best_checkpoint(experiment)
     meta = read_meta(checkpoint)
-    model = Model(checkpoint, pick_device())
+    model = Model(checkpoint, choose_device())
     stats = ChannelStats.from_dict(meta["stats"])
     classes = meta.get("classes")
     size = model.spec.image_size

@@ -13,7 +13,8 @@ from typing import Any
 import torch
 
 from trainables.data.augment import ChannelStats
-from trainables.loop import Training, pick_device
+from trainables.device import choose_device
+from trainables.loop import Training
 from trainables.models import spec_from_dict, spec_to_dict
 from trainables.tasks import has_test_labels, load_test
 
@@ -30,11 +31,13 @@ def save_checkpoint(
 
 
 def load_checkpoint(folder: Path, training: Training) -> dict:
-    """Restore ``training`` from ``folder``; returns the trial.json contents."""
-    state = torch.load(folder / "trainer.pt", map_location=training.device, weights_only=True)
-    state["model"] = torch.load(
-        folder / "model.pt", map_location=training.device, weights_only=True
-    )
+    """Restore ``training`` from ``folder``; returns the trial.json contents.
+
+    Read to the CPU whatever device saved it: ``load_state_dict`` moves the model and optimizer
+    tensors to the training's device, and the generator states must stay on the host.
+    """
+    state = torch.load(folder / "trainer.pt", map_location="cpu", weights_only=True)
+    state["model"] = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
     training.load_state_dict(state)
     return read_meta(folder)
 
@@ -57,7 +60,7 @@ def evaluate_checkpoint(folder: Path, task: str, data_dir: str, decode) -> tuple
         return float("nan"), float("nan")
     meta = read_meta(folder)
     spec, settings = decode(meta["config"])
-    training = Training(spec, settings, pick_device())
+    training = Training(spec, settings, choose_device())
     load_checkpoint(folder, training)
     x, y, _ = load_test(task, data_dir, ChannelStats.from_dict(meta["stats"]), spec.image_size)
     return training.evaluate(x, y)

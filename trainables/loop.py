@@ -2,9 +2,9 @@
 
 SGD with Nesterov momentum, cross-entropy with label smoothing, and CosineAnnealingWarmRestarts
 stepped every iteration with the fractional epoch. Tensors are channels_last (oneDNN on CPU
-and cuDNN on GPU are both faster with it: 99 -> 132 img/s for the seed network on one CPU core);
-on CUDA it trains with autocast (bf16 where the GPU has it, else fp16 with a gradient scaler),
-on CPU in fp32.
+and cuDNN on GPU are both faster with it: 99 -> 132 img/s for the seed network on one CPU core).
+Precision, scaler and syncs come from the ``Device`` (``trainables.device``): on CUDA autocast
+in bf16 where the GPU has it natively, else fp16 with a gradient scaler; on CPU fp32.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from trainables.device import Device
 from trainables.models import create_model
 
 
@@ -48,10 +49,11 @@ class EpochStats:
 class Training:
     """Model, optimizer, scheduler and scaler of one trial, on one device."""
 
-    def __init__(self, spec: Any, settings: TrainSettings, device: torch.device):
+    def __init__(self, spec: Any, settings: TrainSettings, device: Device, compile: bool = False):
         self.device, self.settings = device, settings
-        self.cuda = device.type == "cuda"
-        self.model = create_model(spec).to(device, memory_format=torch.channels_last)
+        self.model = create_model(spec).to(device.torch_device, memory_format=torch.channels_last)
+        # The compiled forward shares the model's parameters; the state dict stays the model's.
+        self.forward = torch.compile(self.model) if compile else self.model
         self.optimizer = torch.optim.SGD(
             self.model.parameters(),
             lr=settings.lr,
@@ -62,23 +64,18 @@ class Training:
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
             self.optimizer, T_0=settings.t0, T_mult=settings.t_mult
         )
-        bf16 = self.cuda and torch.cuda.is_bf16_supported()
-        self.amp_dtype = torch.bfloat16 if bf16 else torch.float16
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.cuda and not bf16)
+        self.scaler = device.grad_scaler()
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
         self.epoch = 0  # epochs completed
         # Unix times at which this trial's first optimizer step began (its batch on the device)
         # and ended: start-up is the first minus the trial's start; the step itself is compute.
         self.first_batch_at: float | None = None
         self.first_step_at: float | None = None
-        self.finite_check_every = 10 if self.cuda else 1  # steps
-
-    def _autocast(self):
-        return torch.autocast("cuda", dtype=self.amp_dtype, enabled=self.cuda)
 
     def _to_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = x.to(self.device, non_blocking=True, memory_format=torch.channels_last)
-        return x, y.to(self.device, non_blocking=True)
+        where = self.device.torch_device
+        x = x.to(where, non_blocking=True, memory_format=torch.channels_last)
+        return x, y.to(where, non_blocking=True)
 
     def train_epoch(
         self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], steps: int
@@ -86,28 +83,30 @@ class Training:
         """One pass over ``batches`` (``steps`` of them); the schedule advances per iteration."""
         start = time.perf_counter()
         self.model.train()
-        total_loss = torch.zeros((), device=self.device)
-        correct = torch.zeros((), dtype=torch.long, device=self.device)
+        total_loss = torch.zeros((), device=self.device.torch_device)
+        correct = torch.zeros((), dtype=torch.long, device=self.device.torch_device)
         seen = 0
         for i, (x, y) in enumerate(batches):
             x, y = self._to_device(x, y)
             if self.first_batch_at is None:
                 self.first_batch_at = time.time()
-            with self._autocast():
-                logits = self.model(x)
+            with self.device.autocast():
+                logits = self.forward(x)
                 loss = self.loss_fn(logits, y)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
             if self.first_step_at is None:
+                self.device.synchronize()  # the step's kernels have run, not just launched
                 self.first_step_at = time.time()
             self.scheduler.step(self.epoch + (i + 1) / steps)
             total_loss += loss.detach() * len(y)
             correct += (logits.argmax(1) == y).sum()
             seen += len(y)
             # Checking forces a device sync, so on a GPU only every few steps.
-            if (i % self.finite_check_every == 0 or i + 1 == steps) and not total_loss.isfinite():
+            check = i % self.device.finite_check_every == 0 or i + 1 == steps
+            if check and not total_loss.isfinite():
                 raise NonFiniteLoss(
                     f"loss became {loss.item()} at epoch {self.epoch + 1}, step {i + 1}"
                 )
@@ -123,25 +122,29 @@ class Training:
     def evaluate(
         self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512
     ) -> tuple[float, float]:
-        """Mean loss (with the training label smoothing) and accuracy on normalised tensors."""
+        """Mean loss (with the training label smoothing) and accuracy on normalised tensors.
+
+        Sums stay on the device: one host sync for the whole set, not two per batch.
+        """
         self.model.eval()
-        total_loss, correct = 0.0, 0
+        total_loss = torch.zeros((), device=self.device.torch_device)
+        correct = torch.zeros((), dtype=torch.long, device=self.device.torch_device)
         for i in range(0, len(y), batch_size):
             xb, yb = self._to_device(x[i : i + batch_size], y[i : i + batch_size])
-            with self._autocast():
-                logits = self.model(xb)
-            total_loss += self.loss_fn(logits.float(), yb).item() * len(yb)
-            correct += (logits.argmax(1) == yb).sum().item()
-        return total_loss / len(y), correct / len(y)
+            with self.device.autocast():
+                logits = self.forward(xb)
+            total_loss += self.loss_fn(logits.float(), yb) * len(yb)
+            correct += (logits.argmax(1) == yb).sum()
+        return total_loss.item() / len(y), correct.item() / len(y)
 
     @torch.no_grad()
     def embed(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
         """The feature-layer embeddings of normalised images (for verification)."""
         self.model.eval()
-        chunks = []
+        chunks, where = [], self.device.torch_device
         for i in range(0, len(x), batch_size):
-            xb = x[i : i + batch_size].to(self.device, memory_format=torch.channels_last)
-            with self._autocast():
+            xb = x[i : i + batch_size].to(where, memory_format=torch.channels_last)
+            with self.device.autocast():
                 chunks.append(self.model.forward_features(xb).flatten(1).float().cpu())
         return torch.cat(chunks)
 
@@ -152,7 +155,7 @@ class Training:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
-            "rng": rng_state(),
+            "rng": {**rng_state(), **self.device.rng_state()},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -160,8 +163,10 @@ class Training:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
+        if state["scaler"]:  # a disabled scaler (CPU, bf16) saved {}: nothing to restore
+            self.scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"])
+        self.device.set_rng_state(state["rng"])
 
 
 def seed_everything(seed: int) -> None:
@@ -172,10 +177,13 @@ def seed_everything(seed: int) -> None:
 
 
 def rng_state() -> dict[str, Any]:
-    """Python, NumPy and torch generator states as tensors and numbers (``weights_only``-safe)."""
+    """Python, NumPy and torch CPU generator states as tensors and numbers (``weights_only``-safe).
+
+    The device's own generator state comes from ``Device.rng_state``.
+    """
     version, words, gauss = random.getstate()
     np_state = np.random.get_state(legacy=False)
-    state = {
+    return {
         "python": {"version": version, "words": torch.tensor(words), "gauss": gauss},
         "numpy": {
             "key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
@@ -185,9 +193,6 @@ def rng_state() -> dict[str, Any]:
         },
         "torch": torch.get_rng_state(),
     }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
@@ -203,10 +208,3 @@ def set_rng_state(state: dict[str, Any]) -> None:
         }
     )
     torch.set_rng_state(state["torch"].cpu())
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
-
-
-def pick_device() -> torch.device:
-    """The GPU Ray gave this process, else the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")

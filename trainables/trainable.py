@@ -13,18 +13,22 @@ from pathlib import Path
 import ray
 from ray import tune
 
+from trainables.device import choose_device
 from trainables.trial import Trial, TrialFailure, TrialJob
 
 
 def train_trial(config: dict, job: TrialJob) -> None:
     logging.getLogger("ray.train").setLevel(logging.WARNING)  # one line per checkpoint is noise
+    # CUDA only if Ray gave this trial a GPU: it leaves GPUs visible to trials given none.
+    share = ray.get_runtime_context().get_assigned_resources().get("GPU", 0.0)
+    device = choose_device(ray.get_gpu_ids(), share)
     try:
         checkpoint = tune.get_checkpoint()
         if checkpoint:
             with checkpoint.as_directory() as folder:
-                trial = Trial(config, job, Path(folder))
+                trial = Trial(config, job, Path(folder), device)
         else:
-            trial = Trial(config, job)
+            trial = Trial(config, job, device=device)
         # Which Ray node ran the epoch (Tune's own node_ip is the same for nodes on one host).
         node = {"node_id": ray.get_runtime_context().get_node_id()}
         for report in trial.epochs():
@@ -38,3 +42,6 @@ def train_trial(config: dict, job: TrialJob) -> None:
     except Exception as error:
         # Tune records the last line of the traceback in error.txt: make it say what kind.
         raise TrialFailure.of(error) from error
+    finally:
+        trial = None  # the next trial in this reused worker starts with the memory freed
+        device.release()

@@ -20,7 +20,8 @@ from torch.utils.data import DataLoader
 
 from trainables.checkpoints import load_checkpoint, save_checkpoint
 from trainables.data.batched import BatchAugment, DeviceBatches
-from trainables.loop import NonFiniteLoss, Training, pick_device, seed_everything
+from trainables.device import Device, choose_device, is_out_of_memory
+from trainables.loop import NonFiniteLoss, Training, seed_everything
 from trainables.tasks import cached_task
 from trainables.verification import verification_accuracy
 
@@ -38,6 +39,7 @@ class TrialJob:
     val_fraction: float = 0.1
     train_limit: int | None = None  # use only the first N training images (quick searches)
     checkpoint_every: int = 1  # epochs; the last epoch is always checkpointed
+    compile: bool = False  # torch.compile the model (pays on GPUs for long trials)
 
 
 @dataclass(frozen=True)
@@ -57,15 +59,17 @@ class TrialFailure(Exception):
 def failure_kind(error: BaseException) -> str:
     if isinstance(error, NonFiniteLoss):
         return "nan"
-    if isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower():
-        return "oom"
-    if isinstance(error, MemoryError) or "can't allocate memory" in str(error):
-        return "oom"
-    return "error"
+    return "oom" if is_out_of_memory(error) else "error"
 
 
 class Trial:
-    def __init__(self, config: dict, job: TrialJob, checkpoint: Path | None = None):
+    def __init__(
+        self,
+        config: dict,
+        job: TrialJob,
+        checkpoint: Path | None = None,
+        device: Device | None = None,  # default: the GPU if one is visible, else the CPU
+    ):
         torch.set_num_threads(max(1, int(job.cpus_per_trial)))
         self.config, self.job = config, job
         self.spec, self.settings = job.decode(config)
@@ -74,19 +78,25 @@ class Trial:
         self.data = cached_task(
             job.task, job.data_dir, job.val_fraction, job.train_limit, self.spec.image_size
         )
-        self.training = Training(self.spec, self.settings, pick_device())
+        self.device = device or choose_device()
+        self.device.prepare()
+        self.training = Training(self.spec, self.settings, self.device, job.compile)
         if checkpoint is not None:
             load_checkpoint(checkpoint, self.training)
         self.architecture = job.describe(self.spec)
-        if self.training.cuda and job.task == "cifar10":
-            # The whole set lives on the GPU; augmentation is a few batched tensor ops there.
+        self.val_x, self.val_y = self.data.val_x, self.data.val_y
+        if self.device.resident_data and job.task == "cifar10":
+            # The whole set lives on the device; augmentation is a few batched tensor ops there,
+            # and validation reads tensors already in place.
+            where = self.device.torch_device
             self.loader = DeviceBatches(
                 self.data.train.images,
                 self.data.train.labels,
                 self.settings.batch_size,
                 BatchAugment(self.data.stats),
-                self.training.device,
+                where,
             )
+            self.val_x, self.val_y = self.val_x.to(where), self.val_y.to(where)
         else:
             self._loader_rng = torch.Generator()  # shuffling, reseeded every epoch
             self.loader = DataLoader(
@@ -94,7 +104,7 @@ class Trial:
                 batch_size=self.settings.batch_size,
                 shuffle=True,
                 generator=self._loader_rng,
-                pin_memory=self.training.cuda,
+                pin_memory=self.device.cuda,
             )
 
     def epochs(self) -> Iterator[EpochReport]:
@@ -107,7 +117,7 @@ class Trial:
             except NonFiniteLoss as e:
                 yield EpochReport(self._diverged(str(e)), save=None)
                 return
-            val_loss, val_acc = training.evaluate(self.data.val_x, self.data.val_y)
+            val_loss, val_acc = training.evaluate(self.val_x, self.val_y)
             verify = self._verify()
             metrics = {
                 "epoch": training.epoch,
@@ -120,6 +130,7 @@ class Trial:
                 "epoch_seconds": stats.seconds,
                 "first_batch_at": training.first_batch_at,  # start-up = this - trial start
                 "first_step_at": training.first_step_at,
+                **self.device.memory(),
                 **self.architecture,
             }
             due = training.epoch == self.job.max_epochs

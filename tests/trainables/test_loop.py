@@ -6,6 +6,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from trainables.checkpoints import load_checkpoint, save_checkpoint
+from trainables.device import Device
 from trainables.loop import Training, TrainSettings, seed_everything
 from trainables.models.cifar_net import CifarNetSpec
 from trainables.tasks import load_task
@@ -13,6 +14,7 @@ from trainables.tasks import load_task
 SMALL = CifarNetSpec(
     stem_width=8, widths=(16,) * 3, expansions=(32,) * 3, dilations=(2,) * 3, transition_width=16
 )
+CPU = Device(torch.device("cpu"))
 SETTINGS = TrainSettings(
     lr=0.05, weight_decay=5e-4, label_smoothing=0.1, t0=2, t_mult=1, batch_size=32
 )
@@ -30,7 +32,7 @@ def run_epoch(training: Training, data, seed: int):
 def test_learns_and_follows_the_warm_restart_schedule(synthetic_cifar):
     seed_everything(0)
     data = load_task("cifar10", str(synthetic_cifar))
-    training = Training(SMALL, SETTINGS, torch.device("cpu"))
+    training = Training(SMALL, SETTINGS, CPU)
     first = run_epoch(training, data, seed=0)
     # Stepped per iteration with the fractional epoch: halfway through the first 2-epoch cycle.
     assert math.isclose(first.lr, 0.05 * (1 + math.cos(math.pi / 2)) / 2, rel_tol=1e-6)
@@ -46,12 +48,12 @@ def test_learns_and_follows_the_warm_restart_schedule(synthetic_cifar):
 def test_checkpoint_restores_the_exact_next_epoch(synthetic_cifar, tmp_path):
     data = load_task("cifar10", str(synthetic_cifar))
     seed_everything(1)
-    original = Training(SMALL, SETTINGS, torch.device("cpu"))
+    original = Training(SMALL, SETTINGS, CPU)
     run_epoch(original, data, seed=1)
     save_checkpoint(tmp_path, original, {"seed": 1}, SMALL, {})
     expected = run_epoch(original, data, seed=1)
 
-    resumed = Training(SMALL, SETTINGS, torch.device("cpu"))
+    resumed = Training(SMALL, SETTINGS, CPU)
     meta = load_checkpoint(tmp_path, resumed)
     assert meta["epoch"] == resumed.epoch == 1 and meta["spec"]["family"] == "cifar_net"
     got = run_epoch(resumed, data, seed=1)
