@@ -36,6 +36,7 @@ from nas.run_record import read_record  # noqa: E402
 from search_spaces import SPACES, get_space  # noqa: E402
 from trainables.data import DataError  # noqa: E402
 from trainables.data.synthetic import write_synthetic  # noqa: E402
+from trainables.device import trials_per_gpu  # noqa: E402
 from trainables.tasks import check_data  # noqa: E402
 
 SMOKE = {"num_samples": 4, "max_epochs": 2, "grace_period": 1, "reduction_factor": 2}
@@ -77,6 +78,9 @@ def parser() -> argparse.ArgumentParser:
         help="GPUs per trial, fractions allowed (default: 1 if the cluster has GPUs)",
     )
     p.add_argument("--max-concurrent", type=int, help="trials at once (default: all that fit)")
+    p.add_argument(
+        "--compile", action="store_true", help="torch.compile each trial's model (GPU, long runs)"
+    )
     p.add_argument("--seed", type=int, help="experiment seed; fixes every trial's (default: 0)")
     p.add_argument(
         "--no-seed-trial",
@@ -114,6 +118,11 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--cpus-per-trial must be above 0 (got {args.cpus_per_trial}).")
     if args.gpus_per_trial is not None and args.gpus_per_trial < 0:
         raise UsageError(f"--gpus-per-trial must be 0 or more (got {args.gpus_per_trial}).")
+    if args.gpus_per_trial is not None and args.gpus_per_trial > 1:
+        raise UsageError(
+            f"--gpus-per-trial above 1 is not supported: a trial trains on one GPU (got "
+            f"{args.gpus_per_trial:g}); use 1, or a fraction to share a GPU between trials."
+        )
     if args.max_failures < 0:
         raise UsageError(f"--max-failures must be 0 or more (got {args.max_failures}).")
     if args.max_params is not None and args.max_params < 1:
@@ -195,9 +204,7 @@ def search_options(args: argparse.Namespace, num_classes: int):
     gpus = args.gpus_per_trial
     if gpus is None:
         gpus = 1.0 if resources.get("GPU", 0) > 0 else 0.0
-    fit = int(resources.get("CPU", 1) // args.cpus_per_trial)
-    if gpus > 0:
-        fit = min(fit, int(resources.get("GPU", 0) // gpus))
+    fit = trials_that_fit(resources, args.cpus_per_trial, gpus)
     if fit < 1:
         raise UsageError(
             f"no node has room for one trial ({args.cpus_per_trial} CPUs, {gpus} GPUs); "
@@ -227,7 +234,20 @@ def search_options(args: argparse.Namespace, num_classes: int):
         max_params=args.max_params,
         input_size=args.input_size,
         num_classes=num_classes,
+        compile=args.compile,
     )
+
+
+def trials_that_fit(resources: dict, cpus_per_trial: float, gpus_per_trial: float) -> int:
+    """Trials that can run at once on ``resources`` (Ray's totals), counted per GPU.
+
+    A trial never spans GPUs, so 2 GPUs at 0.4 each fit 4 trials, not 5; float division gets a
+    tolerance (``1 // 0.2 == 4.0``).
+    """
+    fit = math.floor(resources.get("CPU", 1) / cpus_per_trial + 1e-6)
+    if gpus_per_trial > 0:
+        fit = min(fit, int(resources.get("GPU", 0) + 1e-6) * trials_per_gpu(gpus_per_trial))
+    return fit
 
 
 def run_search(args: argparse.Namespace) -> dict:

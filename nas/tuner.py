@@ -46,6 +46,7 @@ class SearchOptions:
     max_params: int | None = None  # parameter budget; None: the space's own
     input_size: int | None = None  # fixes the space's input_size knob
     num_classes: int | None = None  # from the data
+    compile: bool = False  # torch.compile each trial's model
 
     @property
     def experiment_dir(self) -> str:
@@ -74,6 +75,7 @@ def trial_job(space: SearchSpace, options: SearchOptions) -> TrialJob:
         val_fraction=options.val_fraction,
         train_limit=options.train_limit,
         checkpoint_every=options.checkpoint_every,
+        compile=options.compile,
     )
 
 

@@ -6,7 +6,7 @@ import os
 import pandas as pd
 import pytest
 
-from nas.run import main
+from nas.run import main, trials_that_fit
 from tests.conftest import run_module
 from trainables.data import cifar10
 
@@ -36,6 +36,11 @@ def test_unknown_space_lists_known_ones(capsys):
         (["--num-samples", "0"], "--num-samples must be at least 1 (got 0)."),
         (["--reduction-factor", "1"], "--reduction-factor must be at least 2 (got 1)."),
         (["--gpus-per-trial", "-0.5"], "--gpus-per-trial must be 0 or more (got -0.5)."),
+        (
+            ["--gpus-per-trial", "2"],
+            "--gpus-per-trial above 1 is not supported: a trial trains on one GPU (got 2); "
+            "use 1, or a fraction to share a GPU between trials.",
+        ),
         (["--val-fraction", "1.5"], "--val-fraction must be between 0 and 1 (got 1.5)."),
         (["--resume"], "--resume needs the --name of the experiment to continue."),
     ],
@@ -43,6 +48,22 @@ def test_unknown_space_lists_known_ones(capsys):
 def test_invalid_options_give_one_sentence(flags, message, capsys):
     assert main(["--space", "cifar_lt200k", *flags]) == 2
     assert capsys.readouterr().err.strip() == f"nas.run: error: {message}"
+
+
+@pytest.mark.parametrize(
+    ("cpus", "gpus", "cpus_per_trial", "gpus_per_trial", "fit"),
+    [
+        (16, 1, 1, 0.2, 5),  # 1 // 0.2 == 4.0 would leave a fifth of the GPU idle
+        (16, 2, 1, 0.4, 4),  # 2 per GPU: a trial never spans two GPUs
+        (16, 1, 1, 0.1, 10),
+        (2, 1, 1, 0.25, 2),  # then the CPUs are the limit
+        (1, 0, 0.2, 0, 5),
+        (8, 0, 1, 1, 0),  # asks for a GPU the cluster does not have
+    ],
+)
+def test_trials_that_fit_count_per_gpu(cpus, gpus, cpus_per_trial, gpus_per_trial, fit):
+    resources = {"CPU": float(cpus), "GPU": float(gpus)}
+    assert trials_that_fit(resources, cpus_per_trial, gpus_per_trial) == fit
 
 
 def test_missing_data_offline_is_one_sentence(tmp_path, monkeypatch, capsys):

@@ -81,6 +81,34 @@ def test_rotation_stays_within_15_degrees(implementation):
     assert 0.4 < (angles > 0.5).mean() < 0.6
 
 
+def spreads(out: np.ndarray) -> np.ndarray:
+    """Standard deviation of the bright pixels' (row, col) positions in each image."""
+    weight = np.clip(out[..., 0], 0, None)
+    rows, cols = np.mgrid[0:32, 0:32]
+    total = weight.sum((1, 2))
+    centre = [(weight * rows).sum((1, 2)) / total, (weight * cols).sum((1, 2)) / total]
+    var_r = (weight * (rows - centre[0][:, None, None]) ** 2).sum((1, 2)) / total
+    var_c = (weight * (cols - centre[1][:, None, None]) ** 2).sum((1, 2)) / total
+    return np.sqrt(np.stack([var_r, var_c], 1))
+
+
+@pytest.mark.parametrize("implementation", BOTH)
+def test_scale_is_drawn_apart_for_x_and_y_within_a_tenth(implementation):
+    images = np.full((N, 32, 32, 3), 120, dtype=np.uint8)
+    images[:, 8:24, 8:24] = 255  # a 16 px square in the middle
+    out = BOTH[implementation](images, shift=0.0, scale=0.1, rotate=0.0, hole=0)
+    reference = spreads(BOTH[implementation](images[:1], shift=0, scale=0, rotate=0, hole=0))
+    zoom = spreads(out) / reference  # per axis, 1 where the affine was not applied
+    scaled = (np.abs(zoom - 1) > 0.01).any(1)
+    assert 0.4 < scaled.mean() < 0.6  # p = 0.5
+    assert zoom.min() > 0.87 and zoom.max() < 1.13  # 1 +- 0.1, plus interpolation
+    aspect = zoom[scaled, 0] / zoom[scaled, 1]
+    # Independent uniform scales on [0.9, 1.1]: the aspect ratio varies (|log| ~ 0.067 mean);
+    # one zoom for both axes would keep it at 1.
+    assert np.abs(np.log(aspect)).mean() > 0.04
+    assert zoom[scaled].mean() == pytest.approx(1.0, abs=0.02)
+
+
 def test_device_batches_cover_the_set_once_per_epoch():
     images = np.arange(10 * 32 * 32 * 3, dtype=np.int64).reshape(10, 32, 32, 3) % 256
     labels = np.arange(10)

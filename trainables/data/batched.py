@@ -2,10 +2,11 @@
 
 The albumentations pipeline (``trainables.data.augment``) augments one image at a time on the
 CPU and stays the reference; this does the same work on a whole batch with a few tensor ops:
-horizontal flip (p=0.5), shift-scale-rotate (p=0.5; shift 0.1 of the side, scale +-0.1,
-rotation +-15 degrees, border filled with the mean), one 16x16 hole filled with the mean
-(p=0.5), normalisation. ``DeviceBatches`` keeps the whole training set on the device as one
-uint8 tensor and yields augmented batches, so no host-to-device copy happens per step.
+horizontal flip (p=0.5), shift-scale-rotate (p=0.5; shift 0.1 of the side, scale +-0.1 drawn
+apart for x and y, rotation +-15 degrees, border filled with the mean), one 16x16 hole filled
+with the mean (p=0.5), normalisation. ``DeviceBatches`` keeps the whole training set on the
+device as one uint8 tensor and yields augmented batches, so no host-to-device copy happens per
+step.
 """
 
 from __future__ import annotations
@@ -59,17 +60,24 @@ class BatchAugment:
 
         affine = chosen()
         angle = uniform(-self.rotate, self.rotate) * math.pi / 180
-        zoom = uniform(1 - self.scale, 1 + self.scale)
+        # As albumentations' Affine (keep_ratio=False): x and y scales drawn independently.
+        zoom_x, zoom_y = (
+            uniform(1 - self.scale, 1 + self.scale),
+            uniform(1 - self.scale, 1 + self.scale),
+        )
         tx, ty = uniform(-self.shift, self.shift), uniform(-self.shift, self.shift)
-        # affine_grid maps output to input coordinates in [-1, 1]: the inverse transform.
-        cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-        theta = torch.stack(
+        # affine_grid maps output to input coordinates in [-1, 1], so theta is the inverse of
+        # "scale, rotate, then shift": scale^-1 @ rotation^-1 applied to (output - shift).
+        cos, sin = torch.cos(angle), torch.sin(angle)
+        inverse = torch.stack(
             [
-                torch.stack([cos, -sin, -(cos * 2 * tx - sin * 2 * ty)], 1),
-                torch.stack([sin, cos, -(sin * 2 * tx + cos * 2 * ty)], 1),
+                torch.stack([cos / zoom_x, sin / zoom_x], 1),
+                torch.stack([-sin / zoom_y, cos / zoom_y], 1),
             ],
             1,
-        )
+        )  # n x 2 x 2
+        shift = torch.stack([2 * tx, 2 * ty], 1).unsqueeze(2)  # fractions of the side -> [-1, 1]
+        theta = torch.cat([inverse, -(inverse @ shift)], 2)
         identity = self.identity.to(device).expand(n, 2, 3)
         theta = torch.where(affine.view(n, 1, 1), theta, identity)
         grid = F.affine_grid(theta, list(x.shape), align_corners=False)
