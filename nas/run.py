@@ -9,10 +9,12 @@ python -m nas.run --space cifar_lt200k --name X --resume
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
 import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -25,6 +27,7 @@ os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
 from nas import storage  # noqa: E402
+from nas.nodes import prepare_other_nodes  # noqa: E402
 from nas.resume import (  # noqa: E402
     SHAPING,
     ResumeRefused,
@@ -35,7 +38,7 @@ from nas.resume import (  # noqa: E402
 from nas.run_record import read_record  # noqa: E402
 from search_spaces import SPACES, get_space  # noqa: E402
 from trainables.data import DataError  # noqa: E402
-from trainables.data.synthetic import write_synthetic  # noqa: E402
+from trainables.data.synthetic import ensure_synthetic  # noqa: E402
 from trainables.device import trials_per_gpu  # noqa: E402
 from trainables.tasks import check_data  # noqa: E402
 
@@ -272,10 +275,13 @@ def run_search(args: argparse.Namespace) -> dict:
         raise UsageError(
             f"storage {args.storage} is not writable ({e}): choose another --storage."
         ) from None
-    num_classes = check_data(space.task, args.data_dir)  # before Ray starts
+    num_classes, found = check_data(space.task, args.data_dir)  # before Ray starts
+    print(found, flush=True)
     start = time.monotonic()
     start_ray(args)
     options = search_options(args, num_classes)
+    for node, line in prepare_other_nodes(space.task, options.data_dir, args.smoke_test).items():
+        print(f"on node {node}: {line}", flush=True)
     space = space.for_run(options.metric, options.max_params)
     start_record(
         experiment, options, ray.cluster_resources(), args.resume, space_fingerprint(space)
@@ -384,13 +390,19 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name:16s} {space.description}")
             return 0
         if args.smoke_test:
-            with tempfile.TemporaryDirectory(prefix="nas-smoke-") as tmp:
-                task = get_space(args.space).task
-                if task == "hw2p2" and args.input_size is None:
-                    args.input_size = 32  # the synthetic faces' size: seconds per epoch on CPU
-                args.data_dir = str(write_synthetic(task, Path(tmp) / "data"))
+            task = get_space(args.space).task
+            if task == "hw2p2" and args.input_size is None:
+                args.input_size = 32  # the synthetic faces' size: seconds per epoch on CPU
+            # The same path on every node: each node of a cluster writes its own copy there.
+            experiment = storage.join(args.storage, args.name)
+            key = hashlib.sha1(experiment.encode()).hexdigest()[:12]
+            folder = Path(tempfile.gettempdir()) / f"nas-smoke-{key}"
+            try:
+                args.data_dir = str(ensure_synthetic(task, folder / "data"))
                 print(f"Smoke test: synthetic {task} data in {args.data_dir}", flush=True)
                 summary = run_search(args)
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
         else:
             summary = run_search(args)
         print_summary(summary)

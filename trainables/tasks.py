@@ -55,15 +55,22 @@ def _check(task: str) -> None:
         raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
 
 
-def check_data(task: str, data_dir: str) -> int:
+def check_data(task: str, data_dir: str) -> tuple[int, str]:
     """Fail (DataError) before any trial starts if the data is missing or malformed.
 
-    Returns the number of classes. CIFAR-10 is downloaded where missing and online.
+    Returns the number of classes and one line saying what was found. CIFAR-10 is downloaded
+    where missing and online.
     """
     _check(task)
     if task == "cifar10":
-        return len(load_cifar10(data_dir).classes)
-    return len(validate_layout(data_dir).identities)
+        data = load_cifar10(data_dir)
+        return len(data.classes), data.describe()
+    layout = validate_layout(data_dir)
+    return len(layout.identities), (
+        f"HW2P2 faces in {layout.root}: {len(layout.identities):,} identities, "
+        f"{len(layout.train):,} training and {len(layout.dev):,} dev images, "
+        f"{len(layout.known):,} gallery images"
+    )
 
 
 def load_task(

@@ -79,3 +79,25 @@ def test_search_on_two_nodes_survives_a_killed_driver(two_node_cluster, tmp_path
             nodes.add(json.loads(line)["node_id"])
     assert len(nodes) == 2, "trials ran on both nodes"
     assert (experiment / "reports" / "ablations.csv").exists()
+
+
+@pytest.mark.slow
+def test_every_node_checks_its_data_before_trials_start(two_node_cluster, tmp_path):
+    import ray
+
+    from nas.nodes import prepare_other_nodes
+    from trainables.data import DataError
+
+    ray.init(address=two_node_cluster.address, logging_level="WARNING")
+    try:
+        # --smoke-test: the other node writes the synthetic set at the same path, then checks it.
+        found = prepare_other_nodes("cifar10", str(tmp_path / "smoke"), synthetic=True)
+        assert list(found.values()) == [
+            f"CIFAR-10 in {tmp_path / 'smoke' / 'cifar-10-batches-py'}: 2 of 5 training batch "
+            "files (a subset), 512 training and 128 test images"
+        ]
+        with pytest.raises(DataError, match=r"^on node .*: CIFAR-10 in .*missing.* is incomplete"):
+            (tmp_path / "missing" / "cifar-10-batches-py").mkdir(parents=True)
+            prepare_other_nodes("cifar10", str(tmp_path / "missing"), synthetic=False)
+    finally:
+        ray.shutdown()

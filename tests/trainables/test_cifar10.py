@@ -58,6 +58,70 @@ def test_corrupt_download_is_refused(tmp_path, monkeypatch):
         cifar10.fetch_cifar10(tmp_path / "data", url=archive.as_uri())
 
 
+def _archive(tmp_path, synthetic_cifar) -> str:
+    """A tar.gz laid out like the official one; its MD5 becomes the expected one."""
+    import hashlib
+    import tarfile
+
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(synthetic_cifar / "cifar-10-batches-py", arcname="cifar-10-batches-py")
+    return archive.as_uri(), hashlib.md5(archive.read_bytes()).hexdigest()
+
+
+FETCH = """
+import sys
+from trainables.data import cifar10
+cifar10.URL, cifar10.MD5 = sys.argv[1], sys.argv[2]
+data = cifar10.load_cifar10(sys.argv[3])
+print("images", len(data.train.labels))
+"""
+
+
+def test_concurrent_trials_download_once_and_see_a_whole_folder(
+    tmp_path, synthetic_cifar, monkeypatch
+):
+    import subprocess
+    import sys
+
+    url, md5 = _archive(tmp_path, synthetic_cifar)
+    target = tmp_path / "fresh"
+    # Slow the copy down so the two processes overlap while one downloads.
+    script = "import time, shutil\n_copy = shutil.copyfileobj\n"
+    script += "shutil.copyfileobj = lambda *a, **k: (time.sleep(1.5), _copy(*a, **k))\n"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script + FETCH, url, md5, str(target)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0]
+    assert sum(out.count("downloading") for out in outputs) == 1  # the others waited
+    assert all(out.strip().endswith("images 256") for out in outputs)
+    assert sorted(p.name for p in target.iterdir()) == ["cifar-10-batches-py"]  # no leftovers
+
+
+def test_a_subset_is_accepted_and_described(synthetic_cifar):
+    data = load_cifar10(synthetic_cifar, download=False)
+    assert data.describe() == (
+        f"CIFAR-10 in {synthetic_cifar / 'cifar-10-batches-py'}: 2 of 5 training batch files "
+        "(a subset), 256 training and 64 test images"
+    )
+
+
+def test_an_incomplete_folder_is_never_downloaded_over(tmp_path, monkeypatch):
+    monkeypatch.setattr(cifar10, "URL", "http://127.0.0.1:9/cifar-10-python.tar.gz")
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    (folder / "data_batch_1").write_bytes(b"half")
+    with pytest.raises(DataError, match="is incomplete: it needs test_batch"):
+        load_cifar10(tmp_path)
+    assert [p.name for p in folder.iterdir()] == ["data_batch_1"]
+
+
 def test_validation_split_is_fixed_and_disjoint():
     train, val = train_val_split(1000, 0.1, seed=0)
     assert len(val) == 100 and len(train) == 900 and not set(train) & set(val)

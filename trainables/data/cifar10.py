@@ -3,12 +3,14 @@
 ``<data-dir>/cifar-10-batches-py/`` holds ``data_batch_N`` files, ``test_batch`` and
 ``batches.meta``; each batch is a pickled dict with ``data`` (N x 3072 uint8, the R, G and B
 planes of a 32x32 image in row-major order) and ``labels``. Where the folder is missing the
-official archive is downloaded and its MD5 checked.
+official archive is downloaded and its MD5 checked, once per machine (a file lock), and the
+folder appears only when it is whole (extracted beside it, then renamed).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import pickle
 import shutil
 import tarfile
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock
 
 from trainables.data import DataError
 
@@ -37,6 +40,7 @@ DEFAULT_CLASSES = (
     "truck",
 )
 EXPECTED = "data_batch_1 ... data_batch_5, test_batch and batches.meta"
+TRAIN_FILES = 5  # data_batch_1 .. data_batch_5 in the full set; fewer is a user's subset
 
 
 @dataclass(frozen=True)
@@ -50,12 +54,28 @@ class Cifar10:
     train: ImageSet  # every data_batch_N file
     test: ImageSet  # test_batch: only for the final evaluation of the best trial
     classes: tuple[str, ...]
+    folder: Path
+    train_files: int
+
+    def describe(self) -> str:
+        """One line: what was found, and whether it is the full set or a subset."""
+        subset = "" if self.train_files >= TRAIN_FILES else " (a subset)"
+        return (
+            f"CIFAR-10 in {self.folder}: {self.train_files} of {TRAIN_FILES} training batch "
+            f"files{subset}, {len(self.train.labels):,} training and {len(self.test.labels):,} "
+            "test images"
+        )
 
 
 def load_cifar10(data_dir: str | Path, download: bool = True) -> Cifar10:
     """Read ``data_dir/cifar-10-batches-py``; download the official archive where missing."""
     folder = Path(data_dir) / FOLDER
     if not _complete(folder):
+        if folder.exists():  # never download over a folder the user made
+            raise DataError(
+                f"CIFAR-10 in {folder} is incomplete: it needs test_batch and at least one "
+                f"data_batch_N ({EXPECTED} in the full set)."
+            )
         if not download:
             raise DataError(f"CIFAR-10 not found: {folder} should hold {EXPECTED}.")
         fetch_cifar10(Path(data_dir))
@@ -65,7 +85,7 @@ def load_cifar10(data_dir: str | Path, download: bool = True) -> Cifar10:
     classes = DEFAULT_CLASSES
     if (folder / "batches.meta").exists():
         classes = tuple(_unpickle(folder / "batches.meta")["label_names"])
-    return Cifar10(train=train, test=test, classes=classes)
+    return Cifar10(train, test, classes, folder, len(train_files))
 
 
 def read_batch(path: Path) -> ImageSet:
@@ -100,33 +120,61 @@ def write_batch(path: Path, images: np.ndarray, labels: np.ndarray, label: str =
 
 
 def fetch_cifar10(data_dir: Path, url: str | None = None, timeout_s: float = 30.0) -> None:
-    """Download and unpack the official archive into ``data_dir``; DataError when offline."""
+    """Download and unpack the official archive into ``data_dir``; DataError when offline.
+
+    One process per machine downloads (the others wait on a lock, then find the folder), and
+    the folder is published by a rename once extracted, so no reader sees half an archive.
+    """
     url = url or URL
     folder = data_dir / FOLDER
-    print(f"CIFAR-10 not found in {folder}: downloading {url}", flush=True)
+    with FileLock(_lock_path(folder)):
+        if _complete(folder):  # another trial on this machine fetched it while we waited
+            return
+        print(f"CIFAR-10 not found in {folder}: downloading {url}", flush=True)
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                archive = Path(tmp) / "cifar-10-python.tar.gz"
+                with (
+                    urllib.request.urlopen(url, timeout=timeout_s) as response,
+                    open(archive, "wb") as f,
+                ):
+                    shutil.copyfileobj(response, f, length=1 << 20)
+                digest = hashlib.md5(archive.read_bytes()).hexdigest()
+                if digest != MD5:
+                    raise DataError(
+                        f"the download from {url} is corrupt (MD5 {digest}, expected {MD5})."
+                    )
+                data_dir.mkdir(parents=True, exist_ok=True)
+                _publish(archive, folder)
+        except OSError as e:  # URLError, timeouts, refused connections, a read-only folder
+            reason = getattr(e, "reason", None) or e
+            raise DataError(
+                f"CIFAR-10 not found in {folder} and it could not be downloaded ({reason}): "
+                f"put {EXPECTED} there, or point --data-dir (or NAS_DATA_DIR) at the folder "
+                f"holding {FOLDER}/."
+            ) from e
+
+
+def _publish(archive: Path, folder: Path) -> None:
+    """Extract beside ``folder``, then rename: the folder exists only once it is whole."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{FOLDER}-", dir=folder.parent))
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            archive = Path(tmp) / "cifar-10-python.tar.gz"
-            with (
-                urllib.request.urlopen(url, timeout=timeout_s) as response,
-                open(archive, "wb") as f,
-            ):
-                shutil.copyfileobj(response, f, length=1 << 20)
-            digest = hashlib.md5(archive.read_bytes()).hexdigest()
-            if digest != MD5:
-                raise DataError(
-                    f"the download from {url} is corrupt (MD5 {digest}, expected {MD5})."
-                )
-            data_dir.mkdir(parents=True, exist_ok=True)
-            with tarfile.open(archive) as tar:
-                tar.extractall(data_dir, filter="data")
-    except OSError as e:  # URLError, timeouts, refused connections, a read-only folder
-        reason = getattr(e, "reason", None) or e
-        raise DataError(
-            f"CIFAR-10 not found in {folder} and it could not be downloaded ({reason}): put "
-            f"{EXPECTED} there, or point --data-dir (or NAS_DATA_DIR) at the folder holding "
-            f"{FOLDER}/."
-        ) from e
+        with tarfile.open(archive) as tar:
+            tar.extractall(staging, filter="data")
+        try:
+            os.rename(staging / FOLDER, folder)
+        except OSError:
+            if not _complete(folder):  # not another machine on a shared disk publishing first
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _lock_path(folder: Path) -> Path:
+    """A lock file per data folder in the machine's temporary folder (the data folder may not
+    exist yet, and nothing is written there before the download is whole)."""
+    key = hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"cnn-nas-cifar10-{key}.lock"
 
 
 def train_val_split(n: int, val_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

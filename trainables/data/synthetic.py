@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import csv
+import os
 import pickle
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock
 from PIL import Image
 
 from trainables.data.cifar10 import DEFAULT_CLASSES, FOLDER, write_batch
@@ -77,3 +81,19 @@ def write_synthetic(task: str, root: str | Path) -> Path:
     """A tiny data set for ``task`` in its real on-disk layout."""
     writers = {"cifar10": write_synthetic_cifar10, "hw2p2": write_synthetic_hw2p2}
     return writers[task](root)
+
+
+def ensure_synthetic(task: str, root: str | Path) -> Path:
+    """``write_synthetic`` once per machine: every Ray node of a ``--smoke-test`` calls it for
+    the same folder, and only one writes (a lock; the folder appears whole, by a rename)."""
+    root = Path(root)
+    with FileLock(f"{root}.lock"):
+        if not root.exists():
+            root.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
+            try:
+                write_synthetic(task, staging / "data")
+                os.rename(staging / "data", root)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+    return root

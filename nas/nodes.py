@@ -1,0 +1,51 @@
+"""Work done once on every node of the Ray cluster before any trial starts.
+
+The driver checks the data where it runs; a trial runs wherever Ray places it, so each other
+node checks its own copy too (and, for ``--smoke-test``, writes the synthetic set there first).
+A node without the data fails the search before it starts, naming the node.
+"""
+
+from __future__ import annotations
+
+from trainables.data import DataError
+from trainables.data.synthetic import ensure_synthetic
+from trainables.tasks import check_data
+
+
+def prepare_node(task: str, data_dir: str, synthetic: bool) -> str:
+    """On one node: the synthetic data if asked, then the data check's one-line summary."""
+    if synthetic:
+        ensure_synthetic(task, data_dir)
+    try:
+        return check_data(task, data_dir)[1]
+    except DataError as e:
+        return f"error: {e}"
+
+
+def prepare_other_nodes(task: str, data_dir: str, synthetic: bool) -> dict[str, str]:
+    """Run ``prepare_node`` on every live node that can run trials, other than the driver's.
+
+    Returns the summary line per node (address and id: nodes may share a host); raises
+    DataError naming the first node whose data is missing or broken.
+    """
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = ray.get_runtime_context().get_node_id()
+    nodes = [
+        n
+        for n in ray.nodes()
+        if n["Alive"] and n["NodeID"] != here and n["Resources"].get("CPU", 0) > 0
+    ]
+    remote = ray.remote(num_cpus=0)(prepare_node)
+    pending = {
+        f"{n['NodeManagerAddress']} ({n['NodeID'][:8]})": remote.options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)
+        ).remote(task, data_dir, synthetic)
+        for n in nodes
+    }
+    found = {address: ray.get(ref) for address, ref in pending.items()}
+    for address, line in found.items():
+        if line.startswith("error: "):
+            raise DataError(f"on node {address}: {line.removeprefix('error: ')}")
+    return found
