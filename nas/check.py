@@ -1,0 +1,268 @@
+"""``python -m nas.check``: the device path end to end, in about two minutes.
+
+Runs on whatever the machine has (the GPU, else the CPU), on synthetic CIFAR-10 written in the
+real batch format, and prints one row per check:
+
+- the device: name, compute capability, memory, the autocast dtype chosen and why;
+- one epoch of the CIFAR seed network through the product's trial path (data, augmentation,
+  loop) against a bare loop over the same images (img/s each);
+- a checkpoint saved, restored on the same device and on the CPU, and the restored trial's next
+  epoch against the uninterrupted one;
+- trials sharing the device through Ray Tune: 1 alone against 4 at ``--gpus-per-trial 0.25``
+  on a GPU (against 2 sharing the cores on a CPU), aggregate img/s;
+- the face seed network (ResNet-50, 7,000 classes) at 224 px with autocast (img/s).
+
+The last line is ``nas.check: ok`` or ``nas.check: FAILED (...)``, with a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from nas.tuner import SearchOptions, trial_job
+from search_spaces import get_space
+from trainables.checkpoints import load_checkpoint
+from trainables.data.augment import normalize
+from trainables.data.synthetic import write_synthetic_cifar10
+from trainables.device import Device, choose_device
+from trainables.loop import Training
+from trainables.tasks import load_task
+from trainables.trial import Trial
+
+# Sizes per device: enough images that an epoch measures throughput, few enough for 2 minutes.
+SIZES = {
+    "cuda": {"cifar_images": 8192, "face_batch": 64, "face_steps": 10, "sharing": 4},
+    "cpu": {"cifar_images": 512, "face_batch": 4, "face_steps": 2, "sharing": 2},
+}
+
+
+@dataclass
+class Row:
+    check: str
+    result: str
+    status: str  # "ok", "FAILED" or "skipped"
+
+
+def device_row(device: Device) -> Row:
+    if device.cuda:
+        props = torch.cuda.get_device_properties(device.torch_device)
+        what = (
+            f"{props.name}, compute capability {props.major}.{props.minor}, "
+            f"{props.total_memory / 2**30:.1f} GiB"
+        )
+    else:
+        what = f"CPU, {torch.get_num_threads()} threads (no GPU visible)"
+    return Row("device", f"{what}; autocast: {device.amp_reason}", "ok")
+
+
+def cifar_throughput(device: Device, data_dir: Path) -> Row:
+    """The product's trial path against a bare loop: the second (warm) epoch of each."""
+    trial = Trial(_seed_config(), _job(data_dir), device=device)
+    reports = [report.metrics for report in trial.epochs()]
+    images, labels = trial.data.train.images, trial.data.train.labels
+    product = len(labels) / reports[-1]["epoch_seconds"]
+
+    # Bare: the same images, normalised once and already on the device, no augmentation.
+    where, batch = device.torch_device, trial.settings.batch_size
+    x = normalize(images, trial.data.stats).to(where)
+    y = torch.from_numpy(labels).to(where)
+    batches = [(x[i : i + batch], y[i : i + batch]) for i in range(0, len(y), batch)]
+    training = Training(trial.spec, trial.settings, device)
+    training.train_epoch(batches, steps=len(batches))  # warm-up: cuDNN autotuning, caches
+    bare = len(y) / training.train_epoch(batches, steps=len(batches)).seconds
+    return Row(
+        "CIFAR seed network, one epoch",
+        f"trial path {product:,.0f} img/s, bare loop {bare:,.0f} img/s ({product / bare:.2f} "
+        f"of bare; {len(y):,} images, batch {batch})",
+        "ok",
+    )
+
+
+def checkpoint_round_trip(device: Device, data_dir: Path, folder: Path) -> Row:
+    """Save after epoch 1; restore on the device (epoch 2 as uninterrupted) and on the CPU."""
+    job = _job(data_dir)
+    uninterrupted = Trial(_seed_config(1), job, device=device)
+    reports = uninterrupted.epochs()
+    next(reports).save(folder)
+    expected = next(reports).metrics
+    restored = Trial(_seed_config(1), job, folder, device=device)
+    got = next(restored.epochs()).metrics
+    # A GPU's autotuned kernels are not bitwise reproducible: there a little drift is allowed.
+    tolerance = 0.02 if device.cuda else 0.0
+    drift = abs(got["train_loss"] - expected["train_loss"]) / abs(expected["train_loss"])
+
+    accuracy = {}
+    for name, where in (("device", device), ("cpu", Device(torch.device("cpu")))):
+        training = Training(restored.spec, restored.settings, where)
+        load_checkpoint(folder, training)
+        accuracy[name] = training.evaluate(restored.data.val_x, restored.data.val_y)[1]
+    ok = got["epoch"] == 2 and drift <= tolerance
+    ok = ok and abs(accuracy["cpu"] - accuracy["device"]) <= tolerance
+    return Row(
+        "checkpoint save and restore",
+        f"epoch 2 after a restore: train_loss {got['train_loss']:.5f}, uninterrupted "
+        f"{expected['train_loss']:.5f} (relative drift {drift:.1e}); the epoch-1 model on "
+        f"{device.torch_device.type}: val_acc {accuracy['device']:.4f}, on cpu "
+        f"{accuracy['cpu']:.4f}",
+        "ok" if ok else "FAILED",
+    )
+
+
+def sharing(device: Device, data_dir: Path, storage: Path, trials: int) -> Row:
+    """1 trial alone, then ``trials`` at once on one device, through Ray Tune (warm epoch)."""
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # no per-experiment banner
+    import ray
+    from ray import tune
+
+    from nas.tuner import trainable_for
+
+    cpus = os.cpu_count() or 1
+    train_images = len(load_task("cifar10", str(data_dir)).train)
+    ray.init(num_cpus=cpus, include_dashboard=False, logging_level="ERROR")
+    try:
+        rates = {}
+        for k in (1, trials):
+            # On a GPU each trial gets 1/k of it (and 1/k of the cores); on a CPU, a share of
+            # the cores. Either way the trials run at once on one device.
+            gpus = 1.0 / k if device.cuda else 0.0
+            options = _options(data_dir, cpus=cpus / k, gpus=gpus)
+            tuner = tune.Tuner(
+                trainable_for(get_space("cifar_lt200k"), options),
+                param_space={**_seed_config(), "seed": tune.grid_search(list(range(k)))},
+                tune_config=tune.TuneConfig(max_concurrent_trials=k),
+                run_config=tune.RunConfig(
+                    name=f"sharing-{k}", storage_path=str(storage), verbose=0
+                ),
+            )
+            results = tuner.fit()
+            errors = [r.error for r in results if r.error]
+            if errors:
+                return Row(f"{trials} trials sharing the device", f"{errors[0]}", "FAILED")
+            on_gpu = sum("gpu_reserved_gb" in r.metrics for r in results)
+            if device.cuda and on_gpu != k:
+                return Row(
+                    f"{trials} trials sharing the device",
+                    f"only {on_gpu} of {k} trials trained on the GPU Ray gave them",
+                    "FAILED",
+                )
+            rates[k] = sum(train_images / r.metrics["epoch_seconds"] for r in results)
+    finally:
+        ray.shutdown()
+    share = f"--gpus-per-trial {1 / trials:g}" if device.cuda else f"{cpus / trials:g} CPU each"
+    return Row(
+        f"{trials} trials sharing the device",
+        f"1 alone {rates[1]:,.0f} img/s; {trials} at once ({share}) {rates[trials]:,.0f} img/s "
+        f"together ({rates[trials] / rates[1]:.2f}x)",
+        "ok",
+    )
+
+
+def face_throughput(device: Device, batch: int, steps: int) -> Row:
+    """Training steps of the face seed network (ResNet-50, 7,000 classes) at 224 px."""
+    space = get_space("hw2p2_resnet")
+    spec, settings = space.decode({**space.presets["seed"], "seed": 0})
+    training = Training(spec, dataclasses.replace(settings, batch_size=batch), device)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, 3, 224, 224, generator=g).to(device.torch_device)
+    y = torch.randint(0, spec.num_classes, (batch,), generator=g).to(device.torch_device)
+    training.train_epoch([(x, y)], steps=1)  # warm-up
+    seconds = training.train_epoch([(x, y)] * steps, steps=steps).seconds
+    return Row(
+        "face seed network, 224 px",
+        f"{batch * steps / seconds:,.1f} img/s ({spec.num_classes:,} classes, batch {batch}, "
+        f"{device.amp_reason}){_memory(device)}",
+        "ok",
+    )
+
+
+def _memory(device: Device) -> str:
+    reserved = device.memory().get("gpu_reserved_gb")
+    return "" if reserved is None else f", {reserved:.1f} GB reserved"
+
+
+def _job(data_dir: Path):
+    return trial_job(get_space("cifar_lt200k"), _options(data_dir, torch.get_num_threads()))
+
+
+def _options(data_dir: Path, cpus: float, gpus: float = 0.0) -> SearchOptions:
+    return SearchOptions(
+        space="cifar_lt200k",
+        name="nas-check",
+        storage=str(data_dir.parent / "experiments"),
+        data_dir=str(data_dir),
+        num_samples=1,
+        max_epochs=2,
+        grace_period=1,
+        reduction_factor=2,
+        cpus_per_trial=cpus,
+        gpus_per_trial=gpus,
+        num_classes=10,
+    )
+
+
+def _seed_config(seed: int = 0) -> dict:
+    return {**get_space("cifar_lt200k").presets["seed"], "seed": seed}
+
+
+def run_checks(device: Device, folder: Path) -> list[Row]:
+    sizes = SIZES["cuda" if device.cuda else "cpu"]
+    data_dir = write_synthetic_cifar10(
+        folder / "data", n_train=sizes["cifar_images"], n_test=64, n_files=5
+    )
+    checks: list[tuple[str, Callable[[], Row]]] = [
+        ("device", lambda: device_row(device)),
+        ("CIFAR seed network, one epoch", lambda: cifar_throughput(device, data_dir)),
+        (
+            "checkpoint save and restore",
+            lambda: checkpoint_round_trip(device, data_dir, folder / "checkpoint"),
+        ),
+        (
+            f"{sizes['sharing']} trials sharing the device",
+            lambda: sharing(device, data_dir, folder / "experiments", sizes["sharing"]),
+        ),
+        (
+            "face seed network, 224 px",
+            lambda: face_throughput(device, sizes["face_batch"], sizes["face_steps"]),
+        ),
+    ]
+    rows = []
+    for name, check in checks:
+        start = time.perf_counter()
+        try:
+            row = check()
+        except Exception as error:  # a check that crashes is a failed check, not a traceback
+            row = Row(name, f"{type(error).__name__}: {str(error).splitlines()[0]}", "FAILED")
+        row.result += f" [{time.perf_counter() - start:.0f} s]"
+        print(f"{row.check:32s} {row.status:7s} {row.result}", flush=True)
+        rows.append(row)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    description = __doc__.splitlines()[0]
+    argparse.ArgumentParser(prog="python -m nas.check", description=description).parse_args(argv)
+    torch.set_num_threads(os.cpu_count() or 1)
+    device = choose_device()
+    print(f"{'check':32s} {'status':7s} result", flush=True)
+    with tempfile.TemporaryDirectory(prefix="nas-check-") as tmp:
+        rows = run_checks(device, Path(tmp))
+    failed = [row.check for row in rows if row.status == "FAILED"]
+    if failed:
+        print(f"nas.check: FAILED ({'; '.join(failed)})")
+        return 1
+    print("nas.check: ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
