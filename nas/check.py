@@ -241,7 +241,8 @@ def run_checks(device: Device, folder: Path) -> list[Row]:
         try:
             row = check()
         except Exception as error:  # a check that crashes is a failed check, not a traceback
-            row = Row(name, f"{type(error).__name__}: {str(error).splitlines()[0]}", "FAILED")
+            first_line = (str(error).splitlines() or [""])[0]
+            row = Row(name, f"{type(error).__name__}: {first_line}", "FAILED")
         row.result += f" [{time.perf_counter() - start:.0f} s]"
         print(f"{row.check:32s} {row.status:7s} {row.result}", flush=True)
         rows.append(row)

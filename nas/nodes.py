@@ -14,12 +14,14 @@ from trainables.tasks import check_data
 
 def prepare_node(task: str, data_dir: str, synthetic: bool) -> str:
     """On one node: the synthetic data if asked, then the data check's one-line summary."""
-    if synthetic:
-        ensure_synthetic(task, data_dir)
     try:
+        if synthetic:
+            ensure_synthetic(task, data_dir)
         return check_data(task, data_dir)[1]
     except DataError as e:
         return f"error: {e}"
+    except Exception as e:  # a read-only /tmp, a full disk: said in one line, not a traceback
+        return f"error: {type(e).__name__}: {e}"
 
 
 def prepare_other_nodes(task: str, data_dir: str, synthetic: bool) -> dict[str, str]:
@@ -44,7 +46,16 @@ def prepare_other_nodes(task: str, data_dir: str, synthetic: bool) -> dict[str, 
         ).remote(task, data_dir, synthetic)
         for n in nodes
     }
-    found = {address: ray.get(ref) for address, ref in pending.items()}
+    found = {}
+    for address, ref in pending.items():
+        try:
+            found[address] = ray.get(ref, timeout=600)
+        except (ray.exceptions.RayError, TimeoutError) as e:  # the node died or never ran it
+            first_line = (str(e).splitlines() or [type(e).__name__])[0]
+            raise DataError(
+                f"on node {address}: the data check did not run ({first_line}); check that the "
+                "node is alive (`ray status`) or remove it from the cluster."
+            ) from None
     for address, line in found.items():
         if line.startswith("error: "):
             raise DataError(f"on node {address}: {line.removeprefix('error: ')}")

@@ -207,7 +207,8 @@ def search_options(args: argparse.Namespace, num_classes: int):
     gpus = args.gpus_per_trial
     if gpus is None:
         gpus = 1.0 if resources.get("GPU", 0) > 0 else 0.0
-    fit = trials_that_fit(resources, args.cpus_per_trial, gpus)
+    nodes = [node["Resources"] for node in ray.nodes() if node["Alive"]]
+    fit = trials_that_fit(nodes, args.cpus_per_trial, gpus)
     if fit < 1:
         raise UsageError(
             f"no node has room for one trial ({args.cpus_per_trial} CPUs, {gpus} GPUs); "
@@ -241,16 +242,21 @@ def search_options(args: argparse.Namespace, num_classes: int):
     )
 
 
-def trials_that_fit(resources: dict, cpus_per_trial: float, gpus_per_trial: float) -> int:
-    """Trials that can run at once on ``resources`` (Ray's totals), counted per GPU.
+def trials_that_fit(nodes: list[dict], cpus_per_trial: float, gpus_per_trial: float) -> int:
+    """Trials that can run at once, given each node's resources (``ray.nodes()``).
 
-    A trial never spans GPUs, so 2 GPUs at 0.4 each fit 4 trials, not 5; float division gets a
-    tolerance (``1 // 0.2 == 4.0``).
+    Counted per node and per GPU, since a trial spans neither: 2 GPUs at 0.4 each fit 4 trials,
+    not 5, and a GPU node's CPUs bound its own trials. Float division gets a tolerance
+    (``1 // 0.2 == 4.0``).
     """
-    fit = math.floor(resources.get("CPU", 1) / cpus_per_trial + 1e-6)
-    if gpus_per_trial > 0:
-        fit = min(fit, int(resources.get("GPU", 0) + 1e-6) * trials_per_gpu(gpus_per_trial))
-    return fit
+    total = 0
+    for resources in nodes:
+        fit = math.floor(resources.get("CPU", 0) / cpus_per_trial + 1e-6)
+        if gpus_per_trial > 0:
+            gpus = int(resources.get("GPU", 0) + 1e-6)
+            fit = min(fit, gpus * trials_per_gpu(gpus_per_trial))
+        total += fit
+    return total
 
 
 def run_search(args: argparse.Namespace) -> dict:

@@ -73,6 +73,9 @@ class Device:
         if not self.cuda:
             return
         torch.backends.cudnn.benchmark = True  # CIFAR's shapes are fixed: tune once, reuse
+        torch.cuda.reset_peak_memory_stats(
+            self.torch_device
+        )  # this trial's peak, not the worker's
         total = torch.cuda.get_device_properties(self.torch_device).total_memory
         fraction = memory_fraction(self.gpu_share, total)
         torch.cuda.set_per_process_memory_fraction(fraction, self.torch_device)
@@ -89,7 +92,9 @@ class Device:
         return {"cuda": torch.cuda.get_rng_state(self.torch_device)} if self.cuda else {}
 
     def set_rng_state(self, state: dict[str, torch.Tensor]) -> None:
-        if self.cuda and "cuda" in state:
+        # Checkpoints from before this file saved every GPU's state as a list: not restorable
+        # into a process that may see other GPUs, so those start the device generator afresh.
+        if self.cuda and isinstance(state.get("cuda"), torch.Tensor):
             torch.cuda.set_rng_state(state["cuda"].cpu(), self.torch_device)
 
     def memory(self) -> dict[str, float]:

@@ -53,6 +53,10 @@ class Training:
         self.device, self.settings = device, settings
         self.model = create_model(spec).to(device.torch_device, memory_format=torch.channels_last)
         # The compiled forward shares the model's parameters; the state dict stays the model's.
+        # Dynamo's cache is per process: a reused worker would hit its recompile limit after a
+        # few architectures and silently run uncompiled, so each compiled training starts clean.
+        if compile:
+            torch._dynamo.reset()
         self.forward = torch.compile(self.model) if compile else self.model
         self.optimizer = torch.optim.SGD(
             self.model.parameters(),

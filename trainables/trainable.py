@@ -43,5 +43,7 @@ def train_trial(config: dict, job: TrialJob) -> None:
         # Tune records the last line of the traceback in error.txt: make it say what kind.
         raise TrialFailure.of(error) from error
     finally:
-        trial = None  # the next trial in this reused worker starts with the memory freed
+        # The next trial in this reused worker starts with the memory freed (the last report's
+        # save function holds the trial too).
+        report = trial = None
         device.release()

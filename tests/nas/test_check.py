@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from tests.conftest import run_module
 
@@ -12,8 +13,22 @@ def test_the_device_check_runs_every_check_and_ends_ok():
     done = run_module("nas.check", timeout=900)
     lines = done.stdout.strip().splitlines()
     assert done.returncode == 0 and lines[-1] == "nas.check: ok", done.stdout + done.stderr[-3000:]
-    rows = {line.split()[0]: line for line in lines[1:-1] if line.split()[1:2] == ["ok"]}
-    assert set(rows) == {"device", "CIFAR", "checkpoint", "2", "face"}
-    assert "trial path" in rows["CIFAR"] and "bare loop" in rows["CIFAR"]
-    assert "relative drift 0.0e+00" in rows["checkpoint"]  # exact on the CPU
-    assert "img/s" in rows["face"]
+    # Columns: the check's name (32 characters), its status (7), the result.
+    rows = {line[:32].strip(): line[40:] for line in lines[1:-1] if line[33:40].strip() == "ok"}
+    sharing = (
+        "4 trials sharing the device"
+        if torch.cuda.is_available()
+        else "2 trials sharing the device"
+    )
+    assert set(rows) == {
+        "device",
+        "CIFAR seed network, one epoch",
+        "checkpoint save and restore",
+        sharing,
+        "face seed network, 224 px",
+    }
+    assert "trial path" in rows["CIFAR seed network, one epoch"]
+    assert "bare loop" in rows["CIFAR seed network, one epoch"]
+    if not torch.cuda.is_available():  # exact on the CPU
+        assert "relative drift 0.0e+00" in rows["checkpoint save and restore"]
+    assert "img/s" in rows["face seed network, 224 px"] and "together" in rows[sharing]

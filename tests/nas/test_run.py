@@ -51,18 +51,20 @@ def test_invalid_options_give_one_sentence(flags, message, capsys):
 
 
 @pytest.mark.parametrize(
-    ("cpus", "gpus", "cpus_per_trial", "gpus_per_trial", "fit"),
+    ("nodes", "cpus_per_trial", "gpus_per_trial", "fit"),
     [
-        (16, 1, 1, 0.2, 5),  # 1 // 0.2 == 4.0 would leave a fifth of the GPU idle
-        (16, 2, 1, 0.4, 4),  # 2 per GPU: a trial never spans two GPUs
-        (16, 1, 1, 0.1, 10),
-        (2, 1, 1, 0.25, 2),  # then the CPUs are the limit
-        (1, 0, 0.2, 0, 5),
-        (8, 0, 1, 1, 0),  # asks for a GPU the cluster does not have
+        ([(16, 1)], 1, 0.2, 5),  # 1 // 0.2 == 4.0 would leave a fifth of the GPU idle
+        ([(16, 2)], 1, 0.4, 4),  # 2 per GPU: a trial never spans two GPUs
+        ([(16, 1)], 1, 0.1, 10),
+        ([(2, 1)], 1, 0.25, 2),  # then the CPUs are the limit
+        ([(2, 1), (30, 0)], 1, 0.2, 2),  # the GPU node's own CPUs, not the cluster's
+        ([(8, 1), (8, 1)], 1, 0.25, 8),
+        ([(1, 0)], 0.2, 0, 5),
+        ([(8, 0)], 1, 1, 0),  # asks for a GPU the cluster does not have
     ],
 )
-def test_trials_that_fit_count_per_gpu(cpus, gpus, cpus_per_trial, gpus_per_trial, fit):
-    resources = {"CPU": float(cpus), "GPU": float(gpus)}
+def test_trials_that_fit_count_per_node_and_gpu(nodes, cpus_per_trial, gpus_per_trial, fit):
+    resources = [{"CPU": float(cpus), "GPU": float(gpus)} for cpus, gpus in nodes]
     assert trials_that_fit(resources, cpus_per_trial, gpus_per_trial) == fit
 
 

@@ -71,7 +71,8 @@ def load_cifar10(data_dir: str | Path, download: bool = True) -> Cifar10:
     """Read ``data_dir/cifar-10-batches-py``; download the official archive where missing."""
     folder = Path(data_dir) / FOLDER
     if not _complete(folder):
-        if folder.exists():  # never download over a folder the user made
+        if folder.exists() and not _complete(folder):  # never download over a user's folder
+            # (checked twice: another process may have published it in between)
             raise DataError(
                 f"CIFAR-10 in {folder} is incomplete: it needs test_batch and at least one "
                 f"data_batch_N ({EXPECTED} in the full set)."
