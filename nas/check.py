@@ -50,7 +50,7 @@ SIZES = {
 class Row:
     check: str
     result: str
-    status: str  # "ok", "FAILED" or "skipped"
+    status: str  # "ok" or "FAILED"
 
 
 def device_row(device: Device) -> Row:

@@ -73,9 +73,8 @@ class Device:
         if not self.cuda:
             return
         torch.backends.cudnn.benchmark = True  # CIFAR's shapes are fixed: tune once, reuse
-        torch.cuda.reset_peak_memory_stats(
-            self.torch_device
-        )  # this trial's peak, not the worker's
+        # gpu_reserved_gb is then this trial's peak, not the reused worker's.
+        torch.cuda.reset_peak_memory_stats(self.torch_device)
         total = torch.cuda.get_device_properties(self.torch_device).total_memory
         fraction = memory_fraction(self.gpu_share, total)
         torch.cuda.set_per_process_memory_fraction(fraction, self.torch_device)

@@ -10,7 +10,6 @@ folder appears only when it is whole (extracted beside it, then renamed).
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 import shutil
 import tarfile
@@ -20,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from filelock import FileLock
 
 from trainables.data import DataError
+from trainables.data.publish import publish_once
 
 FOLDER = "cifar-10-batches-py"
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -70,13 +69,12 @@ class Cifar10:
 def load_cifar10(data_dir: str | Path, download: bool = True) -> Cifar10:
     """Read ``data_dir/cifar-10-batches-py``; download the official archive where missing."""
     folder = Path(data_dir) / FOLDER
-    if not _complete(folder):
-        if folder.exists() and not _complete(folder):  # never download over a user's folder
-            # (checked twice: another process may have published it in between)
-            raise DataError(
-                f"CIFAR-10 in {folder} is incomplete: it needs test_batch and at least one "
-                f"data_batch_N ({EXPECTED} in the full set)."
-            )
+    if folder.exists() and not _complete(folder):  # a published download is always whole
+        raise DataError(
+            f"CIFAR-10 in {folder} is incomplete: it needs test_batch and at least one "
+            f"data_batch_N ({EXPECTED} in the full set); nothing is downloaded over it."
+        )
+    if not folder.exists():
         if not download:
             raise DataError(f"CIFAR-10 not found: {folder} should hold {EXPECTED}.")
         fetch_cifar10(Path(data_dir))
@@ -123,59 +121,34 @@ def write_batch(path: Path, images: np.ndarray, labels: np.ndarray, label: str =
 def fetch_cifar10(data_dir: Path, url: str | None = None, timeout_s: float = 30.0) -> None:
     """Download and unpack the official archive into ``data_dir``; DataError when offline.
 
-    One process per machine downloads (the others wait on a lock, then find the folder), and
-    the folder is published by a rename once extracted, so no reader sees half an archive.
+    One process per machine downloads (the others wait, then find the folder), and the folder
+    appears only once extracted whole (``publish_once``), so no reader sees half an archive.
     """
     url = url or URL
     folder = data_dir / FOLDER
-    with FileLock(_lock_path(folder)):
-        if _complete(folder):  # another trial on this machine fetched it while we waited
-            return
-        print(f"CIFAR-10 not found in {folder}: downloading {url}", flush=True)
-        try:
-            with tempfile.TemporaryDirectory() as tmp:
-                archive = Path(tmp) / "cifar-10-python.tar.gz"
-                with (
-                    urllib.request.urlopen(url, timeout=timeout_s) as response,
-                    open(archive, "wb") as f,
-                ):
-                    shutil.copyfileobj(response, f, length=1 << 20)
-                digest = hashlib.md5(archive.read_bytes()).hexdigest()
-                if digest != MD5:
-                    raise DataError(
-                        f"the download from {url} is corrupt (MD5 {digest}, expected {MD5})."
-                    )
-                data_dir.mkdir(parents=True, exist_ok=True)
-                _publish(archive, folder)
-        except OSError as e:  # URLError, timeouts, refused connections, a read-only folder
-            reason = getattr(e, "reason", None) or e
-            raise DataError(
-                f"CIFAR-10 not found in {folder} and it could not be downloaded ({reason}): "
-                f"put {EXPECTED} there, or point --data-dir (or NAS_DATA_DIR) at the folder "
-                f"holding {FOLDER}/."
-            ) from e
-
-
-def _publish(archive: Path, folder: Path) -> None:
-    """Extract beside ``folder``, then rename: the folder exists only once it is whole."""
-    staging = Path(tempfile.mkdtemp(prefix=f".{FOLDER}-", dir=folder.parent))
     try:
-        with tarfile.open(archive) as tar:
-            tar.extractall(staging, filter="data")
-        try:
-            os.rename(staging / FOLDER, folder)
-        except OSError:
-            if not _complete(folder):  # not another machine on a shared disk publishing first
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        publish_once(folder, lambda staged: _download(url, timeout_s, staged, folder))
+    except OSError as e:  # URLError, timeouts, refused connections, a read-only folder
+        reason = getattr(e, "reason", None) or e
+        raise DataError(
+            f"CIFAR-10 not found in {folder} and it could not be downloaded ({reason}): put "
+            f"{EXPECTED} there, or point --data-dir (or NAS_DATA_DIR) at the folder holding "
+            f"{FOLDER}/."
+        ) from e
 
 
-def _lock_path(folder: Path) -> Path:
-    """A lock file per data folder in the machine's temporary folder (the data folder may not
-    exist yet, and nothing is written there before the download is whole)."""
-    key = hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"cnn-nas-cifar10-{key}.lock"
+def _download(url: str, timeout_s: float, staged: Path, folder: Path) -> None:
+    """The official archive, MD5-checked, extracted to ``staged`` (on its way to ``folder``)."""
+    print(f"CIFAR-10 not found in {folder}: downloading {url}", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = Path(tmp) / "cifar-10-python.tar.gz"
+        with urllib.request.urlopen(url, timeout=timeout_s) as response, open(archive, "wb") as f:
+            shutil.copyfileobj(response, f, length=1 << 20)
+        digest = hashlib.md5(archive.read_bytes()).hexdigest()
+        if digest != MD5:
+            raise DataError(f"the download from {url} is corrupt (MD5 {digest}, expected {MD5}).")
+        with tarfile.open(archive) as tar:  # its one top folder is cifar-10-batches-py
+            tar.extractall(staged.parent, filter="data")
 
 
 def train_val_split(n: int, val_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import csv
-import os
 import pickle
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
-from filelock import FileLock
 from PIL import Image
 
 from trainables.data.cifar10 import DEFAULT_CLASSES, FOLDER, write_batch
+from trainables.data.publish import publish_once
 
 
 def write_synthetic_cifar10(
@@ -85,15 +82,7 @@ def write_synthetic(task: str, root: str | Path) -> Path:
 
 def ensure_synthetic(task: str, root: str | Path) -> Path:
     """``write_synthetic`` once per machine: every Ray node of a ``--smoke-test`` calls it for
-    the same folder, and only one writes (a lock; the folder appears whole, by a rename)."""
+    the same folder, and only one process writes it (``publish_once``)."""
     root = Path(root)
-    with FileLock(f"{root}.lock"):
-        if not root.exists():
-            root.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
-            try:
-                write_synthetic(task, staging / "data")
-                os.rename(staging / "data", root)
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
+    publish_once(root, lambda staged: write_synthetic(task, staged))
     return root
