@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from ray.tune.schedulers import ASHAScheduler, TrialScheduler
+
+from nas.rungs import FairASHA, first_rung, is_baseline
+from search_spaces.cifar_lt200k import SEED
+
+STOP, CONTINUE = TrialScheduler.STOP, TrialScheduler.CONTINUE
+
+
+def scheduler(grace: int, max_t: int = 9, baseline=None, plain: bool = False) -> ASHAScheduler:
+    """FairASHA, or Ray's own ASHA with ``plain``."""
+    kwargs = {"time_attr": "training_iteration", "max_t": max_t, "grace_period": grace}
+    if plain:
+        asha = ASHAScheduler(reduction_factor=3, **kwargs)
+    else:
+        asha = FairASHA(reduction_factor=3, baseline=baseline, **kwargs)
+    asha.set_search_properties("val_acc", "max")
+    return asha
+
+
+def run(asha: ASHAScheduler, curves: dict[str, list[float]], configs: dict | None = None) -> dict:
+    """Feed each trial's curve epoch by epoch, trials in turn; the epoch each was stopped at
+    before the end of its curve."""
+    trials = {
+        name: SimpleNamespace(trial_id=name, config=(configs or {}).get(name, {}))
+        for name in curves
+    }
+    for trial in trials.values():
+        asha.on_trial_add(None, trial)
+    stopped = {}
+    for epoch in range(1, max(len(c) for c in curves.values()) + 1):
+        for name, curve in curves.items():
+            if name in stopped or epoch > len(curve):
+                continue
+            result = {"training_iteration": epoch, "val_acc": curve[epoch - 1]}
+            if asha.on_trial_result(None, trials[name], result) == STOP:
+                asha.on_trial_complete(None, trials[name], result)
+                if epoch < len(curve):
+                    stopped[name] = epoch
+    return stopped
+
+
+def test_the_seed_preset_is_never_stopped_early():
+    seed_config = {**SEED, "seed": 1234}
+    curves = {
+        "a": [0.30, 0.40, 0.50, 0.55, 0.60, 0.62, 0.64, 0.65, 0.66],
+        "b": [0.25, 0.35, 0.45, 0.50, 0.55, 0.58, 0.60, 0.61, 0.62],
+        "seed": [0.10, 0.15, 0.20, 0.25, 0.30, 0.35, 0.40, 0.45, 0.50],  # worst at every rung
+        "c": [0.05, 0.10, 0.15, 0.20, 0.25, 0.30, 0.35, 0.40, 0.45],
+    }
+    configs = {"seed": seed_config, "c": {**SEED, "lr": 0.1, "seed": 1}}
+    stopped = run(scheduler(grace=1, baseline=SEED), curves, configs)
+    assert "seed" not in stopped  # ran all 9 epochs although it ranked below the cutoff
+    assert stopped["c"] == 1  # the same curve without the seed preset's config is stopped
+    assert run(scheduler(grace=1, plain=True), curves, configs)["seed"] == 1  # Ray's ASHA does
+    assert is_baseline(seed_config, SEED) and not is_baseline(configs["c"], SEED)
+
+
+def test_the_first_rung_waits_for_the_largest_batch_to_take_its_steps():
+    # 2,000 images: 8 steps per epoch at batch 256, so 100 steps take 13 epochs.
+    assert first_rung(1, 30, 100, 2_000, (64, 128, 256)) == 13
+    assert first_rung(1, 9, 100, 2_000, (64, 128, 256)) == 9  # past the end: nothing stopped
+    assert first_rung(3, 30, 100, 45_000, (64, 128, 256)) == 3  # full CIFAR: 176 steps/epoch
+    assert first_rung(1, 30, 0, 2_000, (64, 128, 256)) == 1  # the rule switched off
+
+
+def test_the_rung_rule_treats_two_batch_sizes_fairly():
+    """Batch 64 takes twice the steps per epoch of batch 128, so it leads after one epoch; the
+    batch-128 network is better once both have taken enough steps. With 640 images (10 steps per
+    epoch at 64, 5 at 128) and a minimum of 10 steps, the first rung moves from epoch 1 to 2."""
+    curves = {
+        "bs64-a": [0.30, 0.34, 0.37, 0.39, 0.40, 0.41],
+        "bs64-b": [0.28, 0.33, 0.36, 0.38, 0.39, 0.40],
+        "bs128": [0.15, 0.36, 0.42, 0.46, 0.48, 0.50],  # slow start, best network
+    }
+    plain = first_rung(1, 6, 0, 640, (64, 128))
+    fair = first_rung(1, 6, 10, 640, (64, 128))
+    assert (plain, fair) == (1, 2)
+    assert run(scheduler(grace=plain, max_t=6), curves)["bs128"] == 1
+    assert "bs128" not in run(scheduler(grace=fair, max_t=6), curves)
+
+
+@pytest.mark.parametrize(("rule", "survives"), [("best so far", True), ("last value", False)])
+def test_a_warm_restart_just_before_a_rung_does_not_count_against_a_trial(rule, survives):
+    curves = {
+        "steady-a": [0.30, 0.38, 0.42, 0.44],
+        "steady-b": [0.29, 0.37, 0.41, 0.43],
+        "restarted": [0.35, 0.45, 0.33, 0.50],  # its cycle restarted in epoch 3 (the rung)
+    }
+    asha = scheduler(grace=3, max_t=4, plain=rule == "last value")
+    assert ("restarted" not in run(asha, curves)) == survives
