@@ -1,7 +1,8 @@
 """An Optuna-backed Ray Tune searcher that never starts a candidate breaking the space's rules.
 
-Each suggestion asks Optuna for a trial, samples the space define-by-run, decodes it to a spec
-and checks the spec against the rules. A candidate that fails is told to Optuna as infeasible
+Each suggestion asks Optuna for a trial (its sampler: TPE, regularized evolution or random; see
+``nas.samplers``), samples the space define-by-run, decodes it to a spec and checks the spec
+against the rules. A candidate that fails is told to Optuna as infeasible
 (its constraint values are positive, so TPE ranks it below every feasible trial and learns where
 the budget lies) and another is drawn; Ray never sees it. Trials ASHA stops early are told as
 pruned at their last epoch, so TPE compares them fairly with trials that ran to the end.
@@ -12,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import pickle
-import warnings
 
 import optuna
 from ray import tune
@@ -20,6 +20,7 @@ from ray import tune
 from nas import storage
 from nas.analyzer import Analysis
 from nas.constraints import check
+from nas.samplers import make_sampler
 from search_spaces.base import Config, Decoder, SearchSpace, decoder
 
 MAX_DRAWS_PER_SUGGESTION = 500
@@ -35,9 +36,10 @@ class FeasibleSearch(tune.search.Searcher):
     def __init__(
         self,
         space: SearchSpace,
-        sampler: str = "optuna",
+        sampler: str = "tpe",
         seed: int = 0,
         max_epochs: int = 1,
+        num_samples: int = 16,
         points_to_evaluate: list[Config] | None = None,
         rejected_log: str | None = None,
         decode: Decoder | None = None,
@@ -47,16 +49,7 @@ class FeasibleSearch(tune.search.Searcher):
         self.space, self.seed, self.max_epochs = space, seed, max_epochs
         self.decode = decode or decoder(space)
         self.fixed = fixed or {}  # config values the run fixes (e.g. --input-size)
-        if sampler == "optuna":
-            # group: the per-block knobs exist only for some depths; TPE models each set of
-            # knobs that occur together jointly instead of falling back to one-at-a-time.
-            with warnings.catch_warnings():  # Optuna marks group experimental
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                self._sampler = optuna.samplers.TPESampler(seed=seed, group=True)
-        elif sampler == "random":
-            self._sampler = optuna.samplers.RandomSampler(seed=seed)
-        else:
-            raise ValueError(f"unknown sampler {sampler!r}; use 'optuna' or 'random'")
+        self._sampler = make_sampler(sampler, seed, num_samples, fixed=tuple(self.fixed))
         direction = "maximize" if space.mode == "max" else "minimize"
         self.study = optuna.create_study(direction=direction, sampler=self._sampler)
         for point in points_to_evaluate or []:

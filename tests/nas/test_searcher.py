@@ -23,7 +23,7 @@ def drive(searcher: FeasibleSearch, count: int, max_epochs: int = 3) -> list[dic
 
 def test_suggestions_obey_the_rules_and_rejections_are_logged(tmp_path):
     log = tmp_path / "rejected.jsonl"
-    searcher = FeasibleSearch(SPACE, "optuna", seed=1, max_epochs=3, rejected_log=str(log))
+    searcher = FeasibleSearch(SPACE, "tpe", seed=1, max_epochs=3, rejected_log=str(log))
     configs = drive(searcher, 30)
     for config in configs:
         spec, _ = SPACE.decode(config)
@@ -38,13 +38,13 @@ def test_suggestions_obey_the_rules_and_rejections_are_logged(tmp_path):
 
 
 def test_seed_preset_comes_first_with_a_trial_seed():
-    searcher = FeasibleSearch(SPACE, "optuna", seed=7, points_to_evaluate=[SPACE.presets["seed"]])
+    searcher = FeasibleSearch(SPACE, "tpe", seed=7, points_to_evaluate=[SPACE.presets["seed"]])
     first = searcher.suggest("t0")
     assert first == {**SPACE.presets["seed"], "seed": trial_seed(7, 0)}
 
 
 def test_candidates_cover_the_space():
-    configs = drive(FeasibleSearch(SPACE, "optuna", seed=3, max_epochs=3), 40)
+    configs = drive(FeasibleSearch(SPACE, "tpe", seed=3, max_epochs=3), 40)
     assert {c["depth"] for c in configs} == {3, 4, 5}
     assert {c["downsample"] for c in configs} == {"dilated", "stride"}
     assert {c["norm"] for c in configs} == {"batch", "group", "layer"}
