@@ -6,12 +6,12 @@
 Both run the product (``python -m nas.run``) on the same space, data, number of trials and
 seed: random search with every trial trained to ``--max-epochs`` (grace period = max epochs,
 so ASHA never stops one), and TPE with ASHA (grace 1, reduction factor 3: rungs at 1, 3 and 9
-epochs). Both leave out the space's hand-designed seed trial (``--no-seed-trial``), so every
-trial is a drawn candidate; with the same seed, TPE's random start-up (Optuna's first 10 trials,
-rejected candidates included) draws random search's first candidates. For each search, in the
-order results arrived: the best val_acc reached, and the training epochs and wall time spent
-until the best-so-far first came within 0.5 points of random search's final best. Two trials
-run at a time.
+epochs, ``--min-rung-steps 0``). Both leave out the space's hand-designed seed trial
+(``--no-seed-trial``), so every trial is a drawn candidate; with the same seed, TPE's random
+start-up (its first few evaluated trials) draws random search's first candidates. For each
+search, in the order results arrived: the best val_acc reached, and the training epochs and
+wall time spent until the best-so-far first came within 0.5 points of random search's final
+best. Two trials run at a time.
 Last line: ``asha_epochs_to_match_random: X.XX`` (ASHA's epochs / random's epochs, summed over
 the seeds).
 """
@@ -64,7 +64,8 @@ def compare(storage: str, args, seed: int) -> tuple[int, int | None]:
     """One seed: both searches, a printed comparison, and (random's, ASHA's) epochs to match."""
     every_epoch = ["--grace-period", str(args.max_epochs)]  # ASHA never stops a trial
     fifo = search(f"random-{seed}", storage, args, seed, ["--searcher", "random", *every_epoch])
-    asha_flags = ["--searcher", "optuna", "--grace-period", "1", "--reduction-factor", "3"]
+    asha_flags = ["--searcher", "tpe", "--grace-period", "1", "--reduction-factor", "3"]
+    asha_flags += ["--min-rung-steps", "0"]  # rungs at 1, 3 and 9 epochs, as first measured
     asha = search(f"asha-{seed}", storage, args, seed, asha_flags)
     fifo, asha = progress(fifo), progress(asha)
     target = fifo[-1][2] - TOLERANCE

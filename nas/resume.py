@@ -21,6 +21,7 @@ SHAPING = {
     "max_epochs": "max_epochs",
     "grace_period": "grace_period",
     "reduction_factor": "reduction_factor",
+    "min_rung_steps": "min_rung_steps",
     "searcher": "searcher",
     "seed": "seed",
     "seed_trial": "seed_trial",

@@ -36,14 +36,28 @@ from nas.resume import (  # noqa: E402
     space_fingerprint,
 )
 from nas.run_record import read_record  # noqa: E402
+from nas.rungs import first_rung, steps_per_epoch  # noqa: E402
+from nas.samplers import SAMPLERS  # noqa: E402
 from search_spaces import SPACES, get_space  # noqa: E402
 from trainables.data import DataError  # noqa: E402
 from trainables.data.synthetic import ensure_synthetic  # noqa: E402
 from trainables.device import trials_per_gpu  # noqa: E402
-from trainables.tasks import check_data  # noqa: E402
+from trainables.tasks import check_data, training_images  # noqa: E402
 
-SMOKE = {"num_samples": 4, "max_epochs": 2, "grace_period": 1, "reduction_factor": 2}
-DEFAULTS = {"searcher": "optuna", "seed": 0, "val_fraction": 0.1, "seed_trial": True}
+# Tiny synthetic data: rungs by epochs alone, so ASHA's stopping shows in seconds.
+SMOKE = {
+    "num_samples": 4,
+    "max_epochs": 2,
+    "grace_period": 1,
+    "reduction_factor": 2,
+    "min_rung_steps": 0,
+}
+DEFAULTS = {
+    "searcher": "evolution",
+    "seed": 0,
+    "val_fraction": 0.1,
+    "seed_trial": True,
+}
 
 
 class UsageError(Exception):
@@ -59,7 +73,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-epochs", type=int, help="epochs of a trial that is never stopped")
     p.add_argument("--grace-period", type=int, help="epochs before ASHA may stop a trial")
     p.add_argument("--reduction-factor", type=int, help="ASHA keeps 1/N of the trials per rung")
-    p.add_argument("--searcher", choices=("optuna", "random"), help="default: optuna (TPE)")
+    p.add_argument(
+        "--searcher",
+        choices=SAMPLERS,
+        help="evolution (regularized, from the seed preset), tpe (Optuna's TPE) or random "
+        f"(default: {DEFAULTS['searcher']})",
+    )
+    p.add_argument(
+        "--min-rung-steps",
+        type=int,
+        help="optimizer steps every batch size takes before ASHA may stop a trial; moves the "
+        "first rung later on small data (default: the space's, 100; 0: --grace-period alone)",
+    )
     p.add_argument(
         "--data-dir",
         help="folder holding the data set (default: $NAS_DATA_DIR, else ./data; on --resume, "
@@ -126,6 +151,8 @@ def check_args(args: argparse.Namespace) -> None:
             f"--gpus-per-trial above 1 is not supported: a trial trains on one GPU (got "
             f"{args.gpus_per_trial:g}); use 1, or a fraction to share a GPU between trials."
         )
+    if args.min_rung_steps < 0:
+        raise UsageError(f"--min-rung-steps must be 0 or more (got {args.min_rung_steps}).")
     if args.max_failures < 0:
         raise UsageError(f"--max-failures must be 0 or more (got {args.max_failures}).")
     if args.max_params is not None and args.max_params < 1:
@@ -223,6 +250,7 @@ def search_options(args: argparse.Namespace, num_classes: int):
         max_epochs=args.max_epochs,
         grace_period=args.grace_period,
         reduction_factor=args.reduction_factor,
+        min_rung_steps=args.min_rung_steps,
         searcher=args.searcher,
         seed=args.seed,
         seed_trial=args.seed_trial,
@@ -240,6 +268,30 @@ def search_options(args: argparse.Namespace, num_classes: int):
         num_classes=num_classes,
         compile=args.compile,
     )
+
+
+def move_first_rung(args: argparse.Namespace, space) -> None:
+    """Place ASHA's first rung after --min-rung-steps steps of the largest batch (nas.rungs)."""
+    images = training_images(space.task, args.data_dir, args.val_fraction, args.train_images)
+    grace = first_rung(
+        args.grace_period, args.max_epochs, args.min_rung_steps, images, space.batch_sizes
+    )
+    if grace == args.grace_period:
+        return
+    largest = max(space.batch_sizes)
+    steps = steps_per_epoch(images, largest)
+    where = (
+        "ASHA stops no trial in this search"
+        if grace == args.max_epochs
+        else f"ASHA's first rung is at epoch {grace}, not {args.grace_period}"
+    )
+    print(
+        f"{where}: an epoch of {images:,} images is {steps} optimizer "
+        f"step{'s' if steps > 1 else ''} at batch {largest}, and every batch size takes "
+        f"{args.min_rung_steps} steps before a trial can be stopped (--min-rung-steps).",
+        flush=True,
+    )
+    args.grace_period = grace
 
 
 def trials_that_fit(nodes: list[dict], cpus_per_trial: float, gpus_per_trial: float) -> int:
@@ -283,6 +335,7 @@ def run_search(args: argparse.Namespace) -> dict:
         ) from None
     num_classes, found = check_data(space.task, args.data_dir)  # before Ray starts
     print(found, flush=True)
+    move_first_rung(args, space)
     start = time.monotonic()
     start_ray(args)
     options = search_options(args, num_classes)
@@ -319,8 +372,9 @@ def run_search(args: argparse.Namespace) -> dict:
         "unfinished": int(states.get(RUNNING, 0)),
         "rejected": int(states.get(REJECTED, 0)),
         "wall_seconds": round(wall, 1),
-        "best": best_trial(grid, space, options),
     }
+    summary["best"], summary["seed"] = final_trials(grid, space, options)
+    summary["gain_over_seed"] = gain_over_seed(summary["best"], summary["seed"], space.mode)
     summary["interrupted"] = bool(summary["unfinished"]) or summary["trials"] < options.num_samples
     summary["resume_command"] = shlex.join(
         ["python", "-m", "nas.run", "--storage", args.storage, "--name", args.name, "--resume"]
@@ -331,25 +385,43 @@ def run_search(args: argparse.Namespace) -> dict:
     return summary
 
 
-def best_trial(grid, space, options) -> dict | None:
-    """The best trial by its last metric value, with its test accuracy; None if none reported."""
+def final_trials(grid, space, options) -> tuple[dict | None, dict | None]:
+    """The best trial and the seed preset's, each with its test accuracy (None where absent).
+
+    The best is chosen by the last metric value among the trials that ran every epoch, so it
+    meets the seed preset (never stopped early) at equal epochs; among all trials if none did.
+    """
+    from nas.rungs import is_baseline
+    from nas.tuner import baseline_config
+
+    sign = 1 if space.mode == "max" else -1
+    scored = [
+        r for r in grid if r.metrics and math.isfinite(r.metrics.get(space.metric, math.nan))
+    ]
+    full = [r for r in scored if r.metrics["training_iteration"] >= options.max_epochs]
+    if not scored:
+        return None, None
+    best = max(full or scored, key=lambda r: sign * r.metrics[space.metric])
+    baseline = baseline_config(space, options)
+    seed = next((r for r in scored if is_baseline(r.config, baseline)), None)
+    return trial_summary(best, space, options), seed and trial_summary(seed, space, options)
+
+
+def trial_summary(result, space, options) -> dict:
+    """One trial's config, last metrics and accuracy on the test split (from its checkpoint)."""
     from search_spaces.base import decoder
     from trainables.checkpoints import evaluate_checkpoint
 
-    try:
-        best = grid.get_best_result(
-            space.metric, space.mode, scope="last", filter_nan_and_inf=True
-        )
-    except RuntimeError:  # no trial reported a finite metric
-        return None
-    with best.checkpoint.as_directory() as folder:
-        test_loss, test_acc = evaluate_checkpoint(
-            Path(folder), space.task, options.data_dir, decoder(space, options.num_classes)
-        )
-    metrics = best.metrics
+    test_loss = test_acc = math.nan
+    if result.checkpoint is not None:  # a trial that failed before its first checkpoint has none
+        with result.checkpoint.as_directory() as folder:
+            test_loss, test_acc = evaluate_checkpoint(
+                Path(folder), space.task, options.data_dir, decoder(space, options.num_classes)
+            )
+    metrics = result.metrics
     return {
         "trial_id": metrics["trial_id"],
-        "config": best.config,
+        "config": result.config,
         "epochs": metrics["training_iteration"],
         "metric": space.metric,
         **{m: metrics[m] for m in space.metrics if m in metrics},
@@ -357,6 +429,41 @@ def best_trial(grid, space, options) -> dict | None:
         "test_loss": test_loss,
         **{key: metrics[key] for key in ("params", "macs", "receptive_field")},
     }
+
+
+def gain_over_seed(best: dict | None, seed: dict | None, mode: str) -> dict | None:
+    """The best trial's lead over the seed preset, in accuracy points (negative: behind)."""
+    if best is None or seed is None:
+        return None
+    sign = 1 if mode == "max" else -1
+    gains = {best["metric"]: sign * (best[best["metric"]] - seed[best["metric"]]) * 100}
+    if not (math.isnan(best["test_acc"]) or math.isnan(seed["test_acc"])):
+        gains["test_acc"] = (best["test_acc"] - seed["test_acc"]) * 100
+    return {key: round(value, 2) for key, value in gains.items()}
+
+
+def seed_sentence(summary: dict) -> str:
+    """How the best trial compares with the seed preset, in one plain sentence."""
+    best, seed, gains = summary["best"], summary["seed"], summary["gain_over_seed"]
+    if seed is None:
+        return "No seed preset trial in this search (--no-seed-trial): no baseline to compare."
+    if best["trial_id"] == seed["trial_id"]:
+        return (
+            f"The seed preset is the best trial: the search found no better network in "
+            f"{summary['trials']} trials."
+        )
+    metric = best["metric"]
+    parts = [f"{metric} {best[metric]:.4f} vs {seed[metric]:.4f} ({gains[metric]:+.2f} points)"]
+    if "test_acc" in gains:
+        parts.append(
+            f"test_acc {best['test_acc']:.4f} vs {seed['test_acc']:.4f} "
+            f"({gains['test_acc']:+.2f} points)"
+        )
+    verdict = "beats" if gains.get("test_acc", gains[metric]) > 0 else "does not beat"
+    return (
+        f"Against the seed preset (trial {seed['trial_id']}, {seed['epochs']} epochs): the best "
+        f"trial {verdict} it: {', '.join(parts)}."
+    )
 
 
 def print_summary(summary: dict) -> None:
@@ -384,7 +491,7 @@ def print_summary(summary: dict) -> None:
         f"\nBest trial {best['trial_id']} (by {best['metric']}): {scores} after {best['epochs']} "
         f"epochs, test_acc {test}, {best['params']:,} params, "
         f"{best['macs']:,} MACs, receptive field {best['receptive_field']}\n"
-        f"  config: {config}\n{counts}"
+        f"  config: {config}\n{seed_sentence(summary)}\n{counts}"
     )
 
 

@@ -11,8 +11,9 @@ from ray import tune
 
 from nas import storage
 from nas.analyzer import analyze
+from nas.rungs import FairASHA
 from nas.searcher import FeasibleSearch
-from search_spaces.base import SearchSpace, decoder
+from search_spaces.base import AshaDefaults, SearchSpace, decoder
 from trainables.trainable import train_trial
 from trainables.trial import TrialJob
 
@@ -29,9 +30,10 @@ class SearchOptions:
     data_dir: str
     num_samples: int
     max_epochs: int
-    grace_period: int
+    grace_period: int  # the first rung, after nas.rungs.first_rung
     reduction_factor: int
-    searcher: str = "optuna"  # "optuna" (TPE) or "random"
+    searcher: str = "evolution"  # one of nas.samplers.SAMPLERS
+    min_rung_steps: int = AshaDefaults.min_rung_steps  # steps before the first rung (in grace)
     seed: int = 0
     seed_trial: bool = True  # the space's seed preset is the first trial
     cpus_per_trial: float = 1.0
@@ -55,6 +57,11 @@ class SearchOptions:
 
 def fixed_config(options: SearchOptions) -> dict:
     return {"input_size": options.input_size} if options.input_size else {}
+
+
+def baseline_config(space: SearchSpace, options: SearchOptions) -> dict | None:
+    """The seed preset as this run trains it (fixed knobs applied); None without a seed trial."""
+    return {**space.presets["seed"], **fixed_config(options)} if options.seed_trial else None
 
 
 def architecture_metrics(spec) -> dict[str, int]:
@@ -93,16 +100,18 @@ def build_tuner(space: SearchSpace, options: SearchOptions) -> tuple[tune.Tuner,
         sampler=options.searcher,
         seed=options.seed,
         max_epochs=options.max_epochs,
+        num_samples=options.num_samples,
         points_to_evaluate=[space.presets["seed"]] if options.seed_trial else [],
         rejected_log=storage.join(options.experiment_dir, "rejected.jsonl"),
         decode=decoder(space, options.num_classes),
         fixed=fixed_config(options),
     )
-    scheduler = tune.schedulers.ASHAScheduler(
+    scheduler = FairASHA(
         time_attr="training_iteration",
         max_t=options.max_epochs,
         grace_period=options.grace_period,
         reduction_factor=options.reduction_factor,
+        baseline=baseline_config(space, options),
     )
     tuner = tune.Tuner(
         trainable_for(space, options),

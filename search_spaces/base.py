@@ -21,6 +21,8 @@ class AshaDefaults:
     max_epochs: int = 20  # ASHA's max_t, in epochs (= training iterations)
     grace_period: int = 2  # epochs every trial gets before it can be stopped
     reduction_factor: int = 3  # 1/reduction_factor of the trials go on at each rung
+    # optimizer steps every batch size takes before ASHA may stop a trial (nas.rungs)
+    min_rung_steps: int = 100
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class SearchSpace:
     decode: Callable[[Config], tuple[Any, TrainSettings]]  # config -> (model spec, settings)
     presets: dict[str, Config]  # named full configs; "seed" is the reference network
     rules: Rules
+    batch_sizes: tuple[int, ...]  # the batch sizes ``sample`` draws from (for ASHA's first rung)
     progress_columns: tuple[str, ...] = ("lr", "batch_size")  # config keys in the live table
     metrics: tuple[str, ...] = ("val_acc",)  # what --metric may choose from
     metric: str = "val_acc"

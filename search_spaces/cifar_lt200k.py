@@ -92,6 +92,7 @@ SPACE = SearchSpace(
     sample=sample,
     decode=decode,
     presets={"seed": SEED},
+    batch_sizes=BATCH_SIZES,
     progress_columns=("depth", "downsample", "lr", "batch_size"),
     rules=Rules(
         params_below=200_000,

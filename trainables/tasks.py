@@ -73,6 +73,18 @@ def check_data(task: str, data_dir: str) -> tuple[int, str]:
     )
 
 
+def training_images(
+    task: str, data_dir: str, val_fraction: float = 0.1, train_limit: int | None = None
+) -> int:
+    """The images in one training epoch of ``task`` (the driver sizes ASHA's rungs by them)."""
+    _check(task)
+    if task == "hw2p2":
+        count = len(_layout(data_dir).train)
+    else:
+        count = len(train_val_split(len(load_cifar10(data_dir).train.labels), val_fraction)[0])
+    return min(count, train_limit) if train_limit else count
+
+
 def load_task(
     task: str,
     data_dir: str,

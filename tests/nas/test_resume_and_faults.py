@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pandas as pd
 import pytest
 
 from nas.run import main
+from nas.samplers import RegularizedEvolution, evaluated
 from nas.tuner import SearchOptions, trial_job
 from search_spaces.cifar_lt200k import SPACE
 from tests.conftest import NAS_RUN, REPO, run_module
@@ -218,3 +220,36 @@ def test_resume_needs_only_the_name_and_the_storage(tmp_path):
         9,
     )
     assert (args.train_images, args.val_fraction, args.data_dir) == (500, 0.2, "/data/cifar")
+
+
+def searcher_state(experiment: Path) -> dict:
+    """The searcher as Tune last saved it (FeasibleSearch's attributes)."""
+    latest = max(experiment.glob("searcher-state-*.pkl"), key=lambda p: p.stat().st_mtime)
+    return pickle.loads(latest.read_bytes())
+
+
+@pytest.mark.slow
+def test_evolution_resumes_after_a_kill_with_its_population_intact(tmp_path):
+    flags = "--smoke-test --searcher evolution --num-samples 6 --max-epochs 2 --grace-period 2"
+    args = ["--space", "cifar_lt200k", *flags.split(), "--storage", str(tmp_path), "--name", "k"]
+    # Its own session: the kill takes Ray's processes with it, as a crash of the machine would.
+    driver = subprocess.Popen(NAS_RUN + args, cwd=REPO, start_new_session=True)
+    experiment = tmp_path / "k"
+    wait_for(lambda: sum(e == [1, 2] for e in epochs_of(experiment).values()) >= 2)
+    time.sleep(3)  # let Tune save the searcher with those two trials told
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait(timeout=60)
+    before = searcher_state(experiment)["study"]
+    population = {t.number: t.intermediate_values for t in evaluated(before)}
+    assert len(population) >= 2
+
+    again = ["--storage", str(tmp_path), "--name", "k", "--resume", "--smoke-test"]
+    resumed = run_module("nas.run", *again)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-2000:]
+    after = searcher_state(experiment)
+    kept = {t.number: t.intermediate_values for t in evaluated(after["study"])}
+    assert {n: kept.get(n) for n in population} == population  # nobody lost or changed
+    assert isinstance(after["_sampler"], RegularizedEvolution)
+    children = [t for t in after["study"].trials if "parent" in t.user_attrs]
+    assert all(t.user_attrs["parent"] < t.number for t in children)
+    assert len(epochs_of(experiment)) == 6

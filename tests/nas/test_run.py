@@ -98,8 +98,18 @@ def test_end_to_end_search(smoke_experiment):
     assert summary["stopped_early"] == (ran["epochs"] < 3).sum()
     assert summary["finished"] == (ran["epochs"] == 3).sum() >= 1
     assert 197_392 in set(ran["params"])  # the seed preset ran
-    assert summary["best"]["val_acc"] == ran["val_acc"].max()  # best by last val_acc
+    finished = ran[ran["epochs"] == 3]
+    assert summary["best"]["val_acc"] == finished["val_acc"].max()  # at equal epochs
     assert 0 <= summary["best"]["test_acc"] <= 1
+    # The seed preset ran every epoch and the end of the run compares the best trial with it.
+    assert summary["seed"]["params"] == 197_392 and summary["seed"]["epochs"] == 3
+    assert 0 <= summary["seed"]["test_acc"] <= 1
+    if summary["best"]["trial_id"] == summary["seed"]["trial_id"]:
+        assert "The seed preset is the best trial" in done.stdout
+    else:
+        gain = (summary["best"]["test_acc"] - summary["seed"]["test_acc"]) * 100
+        assert summary["gain_over_seed"]["test_acc"] == round(gain, 2)
+        assert f"({gain:+.2f} points)" in done.stdout
     log = experiment / "rejected.jsonl"
     rejected = len(log.read_text().splitlines()) if log.exists() else 0
     assert summary["rejected"] == rejected == (trials["State"] == "rejected").sum()
@@ -137,3 +147,24 @@ def test_wandb_logs_each_trial_offline_and_never_writes_the_key(tmp_path):
     for path in experiment.rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
+
+
+def test_the_first_rung_moves_on_small_data_and_says_so(synthetic_cifar, capsys):
+    import argparse
+
+    from nas.run import move_first_rung
+    from search_spaces.cifar_lt200k import SPACE
+
+    flags = {"data_dir": str(synthetic_cifar), "val_fraction": 0.1, "max_epochs": 30}
+    args = argparse.Namespace(**flags, train_images=None, grace_period=1, min_rung_steps=100)
+    move_first_rung(args, SPACE)  # 230 training images: one step per epoch at batch 256
+    assert args.grace_period == 30
+    assert capsys.readouterr().out.strip() == (
+        "ASHA stops no trial in this search: an epoch of 230 images is 1 optimizer step at "
+        "batch 256, and every batch size takes 100 steps before a trial can be stopped "
+        "(--min-rung-steps)."
+    )
+    args = argparse.Namespace(**flags, train_images=None, grace_period=1, min_rung_steps=4)
+    move_first_rung(args, SPACE)
+    assert args.grace_period == 4
+    assert "ASHA's first rung is at epoch 4, not 1: " in capsys.readouterr().out
