@@ -86,9 +86,9 @@ class RegularizedEvolution(optuna.samplers.BaseSampler):
     value within the space's choices. The parent wins a tournament among ``tournament`` members
     drawn from the population, compared by their best metric up to the last epoch all of them
     reached (a trial ASHA stopped at epoch 3 meets one that ran 9 epochs at epoch 3). Until a
-    trial has been evaluated, the parent is the study's first trial (the seed preset when the
-    search starts from it), so the first population is the seed and mutations of it; without
-    one, the first candidates are random. Knobs the parent lacks (a new block after a depth
+    trial has been evaluated, the parent is the seed preset (the point the search enqueued), so
+    the first population is the seed and mutations of it; without one (``--no-seed-trial``),
+    the first candidates are random. Knobs the parent lacks (a new block after a depth
     mutation) are drawn at random. Each child records ``parent`` and ``mutated`` as user attrs.
     State (the generator included) pickles with the searcher, so ``--resume`` continues it.
     """
@@ -138,9 +138,9 @@ class RegularizedEvolution(optuna.samplers.BaseSampler):
 
     def _parent(self, study: optuna.Study) -> FrozenTrial | None:
         members = evaluated(study)[-self.population :]
-        if not members:
-            first = study.get_trials(deepcopy=False)
-            return first[0] if first and first[0].params else None
+        if not members:  # the seed preset (an enqueued point) if the search has one
+            trials = study.get_trials(deepcopy=False)
+            return next((t for t in trials if "fixed_params" in t.system_attrs), None)
         drawn = self._rng.sample(members, min(self.tournament, len(members)))
         common = min(max(t.intermediate_values) for t in drawn)
         sign = 1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1

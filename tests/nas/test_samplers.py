@@ -115,3 +115,10 @@ def test_tpe_start_up_counts_evaluated_candidates_not_rejected_ones():
 def test_unknown_searcher_names_the_choices():
     with pytest.raises(ValueError, match="use one of evolution, tpe, random"):
         FeasibleSearch(SPACE, "optuna")
+
+
+def test_evolution_without_the_seed_preset_starts_from_random_candidates():
+    searcher = FeasibleSearch(SPACE, "evolution", seed=6, max_epochs=3, num_samples=16)
+    first = searcher.suggest("t0")
+    assert knobs(first) != SEED and searcher.rejected > 0  # random draws, some rejected
+    assert all("parent" not in t.user_attrs for t in searcher.study.trials)  # nothing to mutate
