@@ -109,17 +109,25 @@ def retrain(config: dict, seed: int, args) -> float:
         return evaluate_checkpoint(Path(folder), SPACE.task, str(args.data_dir), decoder(SPACE))[1]
 
 
-def retrained(configs: list[dict], args) -> dict[str, float]:
-    """Mean retrained test accuracy of each distinct config (key: its JSON), two at a time."""
+def retrained(configs: list[dict], args, storage: Path) -> dict[str, float]:
+    """Mean retrained test accuracy of each distinct config (key: its JSON), two at a time.
+
+    Each score is kept in ``storage/retrained.json`` as it arrives, so a later run with the same
+    ``--keep`` (and the same budget) trains only what is new.
+    """
+    budget = f"{args.max_epochs} epochs, {args.train_images} images"
+    kept_file = storage / "retrained.json"
+    kept = json.loads(kept_file.read_text()) if kept_file.exists() else {}
+    done = kept.setdefault(budget, {})
     keys = sorted({json.dumps(c, sort_keys=True) for c in configs})
     seeds = [10_000 + i for i in range(args.retrain_seeds)]
-    jobs = [(key, seed) for key in keys for seed in seeds]
+    jobs = [(key, seed) for key in keys for seed in seeds if f"{seed} {key}" not in done]
     with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
         futures = [pool.submit(retrain, json.loads(key), seed, args) for key, seed in jobs]
-        scores: dict[str, list[float]] = {key: [] for key in keys}
-        for (key, _), future in zip(jobs, futures, strict=True):
-            scores[key].append(future.result())
-    return {key: statistics.mean(accs) for key, accs in scores.items()}
+        for (key, seed), future in zip(jobs, futures, strict=True):
+            done[f"{seed} {key}"] = future.result()
+            kept_file.write_text(json.dumps(kept, indent=1))
+    return {key: statistics.mean(done[f"{seed} {key}"] for seed in seeds) for key in keys}
 
 
 def table(rows: list[dict]) -> str:
@@ -173,9 +181,10 @@ def main(argv: list[str] | None = None) -> None:
                 name = f"{searcher}{'-plain' if extra else ''}-{seed}"
                 rows.append(search(storage, name, args, seed, searcher, extra))
                 print(table(rows[-1:]).splitlines()[-1], flush=True)
-    print(f"Retraining {len(rows)} best configs and the seed preset...", flush=True)
+        print(f"Retraining {len(rows)} best configs and the seed preset...", flush=True)
+        configs = [r["config"] for r in rows] + [SPACE.presets["seed"]]
+        means = retrained(configs, args, storage)
     seed_key = json.dumps(SPACE.presets["seed"], sort_keys=True)
-    means = retrained([r["config"] for r in rows] + [SPACE.presets["seed"]], args)
     for r in rows:
         r["retrained"] = means[json.dumps(r["config"], sort_keys=True)]
         r["retrained_seed"] = means[seed_key]

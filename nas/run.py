@@ -53,7 +53,7 @@ SMOKE = {
     "min_rung_steps": 0,
 }
 DEFAULTS = {
-    "searcher": "evolution",
+    "searcher": "tpe",
     "seed": 0,
     "val_fraction": 0.1,
     "seed_trial": True,
@@ -462,7 +462,9 @@ def seed_sentence(summary: dict) -> str:
     verdict = "beats" if gains.get("test_acc", gains[metric]) > 0 else "does not beat"
     return (
         f"Against the seed preset (trial {seed['trial_id']}, {seed['epochs']} epochs): the best "
-        f"trial {verdict} it: {', '.join(parts)}."
+        f"trial {verdict} it: {', '.join(parts)}; one training seed each, and the best of many "
+        "trials is partly the luckiest, so train both again from other seeds before trusting a "
+        "gain of a few points."
     )
 
 

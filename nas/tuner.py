@@ -32,7 +32,7 @@ class SearchOptions:
     max_epochs: int
     grace_period: int  # the first rung, after nas.rungs.first_rung
     reduction_factor: int
-    searcher: str = "evolution"  # one of nas.samplers.SAMPLERS
+    searcher: str = "tpe"  # one of nas.samplers.SAMPLERS
     min_rung_steps: int = AshaDefaults.min_rung_steps  # steps before the first rung (in grace)
     seed: int = 0
     seed_trial: bool = True  # the space's seed preset is the first trial
