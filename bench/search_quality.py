@@ -1,13 +1,15 @@
 """Search quality: does a search find a better network than the seed preset, at the same budget?
 
     .venv/bin/python bench/search_quality.py [--trials 8] [--max-epochs 6] [--train-images 800]
-        [--seeds 0 1] [--searchers evolution tpe random] [--retrain-seeds 3] [--keep DIR]
+        [--seeds 0 1] [--searchers evolution tpe random] [--retrain-seeds 3] [--no-plain]
+        [--keep DIR]
 
 On the real CIFAR-10 subset in ../shared/data, each searcher runs the product
 (``python -m nas.run --space cifar_lt200k``) with the same trials, epochs, training subset and
 experiment seed, ASHA at grace 1 / reduction 3 under the default fair-rung rule, two trials at a
 time. The default searcher runs once more with plain rungs (``--min-rung-steps 0``: rungs at
-epochs 1 and 3 whatever the batch size), to show what the fair rule changes. Every search
+epochs 1 and 3 whatever the batch size), to show what the fair rule changes (``--no-plain``
+leaves that search out). Every search
 trains the seed preset to the last epoch (it is never stopped early), so the search's best
 network and the seed preset are trained at the same per-trial budget; both are scored on the
 stand-in test batch (``summary.json``: ``best.test_acc``, ``seed.test_acc``).
@@ -158,6 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--searchers", nargs="+", choices=SAMPLERS, default=list(SAMPLERS))
     p.add_argument("--retrain-seeds", type=int, default=3, help="fresh seeds per retrained config")
+    p.add_argument("--no-plain", action="store_true", help="leave out the plain-rungs search")
     p.add_argument("--data-dir", type=Path, default=DATA, help="holds cifar-10-batches-py")
     p.add_argument("--keep", type=Path, help="keep the experiment folders here")
     args = p.parse_args(argv)
@@ -176,7 +179,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         storage = args.keep or Path(tmp)
         for seed in args.seeds:
-            runs = [(s, []) for s in args.searchers] + [(default, ["--min-rung-steps", "0"])]
+            runs = [(s, []) for s in args.searchers]
+            runs += [] if args.no_plain else [(default, ["--min-rung-steps", "0"])]
             for searcher, extra in runs:
                 name = f"{searcher}{'-plain' if extra else ''}-{seed}"
                 rows.append(search(storage, name, args, seed, searcher, extra))
