@@ -172,7 +172,8 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"{args.trials} trials, up to {args.max_epochs} epochs, {args.train_images} training "
         f"images of {args.data_dir}/cifar-10-batches-py, seeds {args.seeds}, searchers "
-        f"{args.searchers} (default: {default}) and {default} with {PLAIN}",
+        f"{args.searchers} (default: {default})"
+        + ("" if args.no_plain else f" and {default} with {PLAIN}"),
         flush=True,
     )
     rows = []
