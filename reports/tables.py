@@ -58,12 +58,15 @@ def configs(trials: pd.DataFrame) -> list[dict]:
 
 
 def best_trial(experiment: Experiment) -> pd.Series | None:
-    """The trial with the highest last value of the space's metric."""
+    """The trial with the highest last value of the space's metric among those that ran the most
+    epochs (as ``nas.run`` chooses it: at equal epochs with the seed preset, never stopped)."""
     metric = metric_of(experiment)
     done = trained(experiment.trials)
     if done.empty or metric not in done or done[metric].isna().all():
         return None
-    return done.loc[done[metric].astype(float).idxmax()]
+    scored = done[done[metric].notna()]
+    longest = scored[scored["epochs"] == scored["epochs"].max()]
+    return longest.loc[longest[metric].astype(float).idxmax()]
 
 
 def architectures(experiment: Experiment) -> pd.DataFrame:

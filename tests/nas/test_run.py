@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 
 from nas.run import main, trials_that_fit
+from reports.results import load_experiment
+from reports.tables import best_trial
 from tests.conftest import run_module
 from trainables.data import cifar10
 
@@ -100,6 +102,8 @@ def test_end_to_end_search(smoke_experiment):
     assert 197_392 in set(ran["params"])  # the seed preset ran
     finished = ran[ran["epochs"] == 3]
     assert summary["best"]["val_acc"] == finished["val_acc"].max()  # at equal epochs
+    reported = best_trial(load_experiment(str(experiment)))["Name"]  # the reports' best: the same
+    assert reported == f"trial_{summary['best']['trial_id']}"
     assert 0 <= summary["best"]["test_acc"] <= 1
     # The seed preset ran every epoch and the end of the run compares the best trial with it.
     assert summary["seed"]["params"] == 197_392 and summary["seed"]["epochs"] == 3
