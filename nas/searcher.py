@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import pickle
+import warnings
 
 import optuna
 from ray import tune
@@ -95,13 +96,22 @@ class FeasibleSearch(tune.search.Searcher):
             trial.report(value, step=result["training_iteration"])
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
+        if result and not error:
+            # Tune hands the result that ends a trial (ASHA's stop, the last epoch) only to this
+            # hook: record it as that epoch's value too, so a pruned trial is compared at the
+            # rung where it stopped and evolution sees every trial's last epoch. (A step already
+            # reported is ignored by Optuna, with a warning that says just that.)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                self.on_trial_result(trial_id, result)
         trial = self._live.pop(trial_id, None)
         if trial is None:
             return
         value = (result or {}).get(self.space.metric)
         if error or value is None or not math.isfinite(value):
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        elif result.get("training_iteration", 0) < self.max_epochs:
+            return
+        if result.get("training_iteration", 0) < self.max_epochs:
             self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         else:
             self.study.tell(trial, value)

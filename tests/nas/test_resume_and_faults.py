@@ -223,8 +223,12 @@ def test_resume_needs_only_the_name_and_the_storage(tmp_path):
 
 
 def searcher_state(experiment: Path) -> dict:
-    """The searcher as Tune last saved it (FeasibleSearch's attributes)."""
-    latest = max(experiment.glob("searcher-state-*.pkl"), key=lambda p: p.stat().st_mtime)
+    """The searcher as Tune last saved it (FeasibleSearch's attributes).
+
+    The newest file by the session time in its name: a resumed run writes its own and copies the
+    older ones again, so modification times do not tell them apart.
+    """
+    latest = max(experiment.glob("searcher-state-*.pkl"), key=lambda p: p.name)
     return pickle.loads(latest.read_bytes())
 
 
@@ -252,4 +256,7 @@ def test_evolution_resumes_after_a_kill_with_its_population_intact(tmp_path):
     assert isinstance(after["_sampler"], RegularizedEvolution)
     children = [t for t in after["study"].trials if "parent" in t.user_attrs]
     assert all(t.user_attrs["parent"] < t.number for t in children)
-    assert len(epochs_of(experiment)) == 6
+    assert len(kept) >= 6  # the search went on to its six trials
+    assert all(list(steps) == [1, 2] for steps in kept.values())  # each one's both epochs
+    # (A trial started after Tune's last snapshot before the kill can leave an empty folder that
+    # the resumed run never knew of; the chaos work of the reliability issue deals with those.)

@@ -78,3 +78,16 @@ def test_no_seed_trial_leaves_the_first_trial_to_the_searcher(tmp_path):
         firsts.append({key: first[key] for key in first if key != "seed"})
     assert firsts[0] == seed
     assert firsts[1] != seed
+
+
+def test_the_result_that_ends_a_trial_is_recorded_at_its_epoch():
+    # Tune hands the result ASHA stops a trial on (and the last epoch's) only to
+    # on_trial_complete: the study must still see it at that epoch.
+    searcher = FeasibleSearch(SPACE, "tpe", seed=0, max_epochs=9)
+    searcher.suggest("stopped")
+    searcher.on_trial_result("stopped", {"val_acc": 0.2, "training_iteration": 1})
+    searcher.on_trial_result("stopped", {"val_acc": 0.3, "training_iteration": 2})
+    searcher.on_trial_complete("stopped", {"val_acc": 0.25, "training_iteration": 3})
+    (trial,) = [t for t in searcher.study.trials if t.intermediate_values]
+    assert trial.intermediate_values == {1: 0.2, 2: 0.3, 3: 0.25}
+    assert trial.state.name == "PRUNED"
