@@ -63,18 +63,27 @@ class FeasibleStartTPE(optuna.samplers.TPESampler):
             super().__init__(n_startup_trials=0, seed=seed, group=True, constant_liar=True)
         self.startup = startup
         self._start = optuna.samplers.RandomSampler(seed=seed)
+        self._decided: tuple[int, bool] = (-1, True)  # (trial number, starting) of the last ask
 
     def _starting(self, study: optuna.Study) -> bool:
         return len(evaluated(study)) < self.startup
 
+    def _starting_for(self, study: optuna.Study, trial) -> bool:
+        """``_starting``, counted once per candidate rather than once per knob it samples."""
+        if self._decided[0] != trial.number:
+            self._decided = (trial.number, self._starting(study))
+        return self._decided[1]
+
     def infer_relative_search_space(self, study, trial):
-        return {} if self._starting(study) else super().infer_relative_search_space(study, trial)
+        if self._starting_for(study, trial):
+            return {}
+        return super().infer_relative_search_space(study, trial)
 
     def sample_relative(self, study, trial, search_space):
         return {} if not search_space else super().sample_relative(study, trial, search_space)
 
     def sample_independent(self, study, trial, param_name, param_distribution):
-        sampler = self._start if self._starting(study) else super()
+        sampler = self._start if self._starting_for(study, trial) else super()
         return sampler.sample_independent(study, trial, param_name, param_distribution)
 
 
