@@ -11,6 +11,7 @@ from ray import tune
 
 from nas import storage
 from nas.analyzer import analyze
+from nas.logs import LogsFromCheckpoint
 from nas.rungs import FairASHA
 from nas.searcher import FeasibleSearch
 from search_spaces.base import AshaDefaults, SearchSpace, decoder
@@ -146,7 +147,8 @@ def run_config(space: SearchSpace, options: SearchOptions) -> tune.RunConfig:
         max_report_frequency=15,
         sort_by_metric=True,
     )
-    callbacks = [wandb_callback(options)] if options.wandb else []
+    # Before Tune's own loggers, which it appends after these.
+    callbacks = [LogsFromCheckpoint()] + ([wandb_callback(options)] if options.wandb else [])
     return tune.RunConfig(
         name=options.name,
         callbacks=callbacks,
