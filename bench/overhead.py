@@ -26,7 +26,8 @@ os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 import torch  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
-from nas.tuner import SearchOptions, trainable_for  # noqa: E402
+from nas.config import RunConfig  # noqa: E402
+from nas.tuner import trainable_for  # noqa: E402
 from search_spaces.cifar_lt200k import SEED, SPACE  # noqa: E402
 from trainables.data.synthetic import write_synthetic_cifar10  # noqa: E402
 from trainables.device import Device  # noqa: E402
@@ -68,7 +69,7 @@ def tuned(
     from ray import tune
 
     ray.init(num_cpus=1, include_dashboard=False, logging_level="ERROR")
-    options = SearchOptions(
+    run = RunConfig(
         space=SPACE.name,
         name="overhead",
         storage=storage,
@@ -77,10 +78,10 @@ def tuned(
         max_epochs=epochs,
         grace_period=epochs,
         reduction_factor=2,
-        train_limit=limit,
+        train_images=limit,
     )
     tuner = tune.Tuner(
-        trainable_for(SPACE, options),
+        trainable_for(run.search_space(), run),
         param_space={**SEED, "seed": tune.grid_search(list(range(trials)))},
         tune_config=tune.TuneConfig(reuse_actors=True),
         run_config=tune.RunConfig(

@@ -45,11 +45,10 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 sys.path.insert(0, str(REPO))
 
-from nas.run import DEFAULTS  # noqa: E402
+from nas.config import RunConfig  # noqa: E402
 from nas.samplers import SAMPLERS  # noqa: E402
-from nas.tuner import SearchOptions, trial_job  # noqa: E402
+from nas.tuner import trial_job  # noqa: E402
 from search_spaces import get_space  # noqa: E402
-from search_spaces.base import decoder  # noqa: E402
 from trainables.checkpoints import evaluate_checkpoint  # noqa: E402
 from trainables.trial import Trial  # noqa: E402
 
@@ -92,7 +91,7 @@ def search(storage: Path, name: str, args, seed: int, searcher: str, extra: list
 
 def retrain(config: dict, seed: int, args) -> float:
     """Test accuracy of ``config`` trained from trial seed ``seed`` at the searches' budget."""
-    options = SearchOptions(
+    run = RunConfig(
         space=SPACE.name,
         name="retrain",
         storage=tempfile.gettempdir(),
@@ -101,14 +100,14 @@ def retrain(config: dict, seed: int, args) -> float:
         max_epochs=args.max_epochs,
         grace_period=args.max_epochs,
         reduction_factor=2,
-        train_limit=args.train_images,
+        train_images=args.train_images,
         num_classes=10,
     )
-    trial = Trial({**config, "seed": seed}, trial_job(SPACE, options))
+    trial = Trial({**config, "seed": seed}, trial_job(run.search_space(), run))
     *_, last = trial.epochs()
     with tempfile.TemporaryDirectory() as folder:
         last.save(Path(folder))
-        return evaluate_checkpoint(Path(folder), SPACE.task, str(args.data_dir), decoder(SPACE))[1]
+        return evaluate_checkpoint(Path(folder), SPACE.task, str(args.data_dir))[1]
 
 
 def retrained(configs: list[dict], args, storage: Path) -> dict[str, float]:
@@ -166,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if not (args.data_dir / "cifar-10-batches-py").exists():
         sys.exit(f"needs the CIFAR-10 batches at {args.data_dir}/cifar-10-batches-py")
-    default = DEFAULTS["searcher"]
+    default = RunConfig.searcher
     if default not in args.searchers:
         args.searchers.insert(0, default)
     print(

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import torch
 
-from nas.tuner import SearchOptions, trial_job
+from nas.config import RunConfig
+from nas.tuner import trial_job
 from search_spaces import get_space
 from trainables.checkpoints import load_checkpoint
 from trainables.data.augment import normalize
@@ -135,9 +136,9 @@ def sharing(device: Device, data_dir: Path, storage: Path, trials: int) -> Row:
             # On a GPU each trial gets 1/k of it (and 1/k of the cores); on a CPU, a share of
             # the cores. Either way the trials run at once on one device.
             gpus = 1.0 / k if device.cuda else 0.0
-            options = _options(data_dir, cpus=cpus / k, gpus=gpus)
+            run = _run(data_dir, cpus=cpus / k, gpus=gpus)
             tuner = tune.Tuner(
-                trainable_for(get_space("cifar_lt200k"), options),
+                trainable_for(run.search_space(), run),
                 param_space={**_seed_config(), "seed": tune.grid_search(list(range(k)))},
                 tune_config=tune.TuneConfig(max_concurrent_trials=k),
                 run_config=tune.RunConfig(
@@ -191,11 +192,12 @@ def _memory(device: Device) -> str:
 
 
 def _job(data_dir: Path):
-    return trial_job(get_space("cifar_lt200k"), _options(data_dir, torch.get_num_threads()))
+    run = _run(data_dir, torch.get_num_threads())
+    return trial_job(run.search_space(), run)
 
 
-def _options(data_dir: Path, cpus: float, gpus: float = 0.0) -> SearchOptions:
-    return SearchOptions(
+def _run(data_dir: Path, cpus: float, gpus: float = 0.0) -> RunConfig:
+    return RunConfig(
         space="cifar_lt200k",
         name="nas-check",
         storage=str(data_dir.parent / "experiments"),

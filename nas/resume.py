@@ -1,9 +1,9 @@
 """Resuming an experiment: what it was started with, and refusing when that has changed.
 
 ``run.json`` holds the options that shape the search and a fingerprint of the space's source.
-``python -m nas.run --name X --resume`` takes every shaping option from there; one given again
-on the command line must match, and the space must be the same code, or resume refuses with a
-sentence that names what changed.
+``python -m nas.run --name X --resume`` takes every field of ``RunConfig`` that shapes the search
+from there; one given again on the command line must match, and the space must be the same code,
+or resume refuses with a sentence that names what changed.
 """
 
 from __future__ import annotations
@@ -12,25 +12,11 @@ import hashlib
 import inspect
 import sys
 
+from nas import storage
+from nas.config import RunConfig, local_path
 from search_spaces.base import SearchSpace
 
-# run.json option -> the nas.run argument that sets it
-SHAPING = {
-    "space": "space",
-    "num_samples": "num_samples",
-    "max_epochs": "max_epochs",
-    "grace_period": "grace_period",
-    "reduction_factor": "reduction_factor",
-    "min_rung_steps": "min_rung_steps",
-    "searcher": "searcher",
-    "seed": "seed",
-    "seed_trial": "seed_trial",
-    "val_fraction": "val_fraction",
-    "train_limit": "train_images",
-    "metric": "metric",
-    "max_params": "max_params",
-    "input_size": "input_size",
-}
+LEGACY_NAMES = {"train_limit": "train_images"}
 
 
 class ResumeRefused(Exception):
@@ -43,28 +29,45 @@ def space_fingerprint(space: SearchSpace) -> str:
     return hashlib.sha256(source.encode()).hexdigest()[:16]
 
 
-def settings_to_resume(name: str, record: dict, given: dict) -> dict:
-    """The shaping arguments recorded for ``name``; raises ResumeRefused if ``given`` differs.
+def resumed_config(name: str, record: dict, given: dict) -> RunConfig:
+    """The config ``name`` was started with, the flags given now for what a resume may change.
 
-    ``given`` maps argument names to what the command line said (None where it said nothing).
+    Raises ResumeRefused naming every flag given with a value other than the recorded one.
     """
     if not record.get("options"):
         raise ResumeRefused(
             f"experiment {name!r} has no run.json with its options (it predates them or is not "
             "an experiment folder): start a new --name."
         )
-    options = record["options"]
-    changed = []
-    for option, arg in SHAPING.items():
-        if given.get(arg) is not None and given[arg] != options.get(option):
-            flag = "--" + arg.replace("_", "-")
-            changed.append(f"{flag} (was {options.get(option)}, now {given[arg]})")
+    recorded = recorded_options(record["options"])
+    changed = [
+        f"--{key.replace('_', '-')} (was {recorded.get(key)}, now {given[key]})"
+        for key in RunConfig.shaping()
+        if given.get(key) is not None and given[key] != recorded.get(key)
+    ]
     if changed:
         raise ResumeRefused(
             f"experiment {name!r} was started with other settings: {', '.join(changed)}; "
             "resume without them or start a new --name."
         )
-    return {arg: options.get(option) for option, arg in SHAPING.items()}
+    kept = {key: recorded.get(key) for key in RunConfig.shaping() if key in recorded}
+    now = {"name", "data_dir", "storage"}
+    others = {k: v for k, v in given.items() if k not in {*kept, *now} and v is not None}
+    data_dir = given.get("data_dir") or recorded.get("data_dir") or "./data"
+    return RunConfig(
+        **{**kept, **others},
+        name=name,
+        data_dir=local_path(data_dir),
+        storage=storage.resolve(given.get("storage", RunConfig.storage)),
+    )
+
+
+def recorded_options(options: dict) -> dict:
+    """run.json's options under today's field names (older experiments used a few others)."""
+    options = {LEGACY_NAMES.get(k, k): v for k, v in options.items()}
+    if options.get("searcher") == "optuna":
+        options["searcher"] = "tpe"
+    return options
 
 
 def check_space_unchanged(name: str, record: dict, space: SearchSpace) -> None:

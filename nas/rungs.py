@@ -20,7 +20,7 @@ import math
 
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
-from search_spaces.base import Config
+from search_spaces.base import Config, is_preset
 
 
 def steps_per_epoch(images: int, batch_size: int) -> int:
@@ -38,11 +38,6 @@ def first_rung(
     return min(max_epochs, max(grace_period, math.ceil(min_steps / slowest)))
 
 
-def is_baseline(config: Config, baseline: Config | None) -> bool:
-    """Whether ``config`` is the baseline's (its trial seed aside)."""
-    return baseline is not None and all(config.get(k) == v for k, v in baseline.items())
-
-
 class FairASHA(ASHAScheduler):
     """ASHA that rungs on each trial's best metric so far and never stops the baseline."""
 
@@ -53,7 +48,7 @@ class FairASHA(ASHAScheduler):
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
         action = super().on_trial_result(tune_controller, trial, self._best_so_far(trial, result))
-        protected = is_baseline(trial.config, self.baseline)
+        protected = is_preset(trial.config, self.baseline)
         if action == TrialScheduler.STOP and protected and result[self._time_attr] < self._max_t:
             self._num_stopped -= 1
             return TrialScheduler.CONTINUE

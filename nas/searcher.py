@@ -19,10 +19,10 @@ import optuna
 from ray import tune
 
 from nas import storage
-from nas.analyzer import Analysis
-from nas.constraints import check
 from nas.samplers import make_sampler
-from search_spaces.base import Config, Decoder, SearchSpace, decoder
+from search_spaces.base import Config, SearchSpace
+from search_spaces.rules import check
+from trainables.models.analysis import Analysis
 
 MAX_DRAWS_PER_SUGGESTION = 500
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -43,14 +43,10 @@ class FeasibleSearch(tune.search.Searcher):
         num_samples: int = 16,
         points_to_evaluate: list[Config] | None = None,
         rejected_log: str | None = None,
-        decode: Decoder | None = None,
-        fixed: Config | None = None,
     ):
         super().__init__(metric=space.metric, mode=space.mode)
         self.space, self.seed, self.max_epochs = space, seed, max_epochs
-        self.decode = decode or decoder(space)
-        self.fixed = fixed or {}  # config values the run fixes (e.g. --input-size)
-        self._sampler = make_sampler(sampler, seed, num_samples, fixed=tuple(self.fixed))
+        self._sampler = make_sampler(sampler, seed, num_samples, fixed=tuple(space.fixed))
         direction = "maximize" if space.mode == "max" else "minimize"
         self.study = optuna.create_study(direction=direction, sampler=self._sampler)
         for point in points_to_evaluate or []:
@@ -74,8 +70,8 @@ class FeasibleSearch(tune.search.Searcher):
     def _draw_feasible(self, trial_id: str) -> Config:
         for _ in range(MAX_DRAWS_PER_SUGGESTION):
             trial = self.study.ask()
-            config = {**self.space.sample(trial), **self.fixed}
-            spec, _ = self.decode(config)
+            config = self.space.sample(trial)
+            spec, _ = self.space.decode(config)
             analysis, reasons = check(spec, self.space.rules)
             self._set_constraints(trial, analysis, reasons)
             if reasons:
@@ -148,7 +144,7 @@ class FeasibleSearch(tune.search.Searcher):
         self.study.tell(trial, 0.0)
         entry = {"number": trial.number, "reasons": reasons, "config": config}
         if analysis is not None:
-            entry |= {k: getattr(analysis, k) for k in ("params", "macs", "receptive_field")}
+            entry |= analysis.figures()
         self.rejections.append(entry)
 
     def save(self, checkpoint_path: str) -> None:

@@ -9,14 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nas.analyzer import Analysis
-from nas.constraints import check
 from search_spaces import SPACES, get_space
-
-
-def layer_rows(analysis: Analysis) -> list[tuple[str, str, str, int]]:
-    """(layer, type, output shape, params) per layer, as the table prints them."""
-    return [(r.name, r.kind, str(list(r.output_shape)), r.params) for r in analysis.layers]
+from search_spaces.rules import check
+from trainables.models.analysis import Analysis, layer_rows
 
 
 def layer_table(analysis: Analysis) -> str:

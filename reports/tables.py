@@ -12,21 +12,19 @@ import re
 import numpy as np
 import pandas as pd
 
-from nas.constraints import check
-from nas.summary import layer_rows
-from reports.results import METRICS, REJECTED, Experiment
-from search_spaces import SPACES, SearchSpace
-from search_spaces.base import decoder
+from reports.results import ARCHITECTURE, METRICS, REJECTED, Experiment
+from search_spaces import SPACES, SearchSpace, space_for_run
+from search_spaces.base import Config, is_preset
 from trainables.models import spec_to_dict
+from trainables.models.analysis import analyze, layer_rows
 
 CURVE_COLUMNS = ["epoch", *METRICS]
 
 
 def space_of(experiment: Experiment) -> SearchSpace | None:
-    """The space as the run used it (its --metric and --max-params), None if unknown."""
-    space = SPACES.get(experiment.run.get("space", ""))
-    options = experiment.run.get("options", {})
-    return space and space.for_run(options.get("metric"), options.get("max_params"))
+    """The space as the run searched it (its metric, budget, fixed values), None if unknown."""
+    options = {"space": experiment.run.get("space"), **experiment.run.get("options", {})}
+    return space_for_run(options) if options["space"] in SPACES else None
 
 
 def metric_of(experiment: Experiment) -> str:
@@ -36,11 +34,6 @@ def metric_of(experiment: Experiment) -> str:
     return experiment.run.get("options", {}).get("metric") or "val_acc"
 
 
-def decode_of(experiment: Experiment, space: SearchSpace):
-    """The space's decode with the run's number of classes, as the trials decoded."""
-    return decoder(space, experiment.run.get("options", {}).get("num_classes"))
-
-
 def trained(trials: pd.DataFrame) -> pd.DataFrame:
     """Trials that reported at least one epoch."""
     if trials.empty or "epochs" not in trials:
@@ -48,25 +41,51 @@ def trained(trials: pd.DataFrame) -> pd.DataFrame:
     return trials[(trials["State"] != REJECTED) & trials["epochs"].notna()]
 
 
-def configs(trials: pd.DataFrame) -> list[dict]:
-    """Each row's config, without the keys that row's architecture does not have."""
-    columns = [c for c in trials.columns if c.startswith("config/")]
-    return [
-        {c.removeprefix("config/"): v for c, v in row.items() if not pd.isna(v)}
-        for row in trials[columns].to_dict("records")
-    ]
+def trial_config(row: pd.Series) -> Config:
+    """A trial's config as its space decodes it, without the keys its architecture lacks."""
+    return {
+        k.removeprefix("config/"): _plain(v)
+        for k, v in row.items()
+        if k.startswith("config/") and not pd.isna(v)
+    }
+
+
+def configs(trials: pd.DataFrame) -> list[Config]:
+    """Each row's config (``trial_config``)."""
+    return [trial_config(row) for _, row in trials.iterrows()]
+
+
+def scored(experiment: Experiment) -> pd.DataFrame:
+    """Trained trials with a finite last value of the search's metric."""
+    metric, done = metric_of(experiment), trained(experiment.trials)
+    if done.empty or metric not in done:
+        return done.iloc[0:0]
+    values = pd.to_numeric(done[metric], errors="coerce").astype(float)
+    return done[np.isfinite(values)]
 
 
 def best_trial(experiment: Experiment) -> pd.Series | None:
-    """The trial with the highest last value of the space's metric among those that ran the most
-    epochs (as ``nas.run`` chooses it: at equal epochs with the seed preset, never stopped)."""
-    metric = metric_of(experiment)
-    done = trained(experiment.trials)
-    if done.empty or metric not in done or done[metric].isna().all():
+    """The best last value of the search's metric among the trials that ran the most epochs.
+
+    So the best meets the seed preset (never stopped early) at equal epochs. The one choice of
+    ``nas.run``'s summary, ``nas.predict`` and the reports.
+    """
+    metric, candidates = metric_of(experiment), scored(experiment)
+    if candidates.empty:
         return None
-    scored = done[done[metric].notna()]
-    longest = scored[scored["epochs"] == scored["epochs"].max()]
-    return longest.loc[longest[metric].astype(float).idxmax()]
+    longest = candidates[candidates["epochs"] == candidates["epochs"].max()]
+    values = longest[metric].astype(float)
+    space = space_of(experiment)
+    return longest.loc[values.idxmin() if space and space.mode == "min" else values.idxmax()]
+
+
+def preset_trial(experiment: Experiment, preset: Config | None) -> pd.Series | None:
+    """The scored trial that trained ``preset`` (the seed preset as the run fixed it), if any."""
+    candidates = scored(experiment)
+    for (_, row), config in zip(candidates.iterrows(), configs(candidates), strict=True):
+        if is_preset(config, preset):
+            return row
+    return None
 
 
 def architectures(experiment: Experiment) -> pd.DataFrame:
@@ -75,19 +94,16 @@ def architectures(experiment: Experiment) -> pd.DataFrame:
     trials = experiment.trials
     if space is None or trials.empty:
         return pd.DataFrame()
-    rows, decode = {}, decode_of(experiment, space)
+    rows = {}
     for (_, trial), config in zip(trials.iterrows(), configs(trials), strict=True):
-        spec, _ = decode({k: _plain(v) for k, v in config.items()})
+        spec, _ = space.decode(config)
         knobs = {k: (str(v) if isinstance(v, tuple) else v) for k, v in spec_to_dict(spec).items()}
         key = json.dumps(knobs, sort_keys=True)
-        if key not in rows:
-            analysis, reasons = check(spec, space.rules)
+        if key not in rows:  # the figures every trial reported (rejected.jsonl's for the rest)
             rows[key] = {
                 **knobs,
-                "params": analysis.params if analysis else None,
-                "macs": analysis.macs if analysis else None,
-                "receptive_field": analysis.receptive_field if analysis else None,
-                "rules": "; ".join(reasons) or "met",
+                **{k: _figure(trial.get(k)) for k in ARCHITECTURE},
+                "rules": trial["Notes"] if trial["State"] == REJECTED else "met",
                 f"best_{metric}": None,
                 "trials": 0,
                 "rejected": 0,
@@ -139,14 +155,9 @@ def best_details(experiment: Experiment) -> tuple[list[tuple], list[tuple]]:
         (metric, _plain(best[metric])),
         ("epochs", _plain(best["epochs"])),
     ]
-    config = configs(best.to_frame().T)[0]
-    summary += [(k, _plain(v)) for k, v in config.items()]
-    layers = []
-    if space is not None:
-        spec, _ = decode_of(experiment, space)({k: _plain(v) for k, v in config.items()})
-        analysis, _ = check(spec, space.rules)
-        if analysis is not None:
-            layers = layer_rows(analysis)
+    config = trial_config(best)
+    summary += list(config.items())
+    layers = [] if space is None else layer_rows(analyze(space.decode(config)[0]))
     return summary, layers
 
 
@@ -165,6 +176,10 @@ def run_rows(experiment: Experiment) -> list[tuple[str, object]]:
 
     walk("", experiment.run)
     return rows
+
+
+def _figure(value) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)
 
 
 def _plain(value):
@@ -186,7 +201,7 @@ def lr_schedules(experiment: Experiment, points_per_epoch: int = 20) -> dict[str
     for (_, trial), config in zip(done.iterrows(), configs(done), strict=True):
         if space is None:
             continue
-        _, settings = decode_of(experiment, space)({k: _plain(v) for k, v in config.items()})
+        _, settings = space.decode(config)
         optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=settings.lr)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
             optimizer, T_0=settings.t0, T_mult=settings.t_mult

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from search_spaces import cifar_lt200k, hw2p2_resnet
 from search_spaces.base import SearchSpace
 
@@ -16,3 +19,14 @@ def get_space(name: str) -> SearchSpace:
         raise KeyError(
             f"unknown space {name!r}; known spaces: {', '.join(sorted(SPACES))}"
         ) from None
+
+
+def space_for_run(options: Mapping[str, Any]) -> SearchSpace:
+    """The space as a run searched it, from its options (``RunConfig`` fields, run.json's)."""
+    input_size, classes = options.get("input_size"), options.get("num_classes")
+    return get_space(options["space"]).for_run(
+        metric=options.get("metric"),
+        max_params=options.get("max_params"),
+        knobs={"input_size": input_size} if input_size else {},
+        spec={"num_classes": classes} if classes else {},
+    )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
 
-from nas.constraints import Rules
+from search_spaces.rules import Rules
 from trainables.loop import TrainSettings
 
 Config = dict[str, Any]
@@ -40,33 +41,51 @@ class SearchSpace:
     metric: str = "val_acc"
     mode: str = "max"
     asha: AshaDefaults = field(default_factory=AshaDefaults)
+    fixed: Config = field(default_factory=dict)  # knob values a run fixes (see for_run)
 
-    def for_run(self, metric: str | None = None, max_params: int | None = None) -> SearchSpace:
-        """The space as one search uses it: ``--metric`` and ``--max-params`` applied."""
+    def for_run(
+        self,
+        metric: str | None = None,
+        max_params: int | None = None,
+        knobs: Config | None = None,
+        spec: dict[str, Any] | None = None,
+    ) -> SearchSpace:
+        """The space as one search uses it: its metric, its budget, and the values it fixes.
+
+        ``knobs`` fixes config values (``--input-size``) in every draw; ``spec`` fixes spec fields
+        (the data's number of classes) in every decode. Every reader of a config (searcher,
+        trial, reports, predict) decodes through the run's space, so all see one architecture.
+        """
         rules = self.rules
         if max_params is not None:
             rules = dataclasses.replace(rules, params_below=max_params)
-        return dataclasses.replace(self, metric=metric or self.metric, rules=rules)
+        knobs, spec = knobs or {}, spec or {}
+        return dataclasses.replace(
+            self,
+            metric=metric or self.metric,
+            rules=rules,
+            sample=functools.partial(_with_knobs, self.sample, tuple(knobs.items())),
+            decode=functools.partial(_with_spec, self.decode, tuple(spec.items())),
+            fixed={**self.fixed, **knobs},
+        )
+
+    def preset(self, name: str = "seed") -> Config:
+        """A named preset as this run trains it: the knobs the run fixes applied."""
+        return {**self.presets[name], **self.fixed}
 
 
-@dataclass(frozen=True)
-class Decoder:
-    """A space's decode with the spec fields a run fixes (the number of classes of its data).
-
-    Picklable, so it travels to the trials; every reader of a config (searcher, trial,
-    reports, predict) decodes through one, so they all see the same architecture.
-    """
-
-    decode: Callable[[Config], tuple[Any, TrainSettings]]
-    fixed: tuple[tuple[str, Any], ...] = ()
-
-    def __call__(self, config: Config) -> tuple[Any, TrainSettings]:
-        spec, settings = self.decode(config)
-        return dataclasses.replace(spec, **dict(self.fixed)), settings
+def is_preset(config: Config, preset: Config | None) -> bool:
+    """Whether ``config`` is ``preset`` (its trial seed aside)."""
+    return preset is not None and all(config.get(k) == v for k, v in preset.items())
 
 
-def decoder(space: SearchSpace, num_classes: int | None = None) -> Decoder:
-    return Decoder(space.decode, (("num_classes", num_classes),) if num_classes else ())
+def _with_knobs(sample, knobs, trial: optuna.Trial) -> Config:
+    return {**sample(trial), **dict(knobs)}
+
+
+def _with_spec(decode, fields, config: Config) -> tuple[Any, TrainSettings]:
+    spec, settings = decode(config)
+    return dataclasses.replace(spec, **dict(fields)), settings
 
 
 class ConfigKeys:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import optuna
 
-from nas.constraints import Rules
 from search_spaces.base import AshaDefaults, Config, ConfigKeys, SearchSpace
+from search_spaces.rules import Rules
 from trainables.loop import TrainSettings
 from trainables.models.cifar_net import DOWNSAMPLES, NORMS, CifarNetSpec
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import optuna
 
-from nas.constraints import Rules
 from search_spaces.base import AshaDefaults, Config, ConfigKeys, SearchSpace
+from search_spaces.rules import Rules
 from trainables.loop import TrainSettings
 from trainables.models.convnext import ConvNeXtSpec
 from trainables.models.resnet import ResNetSpec

@@ -1,11 +1,13 @@
 """A trial's checkpoint folder: lean, ``weights_only``-loadable, enough to resume and audit.
 
 ``model.pt`` holds the state dict alone (for predictions), ``trainer.pt`` the optimizer,
-scheduler, scaler and RNG states, ``trial.json`` the config, spec, epoch and data statistics.
+scheduler, scaler and RNG states, ``trial.json`` the config, spec, training settings, epoch and
+data statistics: all that rebuilds the model and its training, without the search space.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ import torch
 
 from trainables.data.augment import ChannelStats
 from trainables.device import choose_device
-from trainables.loop import Training
+from trainables.loop import Training, TrainSettings
 from trainables.models import spec_from_dict, spec_to_dict
 from trainables.tasks import has_test_labels, load_test
 
@@ -26,7 +28,13 @@ def save_checkpoint(
     state = training.state_dict()
     torch.save(state.pop("model"), folder / "model.pt")
     torch.save(state, folder / "trainer.pt")
-    meta = {"epoch": training.epoch, "config": config, "spec": spec_to_dict(spec), **extra}
+    meta = {
+        "epoch": training.epoch,
+        "config": config,
+        "spec": spec_to_dict(spec),
+        "settings": dataclasses.asdict(training.settings),
+        **extra,
+    }
     (folder / "trial.json").write_text(json.dumps(meta, indent=1))
 
 
@@ -51,15 +59,16 @@ def load_spec(folder: Path) -> Any:
     return spec_from_dict(spec.pop("family"), spec)
 
 
-def evaluate_checkpoint(folder: Path, task: str, data_dir: str, decode) -> tuple[float, float]:
+def evaluate_checkpoint(folder: Path, task: str, data_dir: str) -> tuple[float, float]:
     """Test loss and accuracy of the model in a trial checkpoint (the test split, used once).
 
-    NaN for a task whose test split is unlabelled (HW2P2), without loading anything.
+    Rebuilt from the checkpoint alone (its spec and training settings). NaN for a task whose
+    test split is unlabelled (HW2P2), without loading anything.
     """
     if not has_test_labels(task):
         return float("nan"), float("nan")
     meta = read_meta(folder)
-    spec, settings = decode(meta["config"])
+    spec, settings = load_spec(folder), TrainSettings(**meta["settings"])
     training = Training(spec, settings, choose_device())
     load_checkpoint(folder, training)
     x, y, _ = load_test(task, data_dir, ChannelStats.from_dict(meta["stats"]), spec.image_size)

@@ -22,6 +22,7 @@ from trainables.checkpoints import load_checkpoint, save_checkpoint
 from trainables.data.batched import BatchAugment, DeviceBatches
 from trainables.device import Device, choose_device, is_out_of_memory
 from trainables.loop import NonFiniteLoss, Training, seed_everything
+from trainables.models.analysis import analyze
 from trainables.tasks import cached_task
 from trainables.verification import verification_accuracy
 
@@ -32,14 +33,9 @@ class TrialJob:
 
     task: str
     decode: Callable[[dict], tuple[Any, Any]]  # config -> (model spec, TrainSettings)
-    describe: Callable[[Any], dict[str, int]]  # spec -> params, macs, receptive_field
-    data_dir: str
-    max_epochs: int
-    cpus_per_trial: float = 1.0
-    val_fraction: float = 0.1
-    train_limit: int | None = None  # use only the first N training images (quick searches)
-    checkpoint_every: int = 1  # epochs; the last epoch is always checkpointed
-    compile: bool = False  # torch.compile the model (pays on GPUs for long trials)
+    # nas.config.RunConfig: data_dir, val_fraction, train_images, max_epochs, cpus_per_trial,
+    # checkpoint_every, compile
+    run: Any
 
 
 @dataclass(frozen=True)
@@ -70,20 +66,21 @@ class Trial:
         checkpoint: Path | None = None,
         device: Device | None = None,  # default: the GPU if one is visible, else the CPU
     ):
-        torch.set_num_threads(max(1, int(job.cpus_per_trial)))
-        self.config, self.job = config, job
+        run = job.run
+        torch.set_num_threads(max(1, int(run.cpus_per_trial)))
+        self.config, self.job, self.run = config, job, run
         self.spec, self.settings = job.decode(config)
         self.seed = config["seed"]
         seed_everything(self.seed)
         self.data = cached_task(
-            job.task, job.data_dir, job.val_fraction, job.train_limit, self.spec.image_size
+            job.task, run.data_dir, run.val_fraction, run.train_images, self.spec.image_size
         )
         self.device = device or choose_device()
         self.device.prepare()
-        self.training = Training(self.spec, self.settings, self.device, job.compile)
+        self.training = Training(self.spec, self.settings, self.device, run.compile)
         if checkpoint is not None:
             load_checkpoint(checkpoint, self.training)
-        self.architecture = job.describe(self.spec)
+        self.architecture = analyze(self.spec).figures()
         self.val_x, self.val_y = self.data.val_x, self.data.val_y
         if self.device.resident_data and job.task == "cifar10":
             # The whole set lives on the device; augmentation is a few batched tensor ops there,
@@ -110,7 +107,7 @@ class Trial:
     def epochs(self) -> Iterator[EpochReport]:
         """Train the remaining epochs; a non-finite loss ends the trial with a last report."""
         training = self.training
-        while training.epoch < self.job.max_epochs:
+        while training.epoch < self.run.max_epochs:
             self._reseed(self.seed * 1_000 + training.epoch)
             try:
                 stats = training.train_epoch(self.loader, steps=len(self.loader))
@@ -133,8 +130,8 @@ class Trial:
                 **self.device.memory(),
                 **self.architecture,
             }
-            due = training.epoch == self.job.max_epochs
-            due = due or training.epoch % self.job.checkpoint_every == 0
+            due = training.epoch == self.run.max_epochs
+            due = due or training.epoch % self.run.checkpoint_every == 0
             yield EpochReport(metrics, self._save(metrics) if due else None)
 
     def _reseed(self, epoch_seed: int) -> None:

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from nas.run import DEFAULTS
+from nas.config import RunConfig
 from tests.conftest import REPO
 
 
@@ -19,7 +19,7 @@ def test_the_quality_benchmark_reports_what_its_searches_found(shared_cifar, tmp
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.splitlines()
-    default = DEFAULTS["searcher"]
+    default = RunConfig.searcher
     header = next(i for i, line in enumerate(lines) if line.startswith("searcher "))
     rows = [line.rsplit(maxsplit=10) for line in lines[header + 1 : -1]]
     names = {default: f"{default}-3", "random": "random-3", f"{default} (plain rungs)": None}

@@ -14,9 +14,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from nas.config import RunConfig
 from nas.run import main
 from nas.samplers import RegularizedEvolution, evaluated
-from nas.tuner import SearchOptions, trial_job
+from nas.tuner import trial_job
 from search_spaces.cifar_lt200k import SPACE
 from tests.conftest import NAS_RUN, REPO, run_module
 from trainables.data.synthetic import write_synthetic_cifar10
@@ -168,7 +169,7 @@ def test_a_trial_in_a_reused_worker_replays_from_its_seed(smoke_experiment, tmp_
     experiment, _ = smoke_experiment
     record = json.loads((experiment / "run.json").read_text())
     data_dir = write_synthetic_cifar10(tmp_path / "data")  # the smoke test's data, rewritten
-    options = SearchOptions(**{**record["options"], "data_dir": str(data_dir)})
+    run = RunConfig(**{**record["options"], "data_dir": str(data_dir)})
     runs = []
     for folder in experiment.glob("trial_*"):
         results = [json.loads(line) for line in (folder / "result.json").read_text().splitlines()]
@@ -178,7 +179,7 @@ def test_a_trial_in_a_reused_worker_replays_from_its_seed(smoke_experiment, tmp_
     reused = [results for i, results in enumerate(runs) if results[0]["pid"] in pids[:i]]
     assert reused, f"no worker ran two trials (worker pids in trial order: {pids})"
     results = max(reused, key=len)
-    replay = Trial(results[0]["config"], trial_job(SPACE, options)).epochs()
+    replay = Trial(results[0]["config"], trial_job(run.search_space(), run)).epochs()
     for result, report in zip(results, replay, strict=False):
         for key in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr"):
             assert report.metrics[key] == pytest.approx(result[key], rel=1e-6), key
@@ -186,7 +187,7 @@ def test_a_trial_in_a_reused_worker_replays_from_its_seed(smoke_experiment, tmp_
 
 def test_resume_needs_only_the_name_and_the_storage(tmp_path):
     from nas.resume import space_fingerprint
-    from nas.run import resolve_args
+    from nas.run import config_of, parser
 
     experiment = tmp_path / "old"
     experiment.mkdir()
@@ -199,7 +200,7 @@ def test_resume_needs_only_the_name_and_the_storage(tmp_path):
         "searcher": "random",
         "seed": 9,
         "val_fraction": 0.2,
-        "train_limit": 500,
+        "train_limit": 500,  # train_images's name in older experiments
         "metric": "val_acc",
         "max_params": None,
         "input_size": None,
@@ -211,15 +212,15 @@ def test_resume_needs_only_the_name_and_the_storage(tmp_path):
         "options": options,
     }
     (experiment / "run.json").write_text(json.dumps(record))
-    args = resolve_args(["--storage", str(tmp_path), "--name", "old", "--resume"])
-    assert (args.space, args.num_samples, args.max_epochs, args.searcher, args.seed) == (
+    run = config_of(parser().parse_args(["--storage", str(tmp_path), "--name", "old", "--resume"]))
+    assert (run.space, run.num_samples, run.max_epochs, run.searcher, run.seed) == (
         "cifar_lt200k",
         5,
         7,
         "random",
         9,
     )
-    assert (args.train_images, args.val_fraction, args.data_dir) == (500, 0.2, "/data/cifar")
+    assert (run.train_images, run.val_fraction, run.data_dir) == (500, 0.2, "/data/cifar")
 
 
 def searcher_state(experiment: Path) -> dict:

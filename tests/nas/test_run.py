@@ -154,21 +154,19 @@ def test_wandb_logs_each_trial_offline_and_never_writes_the_key(tmp_path):
 
 
 def test_the_first_rung_moves_on_small_data_and_says_so(synthetic_cifar, capsys):
-    import argparse
-
+    from nas.config import RunConfig
     from nas.run import move_first_rung
     from search_spaces.cifar_lt200k import SPACE
 
-    flags = {"data_dir": str(synthetic_cifar), "val_fraction": 0.1, "max_epochs": 30}
-    args = argparse.Namespace(**flags, train_images=None, grace_period=1, min_rung_steps=100)
-    move_first_rung(args, SPACE)  # 230 training images: one step per epoch at batch 256
-    assert args.grace_period == 30
+    flags = {"space": SPACE.name, "data_dir": str(synthetic_cifar), "max_epochs": 30}
+    run = RunConfig(**flags, grace_period=1, min_rung_steps=100)
+    moved = move_first_rung(run, SPACE)  # 230 training images: one step per epoch at batch 256
+    assert moved.grace_period == 30
     assert capsys.readouterr().out.strip() == (
         "ASHA stops no trial in this search: an epoch of 230 images is 1 optimizer step at "
         "batch 256, and every batch size takes 100 steps before a trial can be stopped "
         "(--min-rung-steps)."
     )
-    args = argparse.Namespace(**flags, train_images=None, grace_period=1, min_rung_steps=4)
-    move_first_rung(args, SPACE)
-    assert args.grace_period == 4
+    moved = move_first_rung(RunConfig(**flags, grace_period=1, min_rung_steps=4), SPACE)
+    assert moved.grace_period == 4
     assert "ASHA's first rung is at epoch 4, not 1: " in capsys.readouterr().out

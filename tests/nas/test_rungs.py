@@ -5,7 +5,8 @@ from types import SimpleNamespace
 import pytest
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
-from nas.rungs import FairASHA, first_rung, is_baseline
+from nas.rungs import FairASHA, first_rung
+from search_spaces.base import is_preset
 from search_spaces.cifar_lt200k import SEED
 
 STOP, CONTINUE = TrialScheduler.STOP, TrialScheduler.CONTINUE
@@ -57,7 +58,7 @@ def test_the_seed_preset_is_never_stopped_early():
     assert "seed" not in stopped  # ran all 9 epochs although it ranked below the cutoff
     assert stopped["c"] == 1  # the same curve without the seed preset's config is stopped
     assert run(scheduler(grace=1, plain=True), curves, configs)["seed"] == 1  # Ray's ASHA does
-    assert is_baseline(seed_config, SEED) and not is_baseline(configs["c"], SEED)
+    assert is_preset(seed_config, SEED) and not is_preset(configs["c"], SEED)
 
 
 def test_the_first_rung_waits_for_the_largest_batch_to_take_its_steps():

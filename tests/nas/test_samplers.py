@@ -4,10 +4,10 @@ import random
 
 import pytest
 
-from nas.constraints import check
 from nas.samplers import FeasibleStartTPE, RegularizedEvolution, evaluated
 from nas.searcher import FeasibleSearch
 from search_spaces.cifar_lt200k import SEED, SPACE
+from search_spaces.rules import check
 
 
 def evolve(seed: int, count: int, max_epochs: int = 3, searcher=None) -> list[dict]:

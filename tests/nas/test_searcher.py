@@ -3,9 +3,9 @@ from __future__ import annotations
 import json
 import random
 
-from nas.constraints import check
 from nas.searcher import FeasibleSearch, trial_seed
 from search_spaces.cifar_lt200k import SPACE
+from search_spaces.rules import check
 
 
 def drive(searcher: FeasibleSearch, count: int, max_epochs: int = 3) -> list[dict]:
@@ -65,15 +65,17 @@ def test_restored_searcher_continues_identically(tmp_path):
 
 
 def test_no_seed_trial_leaves_the_first_trial_to_the_searcher(tmp_path):
-    from nas.tuner import SearchOptions, build_tuner
+    from nas.config import RunConfig
+    from nas.tuner import build_tuner
 
     seed = SPACE.presets["seed"]
     folders = {"storage": str(tmp_path), "data_dir": str(tmp_path)}
     counts = {"num_samples": 2, "max_epochs": 2, "grace_period": 1, "reduction_factor": 2}
+    counts["max_concurrent"] = 1
     firsts = []
     for seed_trial in (True, False):
-        options = SearchOptions("cifar_lt200k", "x", **folders, **counts, seed_trial=seed_trial)
-        _, searcher = build_tuner(SPACE, options)
+        run = RunConfig("cifar_lt200k", "x", **folders, **counts, seed_trial=seed_trial)
+        _, searcher = build_tuner(SPACE, run)
         first = searcher.suggest("t0")
         firsts.append({key: first[key] for key in first if key != "seed"})
     assert firsts[0] == seed

@@ -250,17 +250,27 @@ def test_html_report_renders_in_chromium(handmade, tmp_path):
     assert coloured > 2000, f"the charts did not draw ({coloured} coloured pixels)"
 
 
-def test_architecture_rules_are_the_runs_own(tmp_path):
-    """--max-params tightens the budget the Architectures sheet checks, as it did the search."""
+def test_architectures_read_their_figures_and_rules_from_the_results(tmp_path):
+    """Trained trials met the run's rules; a rejected candidate shows why it never ran."""
     from reports.results import Experiment
     from reports.tables import architectures
 
+    wide = {**SEED, "width_0": 64}
     trials = pd.DataFrame(
-        [{"Name": "trial_a", "State": "finished", **{f"config/{k}": v for k, v in SEED.items()}}]
+        [
+            {"Name": "trial_a", "State": "finished", **{f"config/{k}": v for k, v in SEED.items()}}
+            | {"params": 197_392, "macs": 1, "receptive_field": 77, "best_val_acc": 0.5},
+            {
+                "Name": "rejected_3",
+                "State": "rejected",
+                **{f"config/{k}": v for k, v in wide.items()},
+            }
+            | {"Notes": "212,000 params is not below 200,000", "params": 212_000},
+        ]
     )
-    rules = []
-    for options in ({"metric": "val_acc"}, {"metric": "val_acc", "max_params": 150_000}):
-        run = {"space": "cifar_lt200k", "options": options}
-        table = architectures(Experiment(str(tmp_path), run, pd.DataFrame(), trials))
-        rules.append(table["rules"].iloc[0])
-    assert rules == ["met", "197,392 params is not below 150,000"]
+    run = {"space": "cifar_lt200k", "options": {"metric": "val_acc"}}
+    table = architectures(Experiment(str(tmp_path), run, pd.DataFrame(), trials))
+    assert table[["params", "rules", "trials", "rejected"]].values.tolist() == [
+        [197_392, "met", 1, 0],
+        [212_000, "212,000 params is not below 200,000", 0, 1],
+    ]

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from nas.tuner import SearchOptions, trial_job
+from nas.config import RunConfig
+from nas.tuner import trial_job
 from search_spaces.cifar_lt200k import SEED, SPACE
 from tests.trainables.test_loop import SETTINGS, SMALL
 from trainables.checkpoints import load_checkpoint, save_checkpoint
@@ -142,12 +143,12 @@ def test_the_first_step_is_timed_after_a_device_sync():
 
 
 def test_the_device_resident_path_runs_on_cpu(synthetic_cifar):
-    options = SearchOptions(
+    run = RunConfig(
         space=SPACE.name, name="x", storage="/tmp", data_dir=str(synthetic_cifar),
         num_samples=1, max_epochs=1, grace_period=1, reduction_factor=2, num_classes=10,
     )  # fmt: skip
     resident = Device(torch.device("cpu"), amp_dtype=torch.bfloat16, resident_data=True)
-    trial = Trial({**SEED, "seed": 0}, trial_job(SPACE, options), device=resident)
+    trial = Trial({**SEED, "seed": 0}, trial_job(run.search_space(), run), device=resident)
     assert isinstance(trial.loader, DeviceBatches)
     assert trial.val_x.device == trial.loader.images.device == resident.torch_device
     (report,) = trial.epochs()

@@ -12,12 +12,12 @@ import pytest
 import torch
 import torchvision
 
-from nas.analyzer import analyze
 from tests.conftest import SHARED_DATA, run_module
 from trainables.data import DataError
 from trainables.data.hw2p2 import validate_layout
 from trainables.data.synthetic import write_synthetic_hw2p2
 from trainables.models import create_model
+from trainables.models.analysis import analyze
 from trainables.models.convnext import ConvNeXtSpec
 from trainables.models.resnet import ResNetSpec
 from trainables.verification import verification_accuracy

@@ -8,8 +8,8 @@ import optuna
 import pytest
 import torch
 
-from nas.constraints import check
 from search_spaces import SPACES
+from search_spaces.rules import check
 from trainables.models import create_model, spec_from_dict, spec_to_dict
 from trainables.models.cifar_net import CifarNetSpec
 

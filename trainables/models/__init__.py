@@ -40,8 +40,11 @@ def family_of(spec: Any) -> str:
 
 
 def create_model(spec: Any) -> nn.Module:
-    """Build the ``nn.Module`` described by ``spec``."""
+    """Build the ``nn.Module`` described by ``spec``; ValueError naming what cannot be built."""
     _, builder = _BUILDERS[family_of(spec)]
+    problems = spec.problems()
+    if problems:
+        raise ValueError(f"invalid {type(spec).__name__}: {'; '.join(problems)}")
     return builder(spec)
 
 

@@ -126,9 +126,6 @@ class Block(nn.Module):
 class CifarNet(nn.Module):
     def __init__(self, spec: CifarNetSpec):
         super().__init__()
-        problems = spec.problems()
-        if problems:
-            raise ValueError(f"invalid CifarNetSpec: {'; '.join(problems)}")
         self.spec = spec
         self.stem = conv_norm_act(spec.in_channels, spec.stem_width, spec.norm, spec.dropout)
         blocks, cin, size = [], spec.stem_width, spec.image_size

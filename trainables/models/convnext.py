@@ -53,9 +53,6 @@ class ConvNeXtBlock(nn.Module):
 class ConvNeXt(nn.Module):
     def __init__(self, spec: ConvNeXtSpec):
         super().__init__()
-        problems = spec.problems()
-        if problems:
-            raise ValueError(f"invalid ConvNeXtSpec: {'; '.join(problems)}")
         first = spec.widths[0]
         self.stem = nn.Sequential(
             nn.Conv2d(spec.in_channels, first, 4, stride=4), LayerNorm2d(first)

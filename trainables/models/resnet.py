@@ -61,9 +61,6 @@ class Bottleneck(nn.Module):
 class ResNet(nn.Module):
     def __init__(self, spec: ResNetSpec):
         super().__init__()
-        problems = spec.problems()
-        if problems:
-            raise ValueError(f"invalid ResNetSpec: {'; '.join(problems)}")
         self.stem = nn.Sequential(
             nn.Conv2d(spec.in_channels, spec.stem_width, 7, stride=2, padding=3, bias=False),
             nn.BatchNorm2d(spec.stem_width),

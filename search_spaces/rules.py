@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from nas.analyzer import Analysis, analyze
+from trainables.models.analysis import Analysis, analyze
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,10 @@ class Analysis:
     max_pools: int
     global_pool: bool
 
+    def figures(self) -> dict[str, int]:
+        """What every epoch of a trial reports about its network (and the reports read back)."""
+        return {"params": self.params, "macs": self.macs, "receptive_field": self.receptive_field}
+
 
 def analyze(spec: Any) -> Analysis:
     """Parameters, MACs, layer table, receptive field and the structural facts the rules read."""
@@ -58,6 +62,11 @@ def analyze(spec: Any) -> Analysis:
         + sum(n.op == "call_function" and "max_pool" in str(n.target) for n in graph.nodes),
         global_pool=any(_is_global_pool(m) for m in modules.values()),
     )
+
+
+def layer_rows(analysis: Analysis) -> list[tuple[str, str, str, int]]:
+    """(layer, type, output shape, params) per layer, as nas.summary and the reports show it."""
+    return [(r.name, r.kind, str(list(r.output_shape)), r.params) for r in analysis.layers]
 
 
 def _layer_table(model: nn.Module, x: torch.Tensor) -> tuple[list[LayerRow], int]:

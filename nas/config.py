@@ -1,0 +1,215 @@
+"""One search's settings, from the command line to the trials: ``RunConfig``.
+
+Field names are the ``nas.run`` flag names (``--max-epochs`` is ``max_epochs``) and every
+default is stated here once; ``None`` on a field marked "the space's" takes the space's value
+(``SearchSpace.asha``, ``SearchSpace.metric``), or the smoke test's. Building one raises
+``UsageError`` with one sentence naming the first flag whose value cannot work. ``run.json``
+records it whole; a resume reads it back and compares it field by field (``nas.resume``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from nas import storage
+from nas.samplers import SAMPLERS
+from search_spaces import SPACES, get_space, space_for_run
+from search_spaces.base import SearchSpace
+
+# Tiny synthetic data: rungs by epochs alone, so ASHA's stopping shows in seconds.
+SMOKE_TEST = {
+    "num_samples": 4,
+    "max_epochs": 2,
+    "grace_period": 1,
+    "reduction_factor": 2,
+    "min_rung_steps": 0,
+}
+SPACE_SHAPED = tuple(SMOKE_TEST)  # None: the space's (its AshaDefaults), or the smoke test's
+
+
+class UsageError(Exception):
+    """A bad flag value: printed as one sentence, exit status 2."""
+
+
+def flag(default, help: str, *, shapes: bool = False, **argparse_kwargs):
+    """A field that is also a ``nas.run`` flag; ``shapes``: a resume must not change it."""
+    return field(
+        default=default, metadata={"help": help, "shapes": shapes, "argparse": argparse_kwargs}
+    )
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    space: str | None = flag(None, "search space name (see --list-spaces)", shapes=True)
+    name: str | None = flag(None, "experiment name (default: SPACE-DATE-TIME)")
+    storage: str = flag("./experiments", "folder, shared path or URI (s3://...) of experiments")
+    data_dir: str | None = flag(
+        None,
+        "folder holding the data set (default: $NAS_DATA_DIR, else ./data; on --resume, the "
+        "experiment's)",
+    )
+    smoke_test: bool = flag(False, "tiny synthetic data, a few trials", shapes=True)
+    num_samples: int | None = flag(None, "trials to run (the space's)", shapes=True)
+    max_epochs: int | None = flag(
+        None, "epochs of a trial never stopped (the space's)", shapes=True
+    )
+    grace_period: int | None = flag(
+        None, "epochs before ASHA may stop a trial (the space's)", shapes=True
+    )
+    reduction_factor: int | None = flag(
+        None, "ASHA keeps 1/N of the trials per rung (the space's)", shapes=True
+    )
+    min_rung_steps: int | None = flag(
+        None,
+        "optimizer steps every batch size takes before ASHA may stop a trial; moves the first "
+        "rung later on small data (the space's; 0: --grace-period alone)",
+        shapes=True,
+    )
+    searcher: str = flag(
+        "tpe",
+        "evolution (regularized, from the seed preset), tpe (Optuna's TPE) or random",
+        shapes=True,
+        choices=SAMPLERS,
+    )
+    seed: int = flag(0, "experiment seed; fixes every trial's", shapes=True)
+    seed_trial: bool = flag(
+        True,
+        "do not start with the space's seed preset (every trial drawn by the searcher)",
+        shapes=True,
+    )
+    val_fraction: float = flag(0.1, "of the training files held out to validate", shapes=True)
+    train_images: int | None = flag(None, "train on only the first N training images", shapes=True)
+    metric: str | None = flag(
+        None, "what ASHA and the searcher optimise (the space's)", shapes=True
+    )
+    max_params: int | None = flag(None, "parameter budget (the space's)", shapes=True)
+    input_size: int | None = flag(None, "fix the input size (spaces that search it)", shapes=True)
+    address: str | None = flag(None, "address of an existing Ray cluster (default: start one)")
+    num_cpus: int | None = flag(None, "CPUs of the local Ray instance (default: all)")
+    cpus_per_trial: float = flag(1.0, "CPUs each trial reserves")
+    gpus_per_trial: float | None = flag(
+        None, "GPUs per trial, fractions allowed (default: 1 if the cluster has GPUs)"
+    )
+    max_concurrent: int | None = flag(None, "trials at once (default: all that fit)")
+    max_failures: int = flag(0, "retries of a failed trial")
+    checkpoint_every: int = flag(1, "epochs between checkpoints")
+    wandb: bool = flag(False, "log trials to W&B (offline without an API key)")
+    compile: bool = flag(False, "torch.compile each trial's model (GPU, long runs)")
+    num_classes: int | None = None  # from the data, when the search starts
+
+    def __post_init__(self) -> None:
+        for name in ("num_samples", "max_epochs", "grace_period", "train_images"):
+            self._at_least(name, 1)
+        for name in ("max_concurrent", "checkpoint_every", "num_cpus", "max_params"):
+            self._at_least(name, 1)
+        self._at_least("reduction_factor", 2)
+        self._at_least("min_rung_steps", 0)
+        self._at_least("max_failures", 0)
+        epochs, grace = self.max_epochs, self.grace_period
+        if None not in (epochs, grace) and epochs < grace:
+            raise UsageError(
+                f"--max-epochs must be >= --grace-period "
+                f"(got {self.max_epochs} < {self.grace_period})."
+            )
+        if self.cpus_per_trial <= 0:
+            raise UsageError(f"--cpus-per-trial must be above 0 (got {self.cpus_per_trial}).")
+        if self.gpus_per_trial is not None and self.gpus_per_trial < 0:
+            raise UsageError(f"--gpus-per-trial must be 0 or more (got {self.gpus_per_trial}).")
+        if self.gpus_per_trial is not None and self.gpus_per_trial > 1:
+            raise UsageError(
+                f"--gpus-per-trial above 1 is not supported: a trial trains on one GPU (got "
+                f"{self.gpus_per_trial:g}); use 1, or a fraction to share a GPU between trials."
+            )
+        if self.input_size is not None and self.input_size < 16:
+            raise UsageError(f"--input-size must be at least 16 pixels (got {self.input_size}).")
+        if not 0 < self.val_fraction < 1:
+            raise UsageError(f"--val-fraction must be between 0 and 1 (got {self.val_fraction}).")
+
+    def _at_least(self, name: str, low: int) -> None:
+        value = getattr(self, name)
+        if value is not None and value < low:
+            bound = f"at least {low}" if low else "0 or more"
+            raise UsageError(f"--{name.replace('_', '-')} must be {bound} (got {value}).")
+
+    @classmethod
+    def from_flags(cls, given: dict) -> RunConfig:
+        """A new search's config: the flags given, then the space's and these defaults."""
+        if not given.get("space"):
+            raise UsageError(f"--space is required; known spaces: {', '.join(sorted(SPACES))}.")
+        space = space_named(given["space"])
+        fallback = SMOKE_TEST if given.get("smoke_test") else dataclasses.asdict(space.asha)
+        values = {
+            **{k: fallback[k] for k in SPACE_SHAPED},
+            "metric": space.metric,
+            "name": f"{space.name}-{datetime.now():%Y%m%d-%H%M%S}",
+            "data_dir": os.environ.get("NAS_DATA_DIR", "./data"),
+            **{k: v for k, v in given.items() if v is not None},
+        }
+        values["storage"] = storage.resolve(values.get("storage", cls.storage))
+        values["data_dir"] = local_path(values["data_dir"])
+        if space.task == "hw2p2" and values.get("smoke_test") and "input_size" not in given:
+            values["input_size"] = 32  # the synthetic faces' size: seconds per epoch on CPU
+        config = cls(**values)
+        config.check_against(space)
+        return config
+
+    def check_against(self, space: SearchSpace) -> None:
+        """Raise UsageError where a flag does not apply to the space."""
+        if self.metric not in space.metrics:
+            raise UsageError(
+                f"--metric must be one of {', '.join(space.metrics)} for space {space.name} "
+                f"(got {self.metric})."
+            )
+        if self.input_size is not None and "input_size" not in space.presets["seed"]:
+            raise UsageError(
+                f"--input-size does not apply to space {space.name}: its input size is fixed."
+            )
+
+    @classmethod
+    def shaping(cls) -> list[str]:
+        """The fields a resume takes from run.json and refuses to change."""
+        return [f.name for f in dataclasses.fields(cls) if f.metadata.get("shapes")]
+
+    @property
+    def experiment_dir(self) -> str:
+        return storage.join(self.storage, self.name)
+
+    def search_space(self) -> SearchSpace:
+        """The space as this run searches it: metric, budget, input size and classes applied."""
+        return space_for_run(dataclasses.asdict(self))
+
+
+def local_path(folder: str) -> str:
+    return str(Path(folder).expanduser().resolve())
+
+
+def space_named(name: str) -> SearchSpace:
+    try:
+        return get_space(name)
+    except KeyError as e:
+        raise UsageError(f"{e.args[0]}.") from None
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per field; a flag not given is absent from the parsed namespace."""
+    for f in dataclasses.fields(RunConfig):
+        if "help" not in f.metadata:
+            continue
+        name = "--" + f.name.replace("_", "-")
+        kwargs = {"dest": f.name, "default": argparse.SUPPRESS, **f.metadata["argparse"]}
+        text = f.metadata["help"]
+        if f.type in ("bool", bool) and f.default is True:
+            parser.add_argument(f"--no-{name[2:]}", action="store_false", help=text, **kwargs)
+        elif f.type in ("bool", bool):
+            parser.add_argument(name, action="store_true", help=text, **kwargs)
+        else:
+            default = "" if f.default is None else f" (default: {f.default})"
+            kind = {"int | None": int, "int": int, "float": float, "float | None": float}
+            parser.add_argument(
+                name, type=kind.get(f.type, str), help=text.removesuffix(".") + default, **kwargs
+            )
