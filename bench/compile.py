@@ -24,7 +24,7 @@ from search_spaces.cifar_lt200k import SEED, SPACE
 from trainables.data.synthetic import write_synthetic_cifar10
 from trainables.device import choose_device
 from trainables.loop import Training, seed_everything
-from trainables.tasks import load_task
+from trainables.tasks import get_task
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -32,7 +32,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 def epoch_times(data_dir: str, epochs: int, limit: int, compile: bool) -> list[float]:
     spec, settings = SPACE.decode(SEED)
     seed_everything(0)
-    data = load_task("cifar10", data_dir, 0.1, limit)
+    data = get_task("cifar10").load(data_dir, 0.1, limit, 32)
     training = Training(spec, settings, choose_device(), compile=compile)
     loader = DataLoader(data.train, batch_size=settings.batch_size, shuffle=True)
     times = []

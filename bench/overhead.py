@@ -32,7 +32,7 @@ from search_spaces.cifar_lt200k import SEED, SPACE  # noqa: E402
 from trainables.data.synthetic import write_synthetic_cifar10  # noqa: E402
 from trainables.device import Device  # noqa: E402
 from trainables.loop import Training, seed_everything  # noqa: E402
-from trainables.tasks import load_task  # noqa: E402
+from trainables.tasks import get_task  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -42,7 +42,7 @@ def bare(data_dir: str, epochs: int, limit: int) -> list[float]:
     torch.set_num_threads(1)
     spec, settings = SPACE.decode(SEED)
     seed_everything(0)
-    data = load_task("cifar10", data_dir, 0.1, limit)
+    data = get_task("cifar10").load(data_dir, 0.1, limit, 32)
     training = Training(spec, settings, Device(torch.device("cpu")))
     loader = DataLoader(data.train, batch_size=settings.batch_size, shuffle=True)
     times, train_only = [], []

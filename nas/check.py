@@ -37,7 +37,7 @@ from trainables.data.augment import normalize
 from trainables.data.synthetic import write_synthetic_cifar10
 from trainables.device import Device, choose_device
 from trainables.loop import Training
-from trainables.tasks import load_task
+from trainables.tasks import get_task
 from trainables.trial import Trial
 
 # Sizes per device: enough images that an epoch measures throughput, few enough for 2 minutes.
@@ -128,7 +128,7 @@ def sharing(device: Device, data_dir: Path, storage: Path, trials: int) -> Row:
     from nas.tuner import trainable_for
 
     cpus = os.cpu_count() or 1
-    train_images = len(load_task("cifar10", str(data_dir)).train)
+    train_images = get_task("cifar10").training_images(str(data_dir), RunConfig.val_fraction, None)
     ray.init(num_cpus=cpus, include_dashboard=False, logging_level="ERROR")
     try:
         rates = {}

@@ -20,6 +20,7 @@ from nas import storage
 from nas.samplers import SAMPLERS
 from search_spaces import SPACES, get_space, space_for_run
 from search_spaces.base import SearchSpace
+from trainables.tasks import get_task
 
 # Tiny synthetic data: rungs by epochs alone, so ASHA's stopping shows in seconds.
 SMOKE_TEST = {
@@ -152,8 +153,9 @@ class RunConfig:
         }
         values["storage"] = storage.resolve(values.get("storage", cls.storage))
         values["data_dir"] = local_path(values["data_dir"])
-        if space.task == "hw2p2" and values.get("smoke_test") and "input_size" not in given:
-            values["input_size"] = 32  # the synthetic faces' size: seconds per epoch on CPU
+        synthetic_size = get_task(space.task).smoke_input_size
+        if values.get("smoke_test") and synthetic_size and "input_size" not in given:
+            values["input_size"] = synthetic_size
         config = cls(**values)
         config.check_against(space)
         return config

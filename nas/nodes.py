@@ -8,16 +8,15 @@ A node without the data fails the search before it starts, naming the node.
 from __future__ import annotations
 
 from trainables.data import DataError
-from trainables.data.synthetic import ensure_synthetic
-from trainables.tasks import check_data
+from trainables.tasks import get_task
 
 
 def prepare_node(task: str, data_dir: str, synthetic: bool) -> str:
     """On one node: the synthetic data if asked, then the data check's one-line summary."""
     try:
         if synthetic:
-            ensure_synthetic(task, data_dir)
-        return check_data(task, data_dir)[1]
+            get_task(task).ensure_synthetic(data_dir)
+        return get_task(task).check(data_dir)[1]
     except DataError as e:
         return f"error: {e}"
     except Exception as e:  # a read-only /tmp, a full disk: said in one line, not a traceback

@@ -26,7 +26,7 @@ from trainables.data import DataError
 from trainables.data.augment import ChannelStats
 from trainables.device import Device, choose_device
 from trainables.models import create_model
-from trainables.tasks import load_test, load_verification_test
+from trainables.tasks import get_task
 from trainables.verification import identify
 
 
@@ -96,10 +96,11 @@ def predict(experiment: str, data_dir: str | None, out: Path) -> list[str]:
     size = model.spec.image_size
     out.mkdir(parents=True, exist_ok=True)
     lines = [f"best trial {trial}, checkpoint {checkpoint.name} (epoch {meta['epoch']})"]
-    x, y, ids = load_test(space.task, data_dir, stats, size)
+    task = get_task(space.task)
+    x, y, ids = task.load_test(data_dir, stats, size)
     predicted = model.classify(x)
     labels = [classes[i] if classes else str(i) for i in predicted.tolist()]
-    if space.task == "cifar10":
+    if task.has_test_labels:
         path = out / "test_predictions.csv"
         write_csv(path, ids, labels)
         accuracy = (predicted == y).float().mean().item()
@@ -108,7 +109,11 @@ def predict(experiment: str, data_dir: str | None, out: Path) -> list[str]:
     path = out / "classification_submission.csv"
     write_csv(path, ids, labels)
     lines.append(f"{path}: {len(ids)} images of classification/test")
-    known_x, known_labels, unknown_x, unknown_ids = load_verification_test(data_dir, stats, size)
+    if not task.verifies:
+        return lines
+    known_x, known_labels, unknown_x, unknown_ids = task.load_verification_test(
+        data_dir, stats, size
+    )
     matched = identify(model.embed(unknown_x), model.embed(known_x), known_labels)
     path = out / "verification_submission.csv"
     write_csv(path, unknown_ids, matched)

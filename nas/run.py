@@ -31,9 +31,8 @@ from nas.run_record import read_record
 from nas.rungs import first_rung, steps_per_epoch
 from search_spaces import SPACES
 from trainables.data import DataError
-from trainables.data.synthetic import ensure_synthetic
 from trainables.device import trials_per_gpu
-from trainables.tasks import check_data, training_images
+from trainables.tasks import get_task
 
 
 def parser() -> argparse.ArgumentParser:
@@ -99,7 +98,9 @@ def with_resources(config: RunConfig) -> RunConfig:
 
 def move_first_rung(config: RunConfig, space) -> RunConfig:
     """Place ASHA's first rung after --min-rung-steps steps of the largest batch (nas.rungs)."""
-    images = training_images(space.task, config.data_dir, config.val_fraction, config.train_images)
+    images = get_task(space.task).training_images(
+        config.data_dir, config.val_fraction, config.train_images
+    )
     grace = first_rung(
         config.grace_period, config.max_epochs, config.min_rung_steps, images, space.batch_sizes
     )
@@ -161,7 +162,7 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
         raise UsageError(
             f"storage {config.storage} is not writable ({e}): choose another --storage."
         ) from None
-    num_classes, found = check_data(space.task, config.data_dir)  # before Ray starts
+    num_classes, found = get_task(space.task).check(config.data_dir)  # before Ray starts
     print(found, flush=True)
     config = move_first_rung(dataclasses.replace(config, num_classes=num_classes), space)
     start = time.monotonic()
@@ -312,13 +313,13 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         config = config_of(args)
         if config.smoke_test:
-            task = space_named(config.space).task
+            task = get_task(space_named(config.space).task)
             # The same path on every node: each node of a cluster writes its own copy there.
             key = hashlib.sha1(config.experiment_dir.encode()).hexdigest()[:12]
             folder = Path(tempfile.gettempdir()) / f"nas-smoke-{key}"
             try:
-                data_dir = str(ensure_synthetic(task, folder / "data"))
-                print(f"Smoke test: synthetic {task} data in {data_dir}", flush=True)
+                data_dir = str(task.ensure_synthetic(folder / "data"))
+                print(f"Smoke test: synthetic {task.name} data in {data_dir}", flush=True)
                 summary = run_search(dataclasses.replace(config, data_dir=data_dir), args.resume)
             finally:
                 shutil.rmtree(folder, ignore_errors=True)

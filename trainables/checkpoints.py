@@ -18,7 +18,7 @@ from trainables.data.augment import ChannelStats
 from trainables.device import choose_device
 from trainables.loop import Training, TrainSettings
 from trainables.models import spec_from_dict, spec_to_dict
-from trainables.tasks import has_test_labels, load_test
+from trainables.tasks import get_task
 
 
 def save_checkpoint(
@@ -65,11 +65,12 @@ def evaluate_checkpoint(folder: Path, task: str, data_dir: str) -> tuple[float, 
     Rebuilt from the checkpoint alone (its spec and training settings). NaN for a task whose
     test split is unlabelled (HW2P2), without loading anything.
     """
-    if not has_test_labels(task):
+    if not get_task(task).has_test_labels:
         return float("nan"), float("nan")
     meta = read_meta(folder)
     spec, settings = load_spec(folder), TrainSettings(**meta["settings"])
     training = Training(spec, settings, choose_device())
     load_checkpoint(folder, training)
-    x, y, _ = load_test(task, data_dir, ChannelStats.from_dict(meta["stats"]), spec.image_size)
+    stats = ChannelStats.from_dict(meta["stats"])
+    x, y, _ = get_task(task).load_test(data_dir, stats, spec.image_size)
     return training.evaluate(x, y)

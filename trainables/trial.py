@@ -23,7 +23,7 @@ from trainables.data.batched import BatchAugment, DeviceBatches
 from trainables.device import Device, choose_device, is_out_of_memory
 from trainables.loop import NonFiniteLoss, Training, seed_everything
 from trainables.models.analysis import analyze
-from trainables.tasks import cached_task
+from trainables.tasks import cached_task, get_task
 from trainables.verification import verification_accuracy
 
 
@@ -82,7 +82,7 @@ class Trial:
             load_checkpoint(checkpoint, self.training)
         self.architecture = analyze(self.spec).figures()
         self.val_x, self.val_y = self.data.val_x, self.data.val_y
-        if self.device.resident_data and job.task == "cifar10":
+        if self.device.resident_data and get_task(job.task).batched_augment:
             # The whole set lives on the device; augmentation is a few batched tensor ops there,
             # and validation reads tensors already in place.
             where = self.device.torch_device

@@ -9,7 +9,7 @@ from trainables.checkpoints import load_checkpoint, save_checkpoint
 from trainables.device import Device
 from trainables.loop import Training, TrainSettings, seed_everything
 from trainables.models.cifar_net import CifarNetSpec
-from trainables.tasks import load_task
+from trainables.tasks import get_task
 
 SMALL = CifarNetSpec(
     stem_width=8, widths=(16,) * 3, expansions=(32,) * 3, dilations=(2,) * 3, transition_width=16
@@ -31,7 +31,7 @@ def run_epoch(training: Training, data, seed: int):
 
 def test_learns_and_follows_the_warm_restart_schedule(synthetic_cifar):
     seed_everything(0)
-    data = load_task("cifar10", str(synthetic_cifar))
+    data = get_task("cifar10").load(str(synthetic_cifar), 0.1, None, 32)
     training = Training(SMALL, SETTINGS, CPU)
     first = run_epoch(training, data, seed=0)
     # Stepped per iteration with the fractional epoch: halfway through the first 2-epoch cycle.
@@ -46,7 +46,7 @@ def test_learns_and_follows_the_warm_restart_schedule(synthetic_cifar):
 
 
 def test_checkpoint_restores_the_exact_next_epoch(synthetic_cifar, tmp_path):
-    data = load_task("cifar10", str(synthetic_cifar))
+    data = get_task("cifar10").load(str(synthetic_cifar), 0.1, None, 32)
     seed_everything(1)
     original = Training(SMALL, SETTINGS, CPU)
     run_epoch(original, data, seed=1)

@@ -10,7 +10,6 @@ import numpy as np
 from PIL import Image
 
 from trainables.data.cifar10 import DEFAULT_CLASSES, FOLDER, write_batch
-from trainables.data.publish import publish_once
 
 
 def write_synthetic_cifar10(
@@ -71,18 +70,4 @@ def write_synthetic_hw2p2(root: str | Path, size: int = 32, seed: int = 0) -> Pa
         save(ver / "unknown_test" / f"{i:03d}.jpg", 6 + (i + 1) % 4)
     with open(ver / "dev_identities.csv", "w", newline="") as f:
         csv.writer(f).writerows([("id", "label"), *rows])
-    return root
-
-
-def write_synthetic(task: str, root: str | Path) -> Path:
-    """A tiny data set for ``task`` in its real on-disk layout."""
-    writers = {"cifar10": write_synthetic_cifar10, "hw2p2": write_synthetic_hw2p2}
-    return writers[task](root)
-
-
-def ensure_synthetic(task: str, root: str | Path) -> Path:
-    """``write_synthetic`` once per machine: every Ray node of a ``--smoke-test`` calls it for
-    the same folder, and only one process writes it (``publish_once``)."""
-    root = Path(root)
-    publish_once(root, lambda staged: write_synthetic(task, staged))
     return root

@@ -1,0 +1,80 @@
+"""What every task gives a trial: ``Task``, the data it loads (``TaskData``) and ``VerifySet``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from trainables.data.augment import ChannelStats
+from trainables.data.publish import publish_once
+
+SPLIT_SEED = 0  # the validation split is the same for every trial and every search
+
+
+@dataclass
+class VerifySet:
+    known_x: torch.Tensor  # normalised gallery images
+    known_labels: list[str]
+    unknown_x: torch.Tensor  # normalised unknown_dev images
+    truth: list[str]
+
+
+@dataclass
+class TaskData:
+    train: Dataset  # augmented samples (tensor, label)
+    val_x: torch.Tensor  # normalised, no augmentation
+    val_y: torch.Tensor
+    stats: ChannelStats
+    classes: tuple[str, ...]
+    verify: VerifySet | None = None
+
+    def reseed(self, seed: int) -> None:
+        """Make the next epoch's augmentations a function of ``seed`` alone."""
+        self.train.transform.set_random_seed(seed)
+
+
+class Task:
+    """A data set in its on-disk layout: checked, counted, loaded, tested, and a synthetic copy.
+
+    What differs between tasks is said by these attributes, never by comparing names.
+    """
+
+    name: str
+    has_test_labels: bool  # the test split is labelled: a test accuracy can be measured
+    verifies: bool = False  # each epoch also scores verification (``TaskData.verify``)
+    batched_augment: bool = False  # augmentation runs as batched tensor ops on the device
+    smoke_input_size: int | None = None  # the synthetic set's image size, where it is searched
+
+    def check(self, data_dir: str) -> tuple[int, str]:
+        """The number of classes and one line on what was found; DataError if unusable."""
+        raise NotImplementedError
+
+    def training_images(self, data_dir: str, val_fraction: float, train_images: int | None) -> int:
+        """The images in one training epoch (the driver sizes ASHA's rungs by them)."""
+        raise NotImplementedError
+
+    def load(
+        self, data_dir: str, val_fraction: float, train_images: int | None, image_size: int
+    ) -> TaskData:
+        """Training and validation data; the test split is left for ``load_test``."""
+        raise NotImplementedError
+
+    def load_test(
+        self, data_dir: str, stats: ChannelStats, image_size: int
+    ) -> tuple[torch.Tensor, torch.Tensor | None, list[str]]:
+        """The held-out test images (normalised with the trial's statistics), labels, ids."""
+        raise NotImplementedError
+
+    def write_synthetic(self, root: Path) -> Path:
+        """A tiny data set in the real on-disk layout."""
+        raise NotImplementedError
+
+    def ensure_synthetic(self, root: str | Path) -> Path:
+        """``write_synthetic`` once per machine: every Ray node of a ``--smoke-test`` calls it
+        for the same folder, and only one process writes it (``publish_once``)."""
+        root = Path(root)
+        publish_once(root, self.write_synthetic)
+        return root

@@ -1,0 +1,60 @@
+"""CIFAR-10: the standard batches; validation carved from the training files with a fixed seed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from trainables.data.augment import AugmentedImages, ChannelStats, cifar_train_transform, normalize
+from trainables.data.cifar10 import load_cifar10, train_val_split
+from trainables.data.synthetic import write_synthetic_cifar10
+from trainables.tasks.base import SPLIT_SEED, Task, TaskData
+
+
+class Cifar10(Task):
+    name = "cifar10"
+    has_test_labels = True
+    batched_augment = True  # trainables.data.batched.BatchAugment
+
+    def check(self, data_dir: str) -> tuple[int, str]:
+        data = load_cifar10(data_dir)  # downloaded where missing and online
+        return len(data.classes), data.describe()
+
+    def training_images(self, data_dir: str, val_fraction: float, train_images: int | None) -> int:
+        count = len(self._split(len(load_cifar10(data_dir).train.labels), val_fraction)[0])
+        return min(count, train_images) if train_images else count
+
+    def load(
+        self, data_dir: str, val_fraction: float, train_images: int | None, image_size: int
+    ) -> TaskData:
+        data = load_cifar10(data_dir)
+        train_idx, val_idx = self._split(len(data.train.labels), val_fraction)
+        if train_images is not None:
+            train_idx = train_idx[:train_images]
+        images, labels = data.train.images[train_idx], data.train.labels[train_idx]
+        stats = ChannelStats.of(images)
+        return TaskData(
+            train=AugmentedImages(images, labels, cifar_train_transform(stats)),
+            val_x=normalize(data.train.images[val_idx], stats),
+            val_y=torch.from_numpy(data.train.labels[val_idx]),
+            stats=stats,
+            classes=data.classes,
+        )
+
+    def load_test(self, data_dir: str, stats: ChannelStats, image_size: int):
+        """The labelled test batch; ids are positions."""
+        test = load_cifar10(data_dir).test
+        ids = [str(i) for i in range(len(test.labels))]
+        return normalize(test.images, stats), torch.from_numpy(np.asarray(test.labels)), ids
+
+    def write_synthetic(self, root: Path) -> Path:
+        return write_synthetic_cifar10(root)
+
+    @staticmethod
+    def _split(n: int, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+        return train_val_split(n, val_fraction, SPLIT_SEED)
+
+
+CIFAR10 = Cifar10()

@@ -1,0 +1,91 @@
+"""HW2P2 faces: ``classification/dev`` validates, and the verification gallery gives every epoch
+a ``verify_acc`` as well. The classification test split is unlabelled."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from trainables.data.augment import AugmentedImages, ChannelStats, face_train_transform, normalize
+from trainables.data.hw2p2 import FaceLayout, load_images, validate_layout
+from trainables.data.synthetic import write_synthetic_hw2p2
+from trainables.tasks.base import Task, TaskData, VerifySet
+
+
+class Hw2p2(Task):
+    name = "hw2p2"
+    has_test_labels = False
+    verifies = True
+    smoke_input_size = 32  # write_synthetic's faces: seconds per epoch on a CPU
+
+    def check(self, data_dir: str) -> tuple[int, str]:
+        layout = validate_layout(data_dir)
+        return len(layout.identities), (
+            f"HW2P2 faces in {layout.root}: {len(layout.identities):,} identities, "
+            f"{len(layout.train):,} training and {len(layout.dev):,} dev images, "
+            f"{len(layout.known):,} gallery images"
+        )
+
+    def training_images(self, data_dir: str, val_fraction: float, train_images: int | None) -> int:
+        count = len(_layout(data_dir).train)  # dev is the validation set: val_fraction unused
+        return min(count, train_images) if train_images else count
+
+    def load(
+        self, data_dir: str, val_fraction: float, train_images: int | None, image_size: int
+    ) -> TaskData:
+        layout = _layout(data_dir)
+        train = layout.train[:train_images] if train_images else layout.train
+        images = load_images([p for p, _ in train], image_size)
+        labels = np.array([y for _, y in train], dtype=np.int64)
+        stats = ChannelStats.of(np.asarray(images))
+        dev = load_images([p for p, _ in layout.dev], image_size)
+        known = load_images([p for p, _ in layout.known], image_size)
+        unknown = load_images([p for p, _ in layout.unknown_dev], image_size)
+        return TaskData(
+            train=AugmentedImages(images, labels, face_train_transform(stats)),
+            val_x=normalize(np.asarray(dev), stats),
+            val_y=torch.tensor([y for _, y in layout.dev]),
+            stats=stats,
+            classes=layout.identities,
+            verify=VerifySet(
+                known_x=normalize(np.asarray(known), stats),
+                known_labels=[name for _, name in layout.known],
+                unknown_x=normalize(np.asarray(unknown), stats),
+                truth=[name for _, name in layout.unknown_dev],
+            ),
+        )
+
+    def load_test(self, data_dir: str, stats: ChannelStats, image_size: int):
+        """``classification/test``: no labels; ids are file names."""
+        layout = _layout(data_dir)
+        images = load_images(list(layout.test), image_size)
+        return normalize(np.asarray(images), stats), None, [p.name for p in layout.test]
+
+    def load_verification_test(
+        self, data_dir: str, stats: ChannelStats, image_size: int
+    ) -> tuple[torch.Tensor, list[str], torch.Tensor, list[str]]:
+        """The gallery (images, identities) and ``unknown_test`` (images, file names)."""
+        layout = _layout(data_dir)
+        known = load_images([p for p, _ in layout.known], image_size)
+        unknown = load_images(list(layout.unknown_test), image_size)
+        return (
+            normalize(np.asarray(known), stats),
+            [name for _, name in layout.known],
+            normalize(np.asarray(unknown), stats),
+            [p.name for p in layout.unknown_test],
+        )
+
+    def write_synthetic(self, root: Path) -> Path:
+        return write_synthetic_hw2p2(root, size=self.smoke_input_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _layout(data_dir: str) -> FaceLayout:
+    """The face layout, listed once per process (the driver has checked its images)."""
+    return validate_layout(data_dir, check_images=False)
+
+
+HW2P2 = Hw2p2()
