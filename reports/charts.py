@@ -10,20 +10,20 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 
-from reports import tables  # noqa: E402
-from reports.results import STOPPED, Experiment  # noqa: E402
+from reports.results import STOPPED  # noqa: E402
+from reports.tables import Derived  # noqa: E402
 
 CHARTS = ("val_acc", "train_loss", "lr_schedule", "pareto", "parallel")
 
 
-def write_charts(experiment: Experiment, folder: Path) -> list[Path]:
+def write_charts(derived: Derived, folder: Path) -> list[Path]:
     """Write ``charts.pdf`` (a page per chart) and ``<chart>.png`` files; returns their paths."""
     figures = {
-        "val_acc": _curves(experiment, tables.metric_of(experiment)),
-        "train_loss": _curves(experiment, "train_loss"),
-        "lr_schedule": _lr_schedule(experiment),
-        "pareto": _pareto(experiment),
-        "parallel": _parallel(experiment),
+        "val_acc": _curves(derived, derived.metric),
+        "train_loss": _curves(derived, "train_loss"),
+        "lr_schedule": _lr_schedule(derived),
+        "pareto": _pareto(derived),
+        "parallel": _parallel(derived),
     }
     paths = [folder / "charts.pdf"]
     with PdfPages(paths[0]) as pdf:
@@ -42,11 +42,11 @@ def _figure(title: str, xlabel: str, ylabel: str):
     return figure, ax
 
 
-def _curves(experiment: Experiment, metric: str):
+def _curves(derived: Derived, metric: str):
     """One line per trial; an x where ASHA stopped a trial early."""
     figure, ax = _figure(f"{metric} per epoch (x: stopped early by ASHA)", "epoch", metric)
-    curves = tables.curves(experiment)
-    states = dict(zip(experiment.trials["Name"], experiment.trials["State"], strict=True))
+    curves, trials = derived.curves, derived.experiment.trials
+    states = dict(zip(trials["Name"], trials["State"], strict=True))
     if metric not in curves:
         return figure
     for name, curve in curves.groupby("Name"):
@@ -59,18 +59,18 @@ def _curves(experiment: Experiment, metric: str):
     return figure
 
 
-def _lr_schedule(experiment: Experiment):
+def _lr_schedule(derived: Derived):
     figure, ax = _figure(
         "Learning rate (CosineAnnealingWarmRestarts, per iteration)", "epoch", "lr"
     )
-    for name, schedule in tables.lr_schedules(experiment).items():
+    for name, schedule in derived.schedules.items():
         ax.plot(schedule["epoch"], schedule["lr"], lw=1.2, alpha=0.8, label=name)
     ax.set_yscale("log")
     return figure
 
 
-def _pareto(experiment: Experiment):
-    front = tables.pareto(experiment)
+def _pareto(derived: Derived):
+    front = derived.pareto
     metric = front.columns[2]
     figure, ax = _figure(
         f"{metric} against parameters, with the Pareto front", "parameters", metric
@@ -79,10 +79,7 @@ def _pareto(experiment: Experiment):
         return figure
     ax.scatter(front["params"], front[metric], s=30, alpha=0.6, label="trials")
     best = front[front["on_front"]]
-    # The front holds from each point until a larger network does better, up to the largest.
-    xs = [*best["params"], front["params"].max()]
-    ys = [*best[metric], best[metric].iloc[-1]]
-    ax.step(xs, ys, where="post", color="C3", lw=2, label="Pareto front")
+    ax.plot(*derived.front, color="C3", lw=2, label="Pareto front")
     ax.scatter(best["params"], best[metric], s=60, color="C3")
     for _, row in best.iterrows():
         ax.annotate(
@@ -96,8 +93,8 @@ def _pareto(experiment: Experiment):
     return figure
 
 
-def _parallel(experiment: Experiment):
-    axes, rows = tables.parallel_coordinates(experiment)
+def _parallel(derived: Derived):
+    axes, rows = derived.parallel
     figure, ax = _figure(
         "Hyperparameters against the metric (scaled; lr and decay in log10)", "", "scaled value"
     )

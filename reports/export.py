@@ -13,23 +13,24 @@ import tempfile
 from pathlib import Path
 
 from nas import storage
-from reports.ablations import ablation_table
 from reports.charts import write_charts
 from reports.html import write_html
 from reports.results import Experiment, load_experiment
+from reports.tables import derive
 from reports.workbook import write_workbook
 
 
 def export(experiment: Experiment, out: Path) -> list[Path]:
     """Write every report of ``experiment`` into the local folder ``out``; returns the paths."""
     out.mkdir(parents=True, exist_ok=True)
+    derived = derive(experiment)  # once, for every writer
     csv = out / "ablations.csv"
-    ablation_table(experiment.trials).to_csv(csv, index=False)
+    derived.ablations.to_csv(csv, index=False)
     return [
         csv,
-        write_workbook(experiment, out / "nas.xlsx"),
-        *write_charts(experiment, out),
-        write_html(experiment, out / "report.html"),
+        write_workbook(derived, out / "nas.xlsx"),
+        *write_charts(derived, out),
+        write_html(derived, out / "report.html"),
     ]
 
 

@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from reports import tables
-from reports.ablations import ablation_table
-from reports.results import STOPPED, Experiment
+from reports.results import STOPPED
+from reports.tables import Derived, configs
 
 W, H, PAD_L, PAD_R, PAD_T, PAD_B = 760, 380, 70, 20, 30, 60
 COLOURS = [
@@ -55,31 +54,29 @@ document.querySelectorAll('[data-trial]').forEach(el => {
 """
 
 
-def write_html(experiment: Experiment, path: Path) -> Path:
-    """Write the interactive report of ``experiment`` to ``path``."""
+def write_html(derived: Derived, path: Path) -> Path:
+    """Write the interactive report of an experiment to ``path``."""
+    experiment = derived.experiment
     trials = experiment.trials
     tooltips = _tooltips(trials)
-    metric = tables.metric_of(experiment)
-    curves = tables.curves(experiment)
+    metric, curves = derived.metric, derived.curves
     sections = [
-        _summary(experiment),
+        _summary(derived),
         _section(
             f"{metric} per epoch (x: stopped early by ASHA)",
             _curve_chart(curves, metric, trials, tooltips),
         ),
         _section("Training loss per epoch", _curve_chart(curves, "train_loss", trials, tooltips)),
-        _section(
-            "Learning rate (per iteration, log scale)", _schedule_chart(experiment, tooltips)
-        ),
+        _section("Learning rate (per iteration, log scale)", _schedule_chart(derived, tooltips)),
         _section(
             f"best_{metric} against parameters; red: Pareto front",
-            _pareto_chart(experiment, tooltips),
+            _pareto_chart(derived, tooltips),
         ),
         _section(
             "Hyperparameters against the metric (scaled to [0, 1]; lr and decay in log10)",
-            _parallel_chart(experiment, tooltips),
+            _parallel_chart(derived, tooltips),
         ),
-        _section("Trials", _table(ablation_table(trials))),
+        _section("Trials", _table(derived.ablations)),
     ]
     title = f"NAS report: {Path(experiment.location).name}"
     page = (
@@ -96,16 +93,16 @@ def _section(title: str, body: str) -> str:
     return f"<h2>{html.escape(title)}</h2>{body}"
 
 
-def _summary(experiment: Experiment) -> str:
+def _summary(derived: Derived) -> str:
+    experiment = derived.experiment
     counts = experiment.trials["State"].value_counts() if len(experiment.trials) else {}
     rows = [
         ("space", experiment.run.get("space", "?")),
         ("command", experiment.run.get("command", "?")),
     ]
     rows += [(state, int(n)) for state, n in dict(counts).items()]
-    best = tables.best_trial(experiment)
+    best, metric = derived.best, derived.metric
     if best is not None:
-        metric = tables.metric_of(experiment)
         rows.append(
             (
                 "best trial",
@@ -122,7 +119,7 @@ def _summary(experiment: Experiment) -> str:
 def _tooltips(trials: pd.DataFrame) -> dict[str, str]:
     """Trial name -> 'name (state)' and its config, one key per line."""
     found = {}
-    for (_, row), config in zip(trials.iterrows(), tables.configs(trials), strict=True):
+    for (_, row), config in zip(trials.iterrows(), configs(trials), strict=True):
         knobs = "\n".join(f"{k} = {_short(v)}" for k, v in config.items())
         found[row["Name"]] = f"{row['Name']} ({row['State']})\n{knobs}"
     return found
@@ -230,8 +227,8 @@ def _curve_chart(curves: pd.DataFrame, metric: str, trials: pd.DataFrame, toolti
     return _svg("".join(parts))
 
 
-def _schedule_chart(experiment: Experiment, tooltips: dict) -> str:
-    schedules = tables.lr_schedules(experiment)
+def _schedule_chart(derived: Derived, tooltips: dict) -> str:
+    schedules = derived.schedules
     if not schedules:
         return "<p>No schedule (the space is unknown or no trial trained).</p>"
     every = pd.concat(schedules.values())
@@ -245,24 +242,14 @@ def _schedule_chart(experiment: Experiment, tooltips: dict) -> str:
     return _svg("".join(parts))
 
 
-def _pareto_chart(experiment: Experiment, tooltips: dict) -> str:
-    front = tables.pareto(experiment)
+def _pareto_chart(derived: Derived, tooltips: dict) -> str:
+    front = derived.pareto
     if front.empty:
         return "<p>No trial reported a metric yet.</p>"
     metric = front.columns[2]
     axes = _Axes(front["params"], front[metric], "parameters", metric)
     parts = [axes.frame()]
-    best = front[front["on_front"]]
-    steps, previous = [], None
-    for x, y in zip(
-        [*best["params"], front["params"].max()],
-        [*best[metric], best[metric].iloc[-1]],
-        strict=True,
-    ):
-        if previous is not None:
-            steps.append((axes.x(x), axes.y(previous)))
-        steps.append((axes.x(x), axes.y(y)))
-        previous = y
+    steps = [(axes.x(x), axes.y(y)) for x, y in zip(*derived.front, strict=True)]
     parts.append(_polyline(steps, "#d62728", "front", "Pareto front"))
     for _, row in front.iterrows():
         colour = "#d62728" if row["on_front"] else "#1f77b4"
@@ -272,8 +259,8 @@ def _pareto_chart(experiment: Experiment, tooltips: dict) -> str:
     return _svg("".join(parts))
 
 
-def _parallel_chart(experiment: Experiment, tooltips: dict) -> str:
-    names, rows = tables.parallel_coordinates(experiment)
+def _parallel_chart(derived: Derived, tooltips: dict) -> str:
+    names, rows = derived.parallel
     if rows.empty:
         return "<p>Fewer than two trained trials, or no knob varies.</p>"
     metric = names[-1]

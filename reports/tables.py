@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from reports.ablations import ablation_table
 from reports.results import ARCHITECTURE, METRICS, REJECTED, Experiment
 from search_spaces import SPACES, SearchSpace, space_for_run
 from search_spaces.base import Config, is_preset
@@ -244,3 +246,55 @@ def parallel_coordinates(experiment: Experiment) -> tuple[list[str], pd.DataFram
         scaled[column] = (values - low) / (high - low) if high > low else 0.5
     scaled[metric] = done[metric].astype(float)
     return [*frame.columns, metric], scaled.reset_index(drop=True)
+
+
+def front_line(front: pd.DataFrame) -> tuple[list[float], list[float]]:
+    """The vertices of the Pareto front's step line through ``pareto``'s front: each point holds
+    until a larger network does better, and the last one up to the largest network tried."""
+    best = front[front["on_front"]]
+    if best.empty:
+        return [], []
+    points: list[tuple[float, float]] = []
+    for x, y in zip(best["params"], best[front.columns[2]], strict=True):
+        if points:
+            points.append((float(x), points[-1][1]))
+        points.append((float(x), float(y)))
+    points.append((float(front["params"].max()), points[-1][1]))
+    xs, ys = zip(*points, strict=True)
+    return list(xs), list(ys)
+
+
+@dataclass(frozen=True)
+class Derived:
+    """Every table the reports show, derived once from an experiment for all of its writers."""
+
+    experiment: Experiment
+    metric: str
+    ablations: pd.DataFrame  # ablations.csv and the Trials sheet
+    architectures: pd.DataFrame
+    pareto: pd.DataFrame
+    front: tuple[list[float], list[float]]  # front_line(pareto)
+    curves: pd.DataFrame
+    schedules: dict[str, pd.DataFrame]
+    parallel: tuple[list[str], pd.DataFrame]
+    best: pd.Series | None
+    best_details: tuple[list[tuple], list[tuple]]
+    run_rows: list[tuple[str, object]]
+
+
+def derive(experiment: Experiment) -> Derived:
+    front = pareto(experiment)
+    return Derived(
+        experiment=experiment,
+        metric=metric_of(experiment),
+        ablations=ablation_table(experiment.trials),
+        architectures=architectures(experiment),
+        pareto=front,
+        front=front_line(front),
+        curves=curves(experiment),
+        schedules=lr_schedules(experiment),
+        parallel=parallel_coordinates(experiment),
+        best=best_trial(experiment),
+        best_details=best_details(experiment),
+        run_rows=run_rows(experiment),
+    )

@@ -12,25 +12,23 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from reports import tables
-from reports.ablations import ablation_table
-from reports.results import Experiment
+from reports.tables import Derived
 
 BOLD = Font(bold=True)
 
 
-def write_workbook(experiment: Experiment, path: Path) -> Path:
-    """Write the NAS spreadsheet of ``experiment`` to ``path``."""
+def write_workbook(derived: Derived, path: Path) -> Path:
+    """Write the NAS spreadsheet of an experiment to ``path``."""
     book = Workbook()
     trials = book.active
     trials.title = "Trials"
-    _frame(trials, ablation_table(experiment.trials))
+    _frame(trials, derived.ablations)
     _accuracy_colours(trials)
-    _frame(book.create_sheet("Architectures"), tables.architectures(experiment))
-    _pareto(book.create_sheet("Pareto"), tables.pareto(experiment))
-    _frame(book.create_sheet("Curves"), tables.curves(experiment))
-    _best(book.create_sheet("Best"), *tables.best_details(experiment))
-    _pairs(book.create_sheet("Run"), ("Key", "Value"), tables.run_rows(experiment))
+    _frame(book.create_sheet("Architectures"), derived.architectures)
+    _pareto(book.create_sheet("Pareto"), derived.pareto)
+    _frame(book.create_sheet("Curves"), derived.curves)
+    _best(book.create_sheet("Best"), *derived.best_details)
+    _pairs(book.create_sheet("Run"), ("Key", "Value"), derived.run_rows)
     book.save(path)
     return path
 
