@@ -164,6 +164,7 @@ def test_unwritable_storage_is_refused_before_anything_runs(tmp_path, synthetic_
     assert err.endswith("choose another --storage.")
 
 
+@pytest.mark.slow
 def test_a_trial_in_a_reused_worker_replays_from_its_seed(smoke_experiment, tmp_path):
     """Tune reuses workers; a trial that ran in one after another trial is still reproducible."""
     experiment, _ = smoke_experiment

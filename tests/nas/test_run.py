@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import pandas as pd
 import pytest
@@ -11,6 +12,7 @@ from reports.results import load_experiment
 from reports.tables import best_trial
 from tests.conftest import run_module
 from trainables.data import cifar10
+from trainables.data.synthetic import write_synthetic_hw2p2
 
 
 def test_list_spaces(capsys):
@@ -170,3 +172,15 @@ def test_the_first_rung_moves_on_small_data_and_says_so(synthetic_cifar, capsys)
     moved = move_first_rung(RunConfig(**flags, grace_period=1, min_rung_steps=4), SPACE)
     assert moved.grace_period == 4
     assert "ASHA's first rung is at epoch 4, not 1: " in capsys.readouterr().out
+
+
+def test_face_layout_error_from_the_command_line(tmp_path):
+    faces = write_synthetic_hw2p2(tmp_path / "faces")
+    shutil.rmtree(faces / "verification" / "unknown_dev")
+    flags = ["--space", "hw2p2_resnet", "--data-dir", str(faces), "--storage", str(tmp_path)]
+    done = run_module("nas.run", *flags, timeout=120)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == (
+        f"nas.run: error: HW2P2 data: {faces / 'verification' / 'unknown_dev'} is missing; "
+        "expected a flat folder of images."
+    )

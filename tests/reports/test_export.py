@@ -176,6 +176,7 @@ def test_interrupted_experiment_without_saved_state(handmade):
     assert table.loc["trial_bbb", "State"] == "running"  # cannot tell a stop from a kill
 
 
+@pytest.mark.slow
 def test_export_of_a_real_search(smoke_experiment, tmp_path):
     experiment, _ = smoke_experiment
     assert main([str(experiment), "--out", str(tmp_path)]) == 0

@@ -31,6 +31,13 @@ def model_families() -> list[str]:
     return sorted(_BUILDERS)
 
 
+def spec_class(family: str) -> type:
+    """The spec dataclass of ``family``; its defaults describe the family's reference network."""
+    if family not in _BUILDERS:
+        raise KeyError(f"unknown model family {family!r}; known: {', '.join(model_families())}")
+    return _BUILDERS[family][0]
+
+
 def family_of(spec: Any) -> str:
     """The registered family name of ``spec``."""
     for family, (spec_cls, _) in _BUILDERS.items():
@@ -64,9 +71,7 @@ def stage_problems(
 
 def spec_from_dict(family: str, values: dict[str, Any]) -> Any:
     """Rebuild a spec from ``spec_to_dict`` output (lists become tuples); rejects unknown keys."""
-    if family not in _BUILDERS:
-        raise KeyError(f"unknown model family {family!r}; known: {', '.join(model_families())}")
-    spec_cls, _ = _BUILDERS[family]
+    spec_cls = spec_class(family)
     known = {f.name for f in dataclasses.fields(spec_cls)}
     unknown = sorted(set(values) - known)
     if unknown:

@@ -1,0 +1,72 @@
+"""``nas.predict``: the submission files of a search's best trial, CIFAR-10 and faces."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from tests.conftest import SHARED_DATA, run_module
+from trainables.data.cifar10 import load_cifar10
+from trainables.data.hw2p2 import validate_layout
+from trainables.data.synthetic import write_synthetic_cifar10
+
+FACES = SHARED_DATA / "hw2p2-olivetti"
+
+
+@pytest.mark.slow
+def test_cifar_predictions_are_the_best_trials_on_the_test_batch(smoke_experiment, tmp_path):
+    experiment, _ = smoke_experiment
+    data_dir = write_synthetic_cifar10(tmp_path / "data")  # the smoke test's data, rewritten
+    out = tmp_path / "predictions"
+    done = run_module(
+        "nas.predict", str(experiment), "--data-dir", str(data_dir), "--out", str(out)
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((experiment / "summary.json").read_text())
+    first, second = done.stdout.strip().splitlines()
+    assert first.startswith(f"best trial trial_{summary['best']['trial_id']}, checkpoint ")
+    with open(out / "test_predictions.csv") as f:
+        rows = list(csv.DictReader(f))
+    test = load_cifar10(data_dir).test
+    assert [r["id"] for r in rows] == [str(i) for i in range(len(test.labels))]
+    classes = load_cifar10(data_dir).classes
+    hits = sum(classes.index(r["label"]) == y for r, y in zip(rows, test.labels, strict=True))
+    # The printed accuracy is the file's, and the one nas.run measured for the best trial.
+    assert second == (
+        f"{out / 'test_predictions.csv'}: {len(rows)} test images, "
+        f"test accuracy {hits / len(rows):.4f}"
+    )
+    assert hits / len(rows) == pytest.approx(summary["best"]["test_acc"], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_search_and_predictions_on_the_shared_faces(tmp_path):
+    if not (FACES / "classification").is_dir():
+        pytest.skip(f"real face set not found at {FACES}")
+    flags = "--space hw2p2_resnet --num-samples 3 --max-epochs 2 --grace-period 1 "
+    flags += "--input-size 64 --metric verify_acc --name faces"
+    where = ["--data-dir", str(FACES), "--storage", str(tmp_path)]
+    done = run_module("nas.run", *flags.split(), *where, timeout=900)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    experiment = tmp_path / "faces"
+    summary = json.loads((experiment / "summary.json").read_text())
+    assert summary["trials"] == 3 and summary["best"]["metric"] == "verify_acc"
+    for trial in experiment.glob("trial_*"):
+        for line in (trial / "result.json").read_text().splitlines():
+            result = json.loads(line)
+            assert 0 <= result["val_acc"] <= 1 and 0 <= result["verify_acc"] <= 1
+
+    out = tmp_path / "predictions"
+    predicted = run_module("nas.predict", str(experiment), "--out", str(out), timeout=300)
+    assert predicted.returncode == 0, predicted.stderr[-3000:]
+    layout = validate_layout(FACES)
+    with open(out / "classification_submission.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["id"] for r in rows] == [p.name for p in layout.test]  # one row per test image
+    assert {r["label"] for r in rows} <= set(layout.identities)
+    with open(out / "verification_submission.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["id"] for r in rows] == [p.name for p in layout.unknown_test]
+    assert {r["label"] for r in rows} <= {name for _, name in layout.known}
