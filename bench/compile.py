@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
+from nas.config import RunConfig
 from search_spaces.cifar_lt200k import SEED, SPACE
 from trainables.data.synthetic import write_synthetic_cifar10
 from trainables.device import choose_device
@@ -32,7 +33,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 def epoch_times(data_dir: str, epochs: int, limit: int, compile: bool) -> list[float]:
     spec, settings = SPACE.decode(SEED)
     seed_everything(0)
-    data = get_task("cifar10").load(data_dir, 0.1, limit, 32)
+    data = get_task("cifar10").load(data_dir, RunConfig.val_fraction, limit, 32)
     training = Training(spec, settings, choose_device(), compile=compile)
     loader = DataLoader(data.train, batch_size=settings.batch_size, shuffle=True)
     times = []

@@ -42,7 +42,7 @@ def bare(data_dir: str, epochs: int, limit: int) -> list[float]:
     torch.set_num_threads(1)
     spec, settings = SPACE.decode(SEED)
     seed_everything(0)
-    data = get_task("cifar10").load(data_dir, 0.1, limit, 32)
+    data = get_task("cifar10").load(data_dir, RunConfig.val_fraction, limit, 32)
     training = Training(spec, settings, Device(torch.device("cpu")))
     loader = DataLoader(data.train, batch_size=settings.batch_size, shuffle=True)
     times, train_only = [], []

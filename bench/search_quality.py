@@ -47,10 +47,9 @@ sys.path.insert(0, str(REPO))
 
 from nas.config import RunConfig  # noqa: E402
 from nas.samplers import SAMPLERS  # noqa: E402
-from nas.tuner import trial_job  # noqa: E402
 from search_spaces import get_space  # noqa: E402
 from trainables.checkpoints import evaluate_checkpoint  # noqa: E402
-from trainables.trial import Trial  # noqa: E402
+from trainables.trial import Trial, TrialJob  # noqa: E402
 
 SPACE = get_space("cifar_lt200k")
 
@@ -103,7 +102,7 @@ def retrain(config: dict, seed: int, args) -> float:
         train_images=args.train_images,
         num_classes=10,
     )
-    trial = Trial({**config, "seed": seed}, trial_job(run.search_space(), run))
+    trial = Trial({**config, "seed": seed}, TrialJob(run.search_space(), run))
     *_, last = trial.epochs()
     with tempfile.TemporaryDirectory() as folder:
         last.save(Path(folder))

@@ -30,7 +30,6 @@ from pathlib import Path
 import torch
 
 from nas.config import RunConfig
-from nas.tuner import trial_job
 from search_spaces import get_space
 from trainables.checkpoints import load_checkpoint
 from trainables.data.augment import normalize
@@ -38,7 +37,7 @@ from trainables.data.synthetic import write_synthetic_cifar10
 from trainables.device import Device, choose_device
 from trainables.loop import Training
 from trainables.tasks import get_task
-from trainables.trial import Trial
+from trainables.trial import Trial, TrialJob
 
 # Sizes per device: enough images that an epoch measures throughput, few enough for 2 minutes.
 SIZES = {
@@ -193,7 +192,7 @@ def _memory(device: Device) -> str:
 
 def _job(data_dir: Path):
     run = _run(data_dir, torch.get_num_threads())
-    return trial_job(run.search_space(), run)
+    return TrialJob(run.search_space(), run)
 
 
 def _run(data_dir: Path, cpus: float, gpus: float = 0.0) -> RunConfig:

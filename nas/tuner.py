@@ -25,14 +25,9 @@ def baseline_config(space: SearchSpace, run: RunConfig) -> dict | None:
     return space.preset("seed") if run.seed_trial else None
 
 
-def trial_job(space: SearchSpace, run: RunConfig) -> TrialJob:
-    """What every trial of the search shares; also what a replay of one trial needs."""
-    return TrialJob(task=space.task, decode=space.decode, run=run)
-
-
 def trainable_for(space: SearchSpace, run: RunConfig):
     return tune.with_resources(
-        tune.with_parameters(train_trial, job=trial_job(space, run)),
+        tune.with_parameters(train_trial, job=TrialJob(space, run)),
         {"cpu": run.cpus_per_trial, "gpu": run.gpus_per_trial or 0.0},  # None: none asked for
     )
 

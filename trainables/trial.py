@@ -31,8 +31,9 @@ from trainables.verification import verification_accuracy
 class TrialJob:
     """What every trial of one search shares (the config holds what differs)."""
 
-    task: str
-    decode: Callable[[dict], tuple[Any, Any]]  # config -> (model spec, TrainSettings)
+    # search_spaces.SearchSpace as the run searches it: its task, and decode (config -> model
+    # spec and TrainSettings) with the run's fixed values
+    space: Any
     # nas.config.RunConfig: data_dir, val_fraction, train_images, max_epochs, cpus_per_trial,
     # checkpoint_every, compile
     run: Any
@@ -66,14 +67,14 @@ class Trial:
         checkpoint: Path | None = None,
         device: Device | None = None,  # default: the GPU if one is visible, else the CPU
     ):
-        run = job.run
+        space, run = job.space, job.run
         torch.set_num_threads(max(1, int(run.cpus_per_trial)))
         self.config, self.job, self.run = config, job, run
-        self.spec, self.settings = job.decode(config)
+        self.spec, self.settings = space.decode(config)
         self.seed = config["seed"]
         seed_everything(self.seed)
         self.data = cached_task(
-            job.task, run.data_dir, run.val_fraction, run.train_images, self.spec.image_size
+            space.task, run.data_dir, run.val_fraction, run.train_images, self.spec.image_size
         )
         self.device = device or choose_device()
         self.device.prepare()
@@ -82,7 +83,7 @@ class Trial:
             load_checkpoint(checkpoint, self.training)
         self.architecture = analyze(self.spec).figures()
         self.val_x, self.val_y = self.data.val_x, self.data.val_y
-        if self.device.resident_data and get_task(job.task).batched_augment:
+        if self.device.resident_data and get_task(space.task).batched_augment:
             # The whole set lives on the device; augmentation is a few batched tensor ops there,
             # and validation reads tensors already in place.
             where = self.device.torch_device

@@ -17,11 +17,10 @@ import pytest
 from nas.config import RunConfig
 from nas.run import main
 from nas.samplers import RegularizedEvolution, evaluated
-from nas.tuner import trial_job
 from search_spaces.cifar_lt200k import SPACE
 from tests.conftest import NAS_RUN, REPO, run_module
 from trainables.data.synthetic import write_synthetic_cifar10
-from trainables.trial import Trial
+from trainables.trial import Trial, TrialJob
 
 
 def epochs_of(experiment: Path) -> dict[str, list[int]]:
@@ -180,7 +179,7 @@ def test_a_trial_in_a_reused_worker_replays_from_its_seed(smoke_experiment, tmp_
     reused = [results for i, results in enumerate(runs) if results[0]["pid"] in pids[:i]]
     assert reused, f"no worker ran two trials (worker pids in trial order: {pids})"
     results = max(reused, key=len)
-    replay = Trial(results[0]["config"], trial_job(run.search_space(), run)).epochs()
+    replay = Trial(results[0]["config"], TrialJob(run.search_space(), run)).epochs()
     for result, report in zip(results, replay, strict=False):
         for key in ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr"):
             assert report.metrics[key] == pytest.approx(result[key], rel=1e-6), key

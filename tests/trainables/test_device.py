@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from nas.config import RunConfig
-from nas.tuner import trial_job
 from search_spaces.cifar_lt200k import SEED, SPACE
 from tests.trainables.test_loop import SETTINGS, SMALL
 from trainables.checkpoints import load_checkpoint, save_checkpoint
@@ -24,7 +23,7 @@ from trainables.device import (
     trials_per_gpu,
 )
 from trainables.loop import Training, seed_everything
-from trainables.trial import Trial, failure_kind
+from trainables.trial import Trial, TrialJob, failure_kind
 
 CPU = Device(torch.device("cpu"))
 META = Device(torch.device("meta"))  # a second device with no data: shows where tensors land
@@ -148,7 +147,7 @@ def test_the_device_resident_path_runs_on_cpu(synthetic_cifar):
         num_samples=1, max_epochs=1, grace_period=1, reduction_factor=2, num_classes=10,
     )  # fmt: skip
     resident = Device(torch.device("cpu"), amp_dtype=torch.bfloat16, resident_data=True)
-    trial = Trial({**SEED, "seed": 0}, trial_job(run.search_space(), run), device=resident)
+    trial = Trial({**SEED, "seed": 0}, TrialJob(run.search_space(), run), device=resident)
     assert isinstance(trial.loader, DeviceBatches)
     assert trial.val_x.device == trial.loader.images.device == resident.torch_device
     (report,) = trial.epochs()
