@@ -55,20 +55,20 @@ class RunConfig:
         "experiment's)",
     )
     smoke_test: bool = flag(False, "tiny synthetic data, a few trials", shapes=True)
-    num_samples: int | None = flag(None, "trials to run (the space's)", shapes=True)
+    num_samples: int | None = flag(None, "trials to run (default: the space's)", shapes=True)
     max_epochs: int | None = flag(
-        None, "epochs of a trial never stopped (the space's)", shapes=True
+        None, "epochs of a trial never stopped (default: the space's)", shapes=True
     )
     grace_period: int | None = flag(
-        None, "epochs before ASHA may stop a trial (the space's)", shapes=True
+        None, "epochs before ASHA may stop a trial (default: the space's)", shapes=True
     )
     reduction_factor: int | None = flag(
-        None, "ASHA keeps 1/N of the trials per rung (the space's)", shapes=True
+        None, "ASHA keeps 1/N of the trials per rung (default: the space's)", shapes=True
     )
     min_rung_steps: int | None = flag(
         None,
         "optimizer steps every batch size takes before ASHA may stop a trial; moves the first "
-        "rung later on small data (the space's; 0: --grace-period alone)",
+        "rung later on small data (default: the space's; 0: --grace-period alone)",
         shapes=True,
     )
     searcher: str = flag(
@@ -86,9 +86,9 @@ class RunConfig:
     val_fraction: float = flag(0.1, "of the training files held out to validate", shapes=True)
     train_images: int | None = flag(None, "train on only the first N training images", shapes=True)
     metric: str | None = flag(
-        None, "what ASHA and the searcher optimise (the space's)", shapes=True
+        None, "what ASHA and the searcher optimise (default: the space's)", shapes=True
     )
-    max_params: int | None = flag(None, "parameter budget (the space's)", shapes=True)
+    max_params: int | None = flag(None, "parameter budget (default: the space's)", shapes=True)
     input_size: int | None = flag(None, "fix the input size (spaces that search it)", shapes=True)
     address: str | None = flag(None, "address of an existing Ray cluster (default: start one)")
     num_cpus: int | None = flag(None, "CPUs of the local Ray instance (default: all)")

@@ -37,10 +37,10 @@ class FeasibleSearch(tune.search.Searcher):
     def __init__(
         self,
         space: SearchSpace,
-        sampler: str = "tpe",
-        seed: int = 0,
+        sampler: str,  # one of nas.samplers.SAMPLERS (RunConfig.searcher)
+        seed: int,
         max_epochs: int = 1,
-        num_samples: int = 16,
+        num_samples: int = 16,  # sizes the sampler's start-up or population
         points_to_evaluate: list[Config] | None = None,
         rejected_log: str | None = None,
     ):
