@@ -104,9 +104,8 @@ class RunConfig:
     num_classes: int | None = None  # from the data, when the search starts
 
     def __post_init__(self) -> None:
-        for name in ("num_samples", "max_epochs", "grace_period", "train_images"):
-            self._at_least(name, 1)
-        for name in ("max_concurrent", "checkpoint_every", "num_cpus", "max_params"):
+        counts = ("num_samples", "max_epochs", "grace_period", "train_images", "max_concurrent")
+        for name in (*counts, "checkpoint_every", "num_cpus", "max_params"):
             self._at_least(name, 1)
         self._at_least("reduction_factor", 2)
         self._at_least("min_rung_steps", 0)

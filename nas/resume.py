@@ -32,7 +32,8 @@ def space_fingerprint(space: SearchSpace) -> str:
 def resumed_config(name: str, record: dict, given: dict) -> RunConfig:
     """The config ``name`` was started with, the flags given now for what a resume may change.
 
-    Raises ResumeRefused naming every flag given with a value other than the recorded one.
+    Raises ResumeRefused naming every flag given with a value other than the recorded one (a
+    field older experiments did not record is taken as given).
     """
     if not record.get("options"):
         raise ResumeRefused(
@@ -43,7 +44,7 @@ def resumed_config(name: str, record: dict, given: dict) -> RunConfig:
     changed = [
         f"--{key.replace('_', '-')} (was {recorded.get(key)}, now {given[key]})"
         for key in RunConfig.shaping()
-        if given.get(key) is not None and given[key] != recorded.get(key)
+        if given.get(key) is not None and key in recorded and given[key] != recorded[key]
     ]
     if changed:
         raise ResumeRefused(
