@@ -104,6 +104,8 @@ class RunConfig:
     num_classes: int | None = None  # from the data, when the search starts
 
     def __post_init__(self) -> None:
+        if self.name is not None:
+            check_name(self.name)
         counts = ("num_samples", "max_epochs", "grace_period", "train_images", "max_concurrent")
         for name in (*counts, "checkpoint_every", "num_cpus", "max_params"):
             self._at_least(name, 1)
@@ -183,6 +185,22 @@ class RunConfig:
     def search_space(self) -> SearchSpace:
         """The space as this run searches it: metric, budget, input size and classes applied."""
         return space_for_run(dataclasses.asdict(self))
+
+
+def check_name(name: str) -> None:
+    """Raise UsageError unless ``name`` is one plain folder name: it cannot lead out of storage."""
+    plain = (
+        bool(name.strip())
+        and not name.startswith(".")
+        and not any(c in name for c in "/\\")
+        and all(c.isprintable() for c in name)
+        and len(name.encode()) <= 255
+    )
+    if not plain:
+        raise UsageError(
+            f"--name must be one folder name inside --storage, without '/', '\\', a leading "
+            f"dot or control characters (got {name!r}): for example 'cifar-search-1'."
+        )
 
 
 def local_path(folder: str) -> str:

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from nas import storage
-from nas.config import RunConfig, UsageError, add_flags, space_named
+from nas.config import RunConfig, UsageError, add_flags, check_name, space_named
 from nas.nodes import prepare_other_nodes
 from nas.resume import ResumeRefused, check_space_unchanged, resumed_config, space_fingerprint
 from nas.run_record import read_record
@@ -51,6 +51,7 @@ def config_of(args: argparse.Namespace) -> RunConfig:
     name, where = given.get("name"), storage.resolve(given.get("storage", RunConfig.storage))
     if not name:
         raise UsageError("--resume needs the --name of the experiment to continue.")
+    check_name(name)  # before the name becomes a path
     experiment = storage.join(where, name)
     if not storage.exists(experiment):
         raise UsageError(f"there is no experiment {name!r} in {where} to resume.")

@@ -47,6 +47,16 @@ def test_unknown_space_lists_known_ones(capsys):
         ),
         (["--val-fraction", "1.5"], "--val-fraction must be between 0 and 1 (got 1.5)."),
         (["--resume"], "--resume needs the --name of the experiment to continue."),
+        *(
+            (
+                [*resume, "--name", name],
+                f"--name must be one folder name inside --storage, without '/', '\\', a "
+                f"leading dot or control characters (got {name!r}): for example "
+                "'cifar-search-1'.",
+            )
+            for name in ("../../x", "a/b", ".hidden", "a\tb", "..")
+            for resume in ([], ["--resume"])
+        ),
     ],
 )
 def test_invalid_options_give_one_sentence(flags, message, capsys):
