@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from nas import storage
-from nas.run_record import read_record
+from nas.run_record import RecordError, read_record
 from reports.results import load_experiment
 from reports.tables import best_trial
 from search_spaces import SPACES
@@ -137,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for line in predict(experiment, args.data_dir, out):
             print(line)
+    except RecordError as e:  # the space and data folder are in it
+        print(f"nas.predict: error: {e}: restore it to predict.", file=sys.stderr)
+        return 1
     except DataError as e:
         print(f"nas.predict: error: {e}", file=sys.stderr)
         return 1

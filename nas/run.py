@@ -27,7 +27,7 @@ from nas import storage
 from nas.config import RunConfig, UsageError, add_flags, check_name, space_named
 from nas.nodes import prepare_other_nodes
 from nas.resume import ResumeRefused, check_space_unchanged, resumed_config, space_fingerprint
-from nas.run_record import read_record
+from nas.run_record import RecordError, read_record
 from nas.rungs import first_rung, steps_per_epoch
 from search_spaces import SPACES
 from trainables.data import DataError
@@ -332,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if summary["best"] else 1
     except (UsageError, ResumeRefused) as e:
         print(f"nas.run: error: {e}", file=sys.stderr)
+        return 2
+    except RecordError as e:
+        print(f"nas.run: error: {e}: restore it, or start a new --name.", file=sys.stderr)
         return 2
     except DataError as e:
         print(f"nas.run: error: {e}", file=sys.stderr)

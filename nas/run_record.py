@@ -111,7 +111,19 @@ def end_record(experiment: str) -> None:
         storage.write_text(path, json.dumps(record, indent=1))
 
 
+class RecordError(Exception):
+    """run.json is there but cannot be read (a truncated write, a hand edit); names the file."""
+
+
 def read_record(experiment: str) -> dict:
     """The experiment's run.json, or an empty dict for folders made without it."""
     path = storage.join(experiment, "run.json")
-    return json.loads(storage.read_text(path)) if storage.exists(path) else {}
+    if not storage.exists(path):
+        return {}
+    try:
+        record = json.loads(storage.read_text(path))
+    except ValueError as e:  # not JSON, or not even text
+        raise RecordError(f"{path} is not valid JSON ({e})") from None
+    if not isinstance(record, dict):
+        raise RecordError(f"{path} is not valid JSON (a {type(record).__name__}, not an object)")
+    return record

@@ -57,13 +57,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="where to write the reports (default: EXPERIMENT_DIR/reports)")
     args = p.parse_args(argv)
     try:
-        paths = export_to(args.experiment_dir, args.out)
+        experiment = load_experiment(args.experiment_dir)
     except FileNotFoundError as e:
         print(f"reports.export: error: {e}.", file=sys.stderr)
         return 2
-    for path in paths:
+    for path in export_to(experiment, args.out):
         print(path)
-    return 0
+    for problem in experiment.problems:  # written from the rest; said, and a non-zero exit
+        print(f"reports.export: error: {problem}.", file=sys.stderr)
+    return 1 if experiment.problems else 0
 
 
 if __name__ == "__main__":

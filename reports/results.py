@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 import pandas as pd
 
 from nas import storage
-from nas.run_record import read_record
+from nas.run_record import RecordError, read_record
 
 FINISHED, STOPPED, REJECTED, FAILED, RUNNING = (
     "finished",
@@ -34,6 +34,7 @@ class Experiment:
     run: dict  # run.json (empty for folders made without it)
     epochs: pd.DataFrame  # one row per (trial, epoch): Name, epoch, metrics, config/<key>
     trials: pd.DataFrame  # one row per trial and rejected candidate (see ``trials_table``)
+    problems: tuple[str, ...] = ()  # what could not be read, said once by the caller
 
 
 def load_experiment(location: str) -> Experiment:
@@ -41,7 +42,10 @@ def load_experiment(location: str) -> Experiment:
     location = storage.resolve(location)
     if not storage.exists(location):
         raise FileNotFoundError(f"no experiment folder at {location}")
-    run = read_record(location)
+    try:
+        run, problems = read_record(location), ()
+    except RecordError as e:  # the results alone still make the reports
+        run, problems = {}, (f"{e}: the reports leave out the run's settings",)
     epochs = epochs_table(location)
     statuses = trial_statuses(location)
     rejected = rejected_candidates(location)
@@ -49,7 +53,7 @@ def load_experiment(location: str) -> Experiment:
     if max_epochs is None and not epochs.empty:
         max_epochs = int(epochs["training_iteration"].max())
     trials = trials_table(epochs, statuses, rejected, max_epochs or 0)
-    return Experiment(location, run, epochs, trials)
+    return Experiment(location, run, epochs, trials, problems)
 
 
 def epochs_table(location: str) -> pd.DataFrame:

@@ -275,3 +275,28 @@ def test_architectures_read_their_figures_and_rules_from_the_results(tmp_path):
         [197_392, "met", 1, 0],
         [212_000, "212,000 params is not below 200,000", 0, 1],
     ]
+
+
+def test_a_corrupt_run_json_is_one_sentence_and_the_rest_still_exports(handmade, capsys):
+    from nas.predict import main as predict
+    from nas.run import main as run
+
+    record = handmade / "run.json"
+    record.write_text(record.read_text()[:40])  # a write cut short
+    assert main([str(handmade)]) == 1
+    out, err = capsys.readouterr()
+    assert err.startswith(f"reports.export: error: {record} is not valid JSON (")
+    assert err.strip().endswith("): the reports leave out the run's settings.")
+    assert (handmade / "reports" / "ablations.csv").exists() and "report.html" in out
+    assert len(pd.read_csv(handmade / "reports" / "ablations.csv")) == 5  # 4 trials, 1 rejected
+
+    assert predict([str(handmade)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"nas.predict: error: {record} is not valid JSON (")
+    assert err.endswith("): restore it to predict.") and "Traceback" not in err
+    record.write_bytes(b"\x89PNG\r\n\x1a\n\x00")  # not even text
+    storage = ["--storage", str(handmade.parent), "--name", handmade.name, "--resume"]
+    assert run(storage) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"nas.run: error: {record} is not valid JSON (")
+    assert err.endswith("): restore it, or start a new --name.")
