@@ -145,3 +145,18 @@ def test_augmentation_holes_are_16px_and_filled_with_the_mean():
         else:
             assert np.allclose(out[..., 0], (250 - 120) / 60)
     assert 70 < with_hole < 130  # p = 0.5
+
+
+def test_labels_outside_the_classes_name_the_file(tmp_path):
+    from trainables.data.synthetic import write_synthetic_cifar10
+
+    data_dir = write_synthetic_cifar10(tmp_path, n_train=64, n_test=16)
+    batch = data_dir / "cifar-10-batches-py" / "data_batch_2"
+    images = read_batch(batch).images
+    write_batch(batch, images, np.r_[np.arange(len(images) - 2) % 10, 10, -1])
+    with pytest.raises(DataError) as error:
+        load_cifar10(data_dir)
+    assert str(error.value) == (
+        f"{batch} has 2 labels outside 0-9 (the first: 10): CIFAR-10 labels index its 10 "
+        "classes; fix or replace the file."
+    )

@@ -78,17 +78,17 @@ def load_cifar10(data_dir: str | Path, download: bool = True) -> Cifar10:
         if not download:
             raise DataError(f"CIFAR-10 not found: {folder} should hold {EXPECTED}.")
         fetch_cifar10(Path(data_dir))
-    train_files = sorted(folder.glob("data_batch_*"), key=lambda p: p.name)
-    train = _concat([read_batch(p) for p in train_files])
-    test = read_batch(folder / "test_batch")
     classes = DEFAULT_CLASSES
     if (folder / "batches.meta").exists():
         classes = tuple(_unpickle(folder / "batches.meta")["label_names"])
+    train_files = sorted(folder.glob("data_batch_*"), key=lambda p: p.name)
+    train = _concat([read_batch(p, len(classes)) for p in train_files])
+    test = read_batch(folder / "test_batch", len(classes))
     return Cifar10(train, test, classes, folder, len(train_files))
 
 
-def read_batch(path: Path) -> ImageSet:
-    """One batch file as HWC uint8 images and int64 labels."""
+def read_batch(path: Path, classes: int = len(DEFAULT_CLASSES)) -> ImageSet:
+    """One batch file as HWC uint8 images and int64 labels (each one of ``classes``)."""
     batch = _unpickle(path)
     try:
         data = np.asarray(batch["data"], dtype=np.uint8)
@@ -101,6 +101,12 @@ def read_batch(path: Path) -> ImageSet:
         raise DataError(
             f"{path} is not a CIFAR-10 batch file: data has shape {data.shape} for "
             f"{len(labels)} labels (expected N x 3072)."
+        )
+    outside = labels[(labels < 0) | (labels >= classes)]
+    if len(outside):
+        raise DataError(
+            f"{path} has {len(outside):,} labels outside 0-{classes - 1} (the first: "
+            f"{outside[0]}): CIFAR-10 labels index its {classes} classes; fix or replace the file."
         )
     return ImageSet(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy(), labels)
 
