@@ -39,6 +39,18 @@ def test_layout_is_read(faces):
             lambda r: (r / "verification/unknown_dev/005.jpg").unlink(),
             "dev_identities.csv names 005.jpg, which does not exist",
         ),
+        (
+            lambda r: (r / "verification/dev_identities.csv").write_bytes(b"\x89PNG\r\n\xff\xfe"),
+            r"dev_identities.csv is not a CSV of id,label rows \('utf-8' codec",
+        ),
+        (
+            lambda r: (r / "verification/dev_identities.csv").write_text("id,label\n"),
+            "dev_identities.csv has no id,label rows: verification cannot be scored.",
+        ),
+        (
+            lambda r: (r / "verification/dev_identities.csv").write_text("file;who\n1.jpg;n01\n"),
+            "dev_identities.csv needs the columns id,label.",
+        ),
     ],
 )
 def test_layout_errors_are_one_sentence(faces, damage, message):

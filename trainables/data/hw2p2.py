@@ -131,12 +131,20 @@ def _images_in(folder: Path) -> list[Path]:
 def _read_identities(csv_path: Path, images: Path, known: set[str]) -> dict[str, str]:
     if not csv_path.is_file():
         raise DataError(f"HW2P2 data: {csv_path} is missing; expected id,label rows.")
-    with open(csv_path, newline="") as f:
-        rows = list(csv.DictReader(f))
+    try:
+        with open(csv_path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"HW2P2 data: {csv_path} is not a CSV of id,label rows ({e}).") from None
+    if not {"id", "label"} <= set(reader.fieldnames or ()):
+        raise DataError(f"HW2P2 data: {csv_path} needs the columns id,label.")
+    if not rows:
+        raise DataError(
+            f"HW2P2 data: {csv_path} has no id,label rows: verification cannot be scored."
+        )
     truth = {}
     for row in rows:
-        if "id" not in row or "label" not in row:
-            raise DataError(f"HW2P2 data: {csv_path} needs the columns id,label.")
         if not (images / row["id"]).is_file():
             raise DataError(
                 f"HW2P2 data: {csv_path} names {row['id']}, which does not exist in {images}."
