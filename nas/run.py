@@ -53,6 +53,7 @@ def config_of(args: argparse.Namespace) -> RunConfig:
         raise UsageError("--resume needs the --name of the experiment to continue.")
     check_name(name)  # before the name becomes a path
     experiment = storage.join(where, name)
+    check_storage(where)
     if not storage.exists(experiment):
         raise UsageError(f"there is no experiment {name!r} in {where} to resume.")
     record = read_record(experiment)
@@ -61,6 +62,17 @@ def config_of(args: argparse.Namespace) -> RunConfig:
     check_space_unchanged(name, record, space)
     config.check_against(space)
     return config
+
+
+def check_storage(where: str) -> None:
+    """Raise UsageError unless ``where`` can be written and read back (an unreachable bucket,
+    a read-only or missing mount), before anything else touches it."""
+    try:
+        storage.check_writable(where)
+    except OSError as e:
+        raise UsageError(
+            f"storage {where} is not writable ({e}): choose another --storage."
+        ) from None
 
 
 def start_ray(config: RunConfig) -> None:
@@ -152,17 +164,12 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
 
     space = space_named(config.space)
     experiment = config.experiment_dir
+    check_storage(config.storage)
     if storage.exists(experiment) and not resume:
         raise UsageError(
             f"experiment {config.name!r} already exists in {config.storage}: add --resume to "
             "continue it, or choose another --name."
         )
-    try:
-        storage.check_writable(config.storage)
-    except OSError as e:
-        raise UsageError(
-            f"storage {config.storage} is not writable ({e}): choose another --storage."
-        ) from None
     num_classes, found = get_task(space.task).check(config.data_dir)  # before Ray starts
     print(found, flush=True)
     config = move_first_rung(dataclasses.replace(config, num_classes=num_classes), space)

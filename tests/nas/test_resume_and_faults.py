@@ -161,6 +161,13 @@ def test_unwritable_storage_is_refused_before_anything_runs(tmp_path, synthetic_
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"nas.run: error: storage {blocker / 'experiments'} is not writable")
     assert err.endswith("choose another --storage.")
+    # A bucket that cannot be reached (offline here; a missing bucket online), also on --resume.
+    bucket = "s3://nas-no-such-bucket-5d1c/experiments"
+    for resume in ([], ["--name", "x", "--resume"]):
+        assert main([*args, "--storage", bucket, *resume]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"nas.run: error: storage {bucket} is not writable (")
+        assert err.endswith("choose another --storage.") and "Traceback" not in err
 
 
 @pytest.mark.slow
