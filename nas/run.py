@@ -16,6 +16,7 @@ import math
 import os
 import shlex
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -75,6 +76,22 @@ def check_storage(where: str) -> None:
         ) from None
 
 
+def check_address(address: str, timeout_s: float = 5.0) -> None:
+    """Raise UsageError in seconds where nothing listens at a ``host:port`` cluster address
+    (Ray itself retries for minutes). ``auto`` and ``ray://`` addresses are left to Ray."""
+    host, _, port = address.rpartition(":")
+    if address == "auto" or "://" in address or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise UsageError(
+            f"no Ray cluster answers at --address {address} ({e.strerror or e}): start a head "
+            f"node there with `ray start --head --port={port}`, or leave out --address to start "
+            "Ray on this machine."
+        ) from None
+
+
 def start_ray(config: RunConfig) -> None:
     # The classic table reporter shows the metric columns we choose; the newer engine ignores them.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -83,6 +100,7 @@ def start_ray(config: RunConfig) -> None:
     import ray
 
     if config.address:
+        check_address(config.address)
         ray.init(address=config.address, logging_level="WARNING")
     else:
         num_cpus = config.num_cpus or os.cpu_count()

@@ -194,3 +194,14 @@ def test_face_layout_error_from_the_command_line(tmp_path):
         f"nas.run: error: HW2P2 data: {faces / 'verification' / 'unknown_dev'} is missing; "
         "expected a flat folder of images."
     )
+
+
+def test_an_address_with_no_cluster_fails_in_seconds(tmp_path, synthetic_cifar, capsys):
+    flags = ["--space", "cifar_lt200k", "--data-dir", str(synthetic_cifar)]
+    assert main([*flags, "--storage", str(tmp_path), "--address", "127.0.0.1:1"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "nas.run: error: no Ray cluster answers at --address 127.0.0.1:1 (Connection refused): "
+        "start a head node there with `ray start --head --port=1`, or leave out --address to "
+        "start Ray on this machine."
+    )
+    assert list(tmp_path.iterdir()) == []  # nothing written
