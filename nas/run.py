@@ -30,6 +30,7 @@ from nas.nodes import prepare_other_nodes
 from nas.resume import ResumeRefused, check_space_unchanged, resumed_config, space_fingerprint
 from nas.run_record import RecordError, read_record
 from nas.rungs import first_rung, steps_per_epoch
+from nas.searcher import infeasible
 from search_spaces import SPACES
 from trainables.data import DataError
 from trainables.device import trials_per_gpu
@@ -191,13 +192,15 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
     num_classes, found = get_task(space.task).check(config.data_dir)  # before Ray starts
     print(found, flush=True)
     config = move_first_rung(dataclasses.replace(config, num_classes=num_classes), space)
+    fingerprint = space_fingerprint(space)
+    space = config.search_space()
+    if reason := infeasible(space):
+        raise UsageError(reason)
     start = time.monotonic()
     start_ray(config)
     config = with_resources(config)
     for node, line in prepare_other_nodes(space.task, config.data_dir, config.smoke_test).items():
         print(f"on node {node}: {line}", flush=True)
-    fingerprint = space_fingerprint(space)
-    space = config.search_space()
     start_record(experiment, config, ray.cluster_resources(), resume, fingerprint)
     print(
         f"Searching {space.name} ({space.rules.describe()}): {config.num_samples} trials, "

@@ -28,6 +28,39 @@ MAX_DRAWS_PER_SUGGESTION = 500
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
+def infeasible(
+    space: SearchSpace, draws: int = MAX_DRAWS_PER_SUGGESTION, seed: int = 0
+) -> str | None:
+    """One sentence if no network of ``space`` seems to meet its rules, before any search starts.
+
+    The seed preset is checked first (one analysis: the usual case); if it breaks the rules,
+    ``draws`` random candidates are (as many as the searcher tries before it gives up); None as
+    soon as one meets them.
+    """
+    _, broken = check(space.decode(space.preset("seed"))[0], space.rules)
+    if not broken:
+        return None
+    print(
+        f"The seed preset breaks the rules ({'; '.join(broken)}): drawing up to {draws} "
+        "candidates to see whether any network of the space meets them...",
+        flush=True,
+    )
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    sizes = []
+    for _ in range(draws):
+        candidate, reasons = check(space.decode(space.sample(study.ask()))[0], space.rules)
+        if not reasons:
+            return None
+        if candidate is not None:
+            sizes.append(candidate.params)
+    smallest = f", the smallest with {min(sizes):,} params" if sizes else ""
+    return (
+        f"no network of space {space.name} meets its rules ({space.rules.describe()}): the "
+        f"seed preset breaks them ({'; '.join(broken)}), and so did {draws} random "
+        f"candidates{smallest}; loosen the rules (--max-params) or choose another space."
+    )
+
+
 def trial_seed(experiment_seed: int, number: int) -> int:
     """The seed of the ``number``-th candidate drawn with experiment seed ``experiment_seed``."""
     return (experiment_seed * 1_000_003 + number) % 2**31

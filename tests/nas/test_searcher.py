@@ -93,3 +93,17 @@ def test_the_result_that_ends_a_trial_is_recorded_at_its_epoch():
     (trial,) = [t for t in searcher.study.trials if t.intermediate_values]
     assert trial.intermediate_values == {1: 0.2, 2: 0.3, 3: 0.25}
     assert trial.state.name == "PRUNED"
+
+
+def test_rules_no_network_can_meet_are_refused_before_the_search(capsys):
+    from nas.searcher import infeasible
+
+    assert infeasible(SPACE) is None  # the seed preset meets the space's own rules
+    assert infeasible(SPACE.for_run(max_params=150_000), draws=50) is None  # a draw does
+    assert infeasible(SPACE.for_run(max_params=1_000), draws=20) == (
+        "no network of space cifar_lt200k meets its rules (params < 1,000, receptive field > 44, "
+        "a dilated conv, a depthwise-separable conv, no max-pooling, global average pooling): "
+        "the seed preset breaks them (197,392 params is not below 1,000), and so did 20 random "
+        "candidates, the smallest with 68,168 params; loosen the rules (--max-params) or choose "
+        "another space."
+    )
