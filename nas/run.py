@@ -26,6 +26,7 @@ import pandas as pd
 
 from nas import storage
 from nas.config import RunConfig, UsageError, add_flags, check_name, space_named
+from nas.lock import DriverLock, ExperimentBusy
 from nas.nodes import prepare_other_nodes
 from nas.resume import ResumeRefused, check_space_unchanged, resumed_config, space_fingerprint
 from nas.run_record import RecordError, read_record
@@ -189,6 +190,8 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
             f"experiment {config.name!r} already exists in {config.storage}: add --resume to "
             "continue it, or choose another --name."
         )
+    lock = DriverLock(experiment, config.name)
+    lock.check()  # before Ray starts; taken just before the run record is written
     num_classes, found = get_task(space.task).check(config.data_dir)  # before Ray starts
     print(found, flush=True)
     config = move_first_rung(dataclasses.replace(config, num_classes=num_classes), space)
@@ -201,47 +204,49 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
     config = with_resources(config)
     for node, line in prepare_other_nodes(space.task, config.data_dir, config.smoke_test).items():
         print(f"on node {node}: {line}", flush=True)
-    start_record(experiment, config, ray.cluster_resources(), resume, fingerprint)
-    print(
-        f"Searching {space.name} ({space.rules.describe()}): {config.num_samples} trials, "
-        f"up to {config.max_epochs} epochs, ASHA grace {config.grace_period} / reduction "
-        f"{config.reduction_factor}, searcher {config.searcher}, seed {config.seed}, "
-        f"{config.max_concurrent} at a time",
-        flush=True,
-    )
-    tuner = restore_tuner(space, config) if resume else build_tuner(space, config)[0]
-    grid = tuner.fit()
-    wall = time.monotonic() - start
-    end_record(experiment)
+    with lock:  # released at the end, on an error and after Ctrl-C; stale after a kill
+        start_record(experiment, config, ray.cluster_resources(), resume, fingerprint)
+        print(
+            f"Searching {space.name} ({space.rules.describe()}): {config.num_samples} trials, "
+            f"up to {config.max_epochs} epochs, ASHA grace {config.grace_period} / reduction "
+            f"{config.reduction_factor}, searcher {config.searcher}, seed {config.seed}, "
+            f"{config.max_concurrent} at a time",
+            flush=True,
+        )
+        tuner = restore_tuner(space, config) if resume else build_tuner(space, config)[0]
+        grid = tuner.fit()
+        wall = time.monotonic() - start
+        end_record(experiment)
 
-    results = load_experiment(experiment)  # read once: the counts, the best trial, the reports
-    states = results.trials["State"].value_counts()
-    summary = {
-        "space": space.name,
-        "experiment_dir": experiment,
-        "trials": int(states.drop(REJECTED, errors="ignore").sum()),
-        "finished": int(states.get(FINISHED, 0)),
-        "stopped_early": int(states.get(STOPPED, 0)),
-        "failed": int(states.get(FAILED, 0)),
-        "unfinished": int(states.get(RUNNING, 0)),
-        "rejected": int(states.get(REJECTED, 0)),
-        "wall_seconds": round(wall, 1),
-    }
-    checkpoints = {r.metrics["trial_id"]: r.checkpoint for r in grid if r.metrics}
-    best, seed = best_trial(results), preset_trial(results, baseline_config(space, config))
-    summary["best"], summary["seed"] = (
-        None if row is None else trial_summary(row, space, config, checkpoints)
-        for row in (best, seed)
-    )
-    summary["gain_over_seed"] = gain_over_seed(summary["best"], summary["seed"], space.mode)
-    summary["interrupted"] = bool(summary["unfinished"]) or summary["trials"] < config.num_samples
-    summary["resume_command"] = shlex.join(
-        ["python", "-m", "nas.run", "--storage", config.storage, "--name", config.name]
-        + ["--resume"]
-    )
-    summary["reports"] = export_to(results)
-    storage.write_text(storage.join(experiment, "summary.json"), json.dumps(summary, indent=1))
-    return summary
+        results = load_experiment(experiment)  # read once: the counts, the best trial, the reports
+        states = results.trials["State"].value_counts()
+        summary = {
+            "space": space.name,
+            "experiment_dir": experiment,
+            "trials": int(states.drop(REJECTED, errors="ignore").sum()),
+            "finished": int(states.get(FINISHED, 0)),
+            "stopped_early": int(states.get(STOPPED, 0)),
+            "failed": int(states.get(FAILED, 0)),
+            "unfinished": int(states.get(RUNNING, 0)),
+            "rejected": int(states.get(REJECTED, 0)),
+            "wall_seconds": round(wall, 1),
+        }
+        checkpoints = {r.metrics["trial_id"]: r.checkpoint for r in grid if r.metrics}
+        best, seed = best_trial(results), preset_trial(results, baseline_config(space, config))
+        summary["best"], summary["seed"] = (
+            None if row is None else trial_summary(row, space, config, checkpoints)
+            for row in (best, seed)
+        )
+        summary["gain_over_seed"] = gain_over_seed(summary["best"], summary["seed"], space.mode)
+        unfinished = bool(summary["unfinished"]) or summary["trials"] < config.num_samples
+        summary["interrupted"] = unfinished
+        summary["resume_command"] = shlex.join(
+            ["python", "-m", "nas.run", "--storage", config.storage, "--name", config.name]
+            + ["--resume"]
+        )
+        summary["reports"] = export_to(results)
+        storage.write_text(storage.join(experiment, "summary.json"), json.dumps(summary, indent=1))
+        return summary
 
 
 def trial_summary(row, space, config: RunConfig, checkpoints: dict) -> dict:
@@ -358,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         if summary["interrupted"]:
             return 130  # as for Ctrl-C: the experiment is resumable
         return 0 if summary["best"] else 1
-    except (UsageError, ResumeRefused) as e:
+    except (UsageError, ResumeRefused, ExperimentBusy) as e:
         print(f"nas.run: error: {e}", file=sys.stderr)
         return 2
     except RecordError as e:

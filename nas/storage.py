@@ -6,6 +6,7 @@ functions, so the same code serves a laptop and a cluster with object storage.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -52,6 +53,13 @@ def write_bytes(location: str, data: bytes) -> None:
     fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
     with fs.open_output_stream(path) as f:
         f.write(data)
+
+
+def delete(location: str) -> None:
+    """Remove the file at ``location`` (nothing if it is already gone)."""
+    fs, path = _fs(location)
+    with contextlib.suppress(FileNotFoundError):
+        fs.delete_file(path)
 
 
 def subfolders(location: str) -> list[str]:

@@ -1,0 +1,97 @@
+"""One driver per experiment: ``driver.json`` in the experiment folder, kept fresh by a heartbeat.
+
+A driver writes its host, pid and start time there and rewrites the heartbeat every
+``HEARTBEAT_S``; a second ``nas.run`` on the same experiment (this machine or another one sharing
+the storage) reads it and refuses while the heartbeat is younger than ``STALE_S``. A driver that
+died leaves a stale file, which the next one takes over. Object stores cannot create a file only
+if it is absent, so two drivers starting in the same second are told apart by reading the file
+back after writing it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import threading
+import time
+from datetime import datetime
+
+from nas import storage
+
+HEARTBEAT_S = 10.0
+STALE_S = 60.0  # six missed heartbeats: the driver is gone
+
+
+class ExperimentBusy(Exception):
+    """Another live driver runs the experiment; the message names it."""
+
+
+class DriverLock:
+    def __init__(self, experiment: str, name: str):
+        self.path = storage.join(experiment, "driver.json")
+        self.name = name
+        self.me = {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}
+        self._stop = threading.Event()
+        self._beat: threading.Thread | None = None
+
+    def check(self) -> None:
+        """Raise ExperimentBusy if a live driver other than this one has the experiment."""
+        other = self._read()
+        if other is not None and not self._mine(other) and self._alive(other):
+            raise ExperimentBusy(self._busy(other))
+
+    def acquire(self) -> None:
+        """Take the experiment, or raise ExperimentBusy naming the live driver that has it."""
+        self.check()
+        self._write()
+        if not self._mine(self._read() or {}):  # another driver wrote in the same moment
+            raise ExperimentBusy(self._busy(self._read()))
+        self._beat = threading.Thread(target=self._heartbeat, daemon=True, name="driver-lock")
+        self._beat.start()
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._beat is not None:
+            self._beat.join()
+        if self._mine(self._read() or {}):
+            storage.delete(self.path)
+
+    def __enter__(self) -> DriverLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            with contextlib.suppress(OSError):  # a storage hiccup: the next beat tries again
+                self._write()
+
+    def _write(self) -> None:
+        storage.write_text(self.path, json.dumps({**self.me, "heartbeat": time.time()}))
+
+    def _read(self) -> dict | None:
+        try:
+            return json.loads(storage.read_text(self.path)) if storage.exists(self.path) else None
+        except ValueError:  # half written by a driver killed mid-write: nobody's
+            return None
+
+    def _mine(self, other: dict) -> bool:
+        return all(other.get(k) == v for k, v in self.me.items())
+
+    @staticmethod
+    def _alive(other: dict) -> bool:
+        return time.time() - float(other.get("heartbeat", 0)) < STALE_S
+
+    def _busy(self, other: dict) -> str:
+        since = datetime.fromtimestamp(float(other.get("since", 0))).strftime("%Y-%m-%d %H:%M:%S")
+        seen = time.time() - float(other.get("heartbeat", 0))
+        return (
+            f"experiment {self.name!r} is being run by another driver (pid {other.get('pid')} on "
+            f"{other.get('host')}, since {since}, last heard {seen:.0f} s ago): wait for it to "
+            f"end or stop it; a driver that died is taken over {STALE_S:.0f} s after its last "
+            "heartbeat."
+        )

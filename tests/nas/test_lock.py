@@ -1,0 +1,57 @@
+"""One driver per experiment: a second refuses while the first is alive, and takes over after."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+from nas.lock import STALE_S, DriverLock, ExperimentBusy
+from nas.resume import space_fingerprint
+from nas.run import main
+from search_spaces.cifar_lt200k import SPACE
+
+
+def other_driver(experiment, heard_s_ago: float) -> dict:
+    since = time.time() - 3600
+    other = {"host": "node-7", "pid": 4242, "since": since, "heartbeat": time.time() - heard_s_ago}
+    experiment.mkdir(parents=True, exist_ok=True)
+    (experiment / "driver.json").write_text(json.dumps(other))
+    return other
+
+
+def test_a_live_driver_keeps_the_experiment_and_a_dead_one_is_taken_over(tmp_path):
+    experiment = tmp_path / "x"
+    other_driver(experiment, heard_s_ago=5)
+    with pytest.raises(ExperimentBusy, match=r"pid 4242 on node-7, since .*, last heard 5 s ago"):
+        DriverLock(str(experiment), "x").acquire()
+
+    other_driver(experiment, heard_s_ago=STALE_S + 1)
+    with DriverLock(str(experiment), "x") as lock:
+        assert json.loads((experiment / "driver.json").read_text())["pid"] == lock.me["pid"]
+        second = DriverLock(str(experiment), "x")
+        second.me = {**second.me, "pid": 1}  # another driver on this host
+        with pytest.raises(ExperimentBusy, match=f"pid {lock.me['pid']} on "):
+            second.acquire()
+    assert not (experiment / "driver.json").exists()  # released at the end
+
+
+def test_resuming_an_experiment_another_driver_runs_is_one_sentence(
+    tmp_path, synthetic_cifar, capsys
+):
+    experiment = tmp_path / "x"
+    options = {"space": SPACE.name, "num_samples": 2, "max_epochs": 2, "grace_period": 1}
+    options |= {"reduction_factor": 2, "metric": "val_acc", "data_dir": str(synthetic_cifar)}
+    record = {"space": SPACE.name, "space_fingerprint": space_fingerprint(SPACE)}
+    other_driver(experiment, heard_s_ago=2)
+    (experiment / "run.json").write_text(json.dumps({**record, "options": options}))
+    assert main(["--storage", str(tmp_path), "--name", "x", "--resume"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(
+        "nas.run: error: experiment 'x' is being run by another driver (pid 4242 on node-7, since "
+    )
+    assert re.search(r"last heard \d s ago\): wait for it to end or stop it; a driver that", err)
+    assert err.endswith("died is taken over 60 s after its last heartbeat.")
+    assert json.loads((experiment / "driver.json").read_text())["pid"] == 4242  # untouched
