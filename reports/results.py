@@ -162,13 +162,13 @@ def trials_table(
         row |= {f"config/{k}": v for k, v in entry["config"].items()}
         row |= {k: entry[k] for k in ARCHITECTURE if k in entry}
         rows.append(row)
+    first = ["Name", "State", "Notes", "Created", "Runtime"]
     table = pd.DataFrame(rows)
-    if table.empty:
-        return table
+    if table.empty:  # no trial yet: the columns every reader looks up, no rows
+        return pd.DataFrame(columns=first)
     configs = [{k: None for k in epochs.columns if k.startswith("config/")}]
     configs += [{f"config/{k}": None for k in entry["config"]} for entry in rejected]
     config = [c for c in merged_order(configs) if c != "config/seed"]
-    first = ["Name", "State", "Notes", "Created", "Runtime"]
     summary = [c for c in table.columns if c not in first + config and c != "config/seed"]
     table["seed"] = table.get("config/seed")
     ordered = first + config + [c for c in summary if c != "seed"] + ["seed"]

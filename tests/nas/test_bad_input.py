@@ -1,0 +1,159 @@
+"""The catalogue of user mistakes: each ends in one sentence, a non-zero exit, no traceback, and
+nothing written outside its experiment folder (the commands run in-process, so a traceback would
+fail the test)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from nas.predict import main as predict
+from nas.run import main as run
+from nas.summary import main as summary
+from reports.export import main as export
+from trainables.data import cifar10
+
+COMMANDS = {
+    "nas.run": run,
+    "nas.summary": summary,
+    "nas.predict": predict,
+    "reports.export": export,
+}
+ONE_FOLDER = (
+    "--name must be one folder name inside --storage, without '/', '\\', a leading dot or "
+    "control characters (got {!r}): for example 'cifar-search-1'."
+)
+
+# (command, arguments, exit status, the sentence after "<command>: error: "); in the arguments
+# {data} is a small synthetic CIFAR-10 set, {store} the --storage folder, {file} a plain file,
+# {old} an experiment there whose run.json was cut short, {bare} a folder with no run.json.
+CATALOGUE = [
+    ("nas.run", "", 2, "--space is required; known spaces: cifar_lt200k, hw2p2_resnet."),
+    (
+        "nas.run",
+        "--space cifar_lt500k",
+        2,
+        "unknown space 'cifar_lt500k'; known spaces: cifar_lt200k, hw2p2_resnet.",
+    ),
+    (
+        "nas.run",
+        "--space cifar_lt200k --num-samples 0",
+        2,
+        "--num-samples must be at least 1 (got 0).",
+    ),
+    (
+        "nas.run",
+        "--space cifar_lt200k --max-epochs 3 --grace-period 4",
+        2,
+        "--max-epochs must be >= --grace-period (got 3 < 4).",
+    ),
+    (
+        "nas.run",
+        "--space cifar_lt200k --metric verify_acc",
+        2,
+        "--metric must be one of val_acc for space cifar_lt200k (got verify_acc).",
+    ),
+    (
+        "nas.run",
+        "--space cifar_lt200k --input-size 64",
+        2,
+        "--input-size does not apply to space cifar_lt200k: its input size is fixed.",
+    ),
+    ("nas.run", "--space cifar_lt200k --name ../../x", 2, ONE_FOLDER.format("../../x")),
+    ("nas.run", "--space cifar_lt200k --name a/b", 2, ONE_FOLDER.format("a/b")),
+    ("nas.run", "--resume", 2, "--resume needs the --name of the experiment to continue."),
+    (
+        "nas.run",
+        "--name gone --resume --storage {store}",
+        2,
+        "there is no experiment 'gone' in {store} to resume.",
+    ),
+    (
+        "nas.run",
+        "--space cifar_lt200k --data-dir {data} --storage {file}/x",
+        2,
+        "storage {file}/x is not writable ",
+    ),
+    (
+        "nas.run",
+        "--space cifar_lt200k --data-dir {data} --storage {store} --name old",
+        2,
+        "experiment 'old' already exists in {store}: add --resume to continue it, or choose "
+        "another --name.",
+    ),
+    ("nas.run", "--name old --resume --storage {store}", 2, "{old}/run.json is not valid JSON ("),
+    (
+        "nas.run",
+        "--space cifar_lt200k --data-dir {store}/nowhere --storage {store}",
+        1,
+        "CIFAR-10 not found in {store}/nowhere/cifar-10-batches-py ",
+    ),
+    (
+        "nas.run",
+        "--space cifar_lt200k --data-dir {data} --storage {store} --address 127.0.0.1:1",
+        2,
+        "no Ray cluster answers at --address 127.0.0.1:1 (Connection refused): ",
+    ),
+    (
+        "nas.summary",
+        "--space cifar_lt500k",
+        2,
+        "unknown space 'cifar_lt500k'; known spaces: cifar_lt200k, hw2p2_resnet.",
+    ),
+    (
+        "nas.summary",
+        "--space cifar_lt200k --preset big",
+        2,
+        "space cifar_lt200k has no preset 'big'; known presets: seed.",
+    ),
+    ("nas.predict", "{store}/missing", 2, "no experiment folder at {store}/missing."),
+    ("nas.predict", "{old}", 1, "{old}/run.json is not valid JSON ("),
+    (
+        "nas.predict",
+        "{bare}",
+        1,
+        "{bare} has no run.json naming a known space: cannot tell its task.",
+    ),
+    ("reports.export", "{store}/missing", 2, "no experiment folder at {store}/missing."),
+    ("reports.export", "{old}", 1, "{old}/run.json is not valid JSON ("),
+]
+
+
+def files_under(folder: Path) -> set[Path]:
+    return {p for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    ("command", "arguments", "status", "sentence"),
+    CATALOGUE,
+    ids=[f"{c} {a.split(' --storage')[0]}".strip() for c, a, _, _ in CATALOGUE],
+)
+def test_each_mistake_is_one_sentence(
+    command, arguments, status, sentence, synthetic_cifar, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)  # where a default ./experiments or ./data would land
+    monkeypatch.setattr(cifar10, "URL", "http://127.0.0.1:9/cifar-10-python.tar.gz")  # offline
+    monkeypatch.delenv("NAS_DATA_DIR", raising=False)
+    store, old, bare = tmp_path / "store", tmp_path / "store" / "old", tmp_path / "store" / "bare"
+    old.mkdir(parents=True), bare.mkdir()
+    (old / "run.json").write_text(json.dumps({"space": "cifar_lt200k"})[:12])
+    (tmp_path / "file").write_text("")
+    names = {"data": synthetic_cifar, "store": store, "file": tmp_path / "file"}
+    names |= {"old": old, "bare": bare}
+    before = files_under(tmp_path)
+
+    argv = [a.format(**names) for a in arguments.split()]
+    assert COMMANDS[command](argv) == status
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"{command}: error: {sentence.format(**names)}"), lines[0]
+    assert lines[0].endswith("."), lines[0]
+    written = files_under(tmp_path) - before
+    experiment = store / "old"  # the only folder a refused command may touch (reports.export)
+    assert all(experiment in p.parents for p in written), sorted(written)
+    assert not any(p.name.startswith(".nas-preflight") for p in files_under(tmp_path))
+    assert os.getcwd() == str(tmp_path)
