@@ -2,10 +2,11 @@
 
 A driver writes its host, pid and start time there and rewrites the heartbeat every
 ``HEARTBEAT_S``; a second ``nas.run`` on the same experiment (this machine or another one sharing
-the storage) reads it and refuses while the heartbeat is younger than ``STALE_S``. A driver that
-died leaves a stale file, which the next one takes over. Object stores cannot create a file only
-if it is absent, so two drivers starting in the same second are told apart by reading the file
-back after writing it.
+the storage) reads it and refuses while that driver lives: on the same host, while its process
+exists; from another host, while its heartbeat is younger than ``STALE_S``. A driver that died
+leaves a file the next one takes over (at once on its host: a resume right after a kill).
+Object stores cannot create a file only if it is absent, so two drivers starting in the same
+second are told apart by reading the file back after writing it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,16 @@ STALE_S = 60.0  # six missed heartbeats: the driver is gone
 
 class ExperimentBusy(Exception):
     """Another live driver runs the experiment; the message names it."""
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # no signal sent: only whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, another user's
+        return True
+    return pid > 0
 
 
 class DriverLock:
@@ -82,8 +93,10 @@ class DriverLock:
     def _mine(self, other: dict) -> bool:
         return all(other.get(k) == v for k, v in self.me.items())
 
-    @staticmethod
-    def _alive(other: dict) -> bool:
+    def _alive(self, other: dict) -> bool:
+        """On this host, whether its process lives; elsewhere, whether it beat recently."""
+        if other.get("host") == self.me["host"]:
+            return pid_alive(int(other.get("pid", 0)))
         return time.time() - float(other.get("heartbeat", 0)) < STALE_S
 
     def _busy(self, other: dict) -> str:
@@ -92,6 +105,6 @@ class DriverLock:
         return (
             f"experiment {self.name!r} is being run by another driver (pid {other.get('pid')} on "
             f"{other.get('host')}, since {since}, last heard {seen:.0f} s ago): wait for it to "
-            f"end or stop it; a driver that died is taken over {STALE_S:.0f} s after its last "
-            "heartbeat."
+            f"end or stop it; a driver that died is taken over at once on its own host, and "
+            f"{STALE_S:.0f} s after its last heartbeat from another."
         )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import subprocess
 import time
 
 import pytest
@@ -22,6 +24,13 @@ def other_driver(experiment, heard_s_ago: float) -> dict:
     return other
 
 
+def reaped_pid() -> int:
+    """A pid no process has: a child that has exited and been reaped."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
 def test_a_live_driver_keeps_the_experiment_and_a_dead_one_is_taken_over(tmp_path):
     experiment = tmp_path / "x"
     other_driver(experiment, heard_s_ago=5)
@@ -35,6 +44,16 @@ def test_a_live_driver_keeps_the_experiment_and_a_dead_one_is_taken_over(tmp_pat
         second.me = {**second.me, "pid": 1}  # another driver on this host
         with pytest.raises(ExperimentBusy, match=f"pid {lock.me['pid']} on "):
             second.acquire()
+    # On this host a lock whose process is gone is taken over at once (a resume after a kill).
+    gone = {
+        "host": socket.gethostname(),
+        "pid": reaped_pid(),
+        "since": 0,
+        "heartbeat": time.time(),
+    }
+    (experiment / "driver.json").write_text(json.dumps(gone))
+    with DriverLock(str(experiment), "x"):
+        pass
     assert not (experiment / "driver.json").exists()  # released at the end
 
 
@@ -53,5 +72,8 @@ def test_resuming_an_experiment_another_driver_runs_is_one_sentence(
         "nas.run: error: experiment 'x' is being run by another driver (pid 4242 on node-7, since "
     )
     assert re.search(r"last heard \d s ago\): wait for it to end or stop it; a driver that", err)
-    assert err.endswith("died is taken over 60 s after its last heartbeat.")
+    assert err.endswith(
+        "died is taken over at once on its own host, and 60 s after its last heartbeat from "
+        "another."
+    )
     assert json.loads((experiment / "driver.json").read_text())["pid"] == 4242  # untouched
