@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import pickle
 import sys
 from pathlib import Path
 
@@ -59,17 +60,43 @@ class Model:
         return self._run(x, lambda xb: self.net.forward_features(xb).flatten(1))
 
 
-def best_checkpoint(experiment: str) -> tuple[str, Path]:
-    """The best trial's name and its latest checkpoint folder (local experiments)."""
+def best_checkpoint(experiment: str, device: Device) -> tuple[str, Path, dict, Model, list[str]]:
+    """The best trial's name, its newest checkpoint that loads (local experiments), that
+    checkpoint's trial.json and model, and a line per newer folder skipped as unreadable.
+
+    A kill during a checkpoint write can leave the newest folder half written: it is skipped,
+    never loaded, and the one before it (which Tune keeps until the new one is whole) is used.
+    """
     best = best_trial(load_experiment(experiment))
     if best is None:
         raise DataError(
             f"no trial of {experiment} reported a metric yet: nothing to predict with."
         )
-    checkpoints = sorted(Path(experiment, best["Name"]).glob("checkpoint_*"))
-    if not checkpoints:
-        raise DataError(f"trial {best['Name']} of {experiment} has no checkpoint.")
-    return best["Name"], checkpoints[-1]
+    checkpoints = sorted(Path(experiment, best["Name"]).glob("checkpoint_*"), reverse=True)
+    skipped = []
+    for checkpoint in checkpoints:
+        try:
+            return (
+                best["Name"],
+                checkpoint,
+                read_meta(checkpoint),
+                Model(checkpoint, device),
+                skipped,
+            )
+        except (
+            OSError,
+            ValueError,
+            KeyError,
+            RuntimeError,
+            EOFError,
+            pickle.UnpicklingError,
+        ) as e:
+            skipped.append(
+                f"skipped {checkpoint.name} of trial {best['Name']}: it does not load "
+                f"({type(e).__name__}), a write cut short"
+            )
+    what = "no checkpoint" if not checkpoints else "no checkpoint that loads"
+    raise DataError(f"trial {best['Name']} of {experiment} has {what}.")
 
 
 def write_csv(path: Path, ids: list[str], labels: list[str]) -> None:
@@ -88,14 +115,12 @@ def predict(experiment: str, data_dir: str | None, out: Path) -> list[str]:
             f"{experiment} has no run.json naming a known space: cannot tell its task."
         )
     data_dir = data_dir or record["options"]["data_dir"]
-    trial, checkpoint = best_checkpoint(experiment)
-    meta = read_meta(checkpoint)
-    model = Model(checkpoint, choose_device())
+    trial, checkpoint, meta, model, skipped = best_checkpoint(experiment, choose_device())
     stats = ChannelStats.from_dict(meta["stats"])
     classes = meta.get("classes")
     size = model.spec.image_size
     out.mkdir(parents=True, exist_ok=True)
-    lines = [f"best trial {trial}, checkpoint {checkpoint.name} (epoch {meta['epoch']})"]
+    lines = [*skipped, f"best trial {trial}, checkpoint {checkpoint.name} (epoch {meta['epoch']})"]
     task = get_task(space.task)
     x, y, ids = task.load_test(data_dir, stats, size)
     predicted = model.classify(x)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 
 import pytest
 
@@ -17,16 +18,25 @@ FACES = SHARED_DATA / "hw2p2-olivetti"
 
 @pytest.mark.slow
 def test_cifar_predictions_are_the_best_trials_on_the_test_batch(smoke_experiment, tmp_path):
-    experiment, _ = smoke_experiment
+    experiment = shutil.copytree(smoke_experiment[0], tmp_path / "e2e")
+    summary = json.loads((experiment / "summary.json").read_text())
+    best = experiment / f"trial_{summary['best']['trial_id']}"
+    # A newer checkpoint folder a kill left half written is skipped, never loaded.
+    (whole,) = best.glob("checkpoint_*")
+    cut = shutil.copytree(whole, best / "checkpoint_999999")
+    (cut / "model.pt").write_bytes((whole / "model.pt").read_bytes()[:1000])
     data_dir = write_synthetic_cifar10(tmp_path / "data")  # the smoke test's data, rewritten
     out = tmp_path / "predictions"
     done = run_module(
         "nas.predict", str(experiment), "--data-dir", str(data_dir), "--out", str(out)
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    summary = json.loads((experiment / "summary.json").read_text())
-    first, second = done.stdout.strip().splitlines()
-    assert first.startswith(f"best trial trial_{summary['best']['trial_id']}, checkpoint ")
+    skipped, first, second = done.stdout.strip().splitlines()
+    assert skipped == (
+        f"skipped checkpoint_999999 of trial {best.name}: it does not load (RuntimeError), a "
+        "write cut short"
+    )
+    assert first.startswith(f"best trial {best.name}, checkpoint {whole.name} ")
     with open(out / "test_predictions.csv") as f:
         rows = list(csv.DictReader(f))
     test = load_cifar10(data_dir).test
