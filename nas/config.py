@@ -14,7 +14,6 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 from nas import storage
 from nas.samplers import SAMPLERS
@@ -153,7 +152,7 @@ class RunConfig:
             **{k: v for k, v in given.items() if v is not None},
         }
         values["storage"] = storage.resolve(values.get("storage", cls.storage))
-        values["data_dir"] = local_path(values["data_dir"])
+        values["data_dir"] = storage.resolve(values["data_dir"])
         synthetic_size = get_task(space.task).smoke_input_size
         if values.get("smoke_test") and synthetic_size and "input_size" not in given:
             values["input_size"] = synthetic_size
@@ -201,10 +200,6 @@ def check_name(name: str) -> None:
             f"--name must be one folder name inside --storage, without '/', '\\', a leading "
             f"dot or control characters (got {name!r}): for example 'cifar-search-1'."
         )
-
-
-def local_path(folder: str) -> str:
-    return str(Path(folder).expanduser().resolve())
 
 
 def space_named(name: str) -> SearchSpace:

@@ -57,8 +57,9 @@ class DriverLock:
         """Take the experiment, or raise ExperimentBusy naming the live driver that has it."""
         self.check()
         self._write()
-        if not self._mine(self._read() or {}):  # another driver wrote in the same moment
-            raise ExperimentBusy(self._busy(self._read()))
+        written = self._read() or {}
+        if not self._mine(written):  # another driver wrote in the same moment
+            raise ExperimentBusy(self._busy(written))
         self._beat = threading.Thread(target=self._heartbeat, daemon=True, name="driver-lock")
         self._beat.start()
 

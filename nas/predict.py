@@ -22,7 +22,7 @@ from nas.run_record import RecordError, read_record
 from reports.results import load_experiment
 from reports.tables import best_trial
 from search_spaces import SPACES
-from trainables.checkpoints import load_spec, read_meta
+from trainables.checkpoints import read_meta, spec_in
 from trainables.data import DataError
 from trainables.data.augment import ChannelStats
 from trainables.device import Device, choose_device
@@ -30,12 +30,16 @@ from trainables.models import create_model
 from trainables.tasks import get_task
 from trainables.verification import identify
 
+# What a checkpoint folder cut short by a kill raises when read: a missing or truncated file.
+UNREADABLE = (OSError, ValueError, KeyError, RuntimeError, EOFError, pickle.UnpicklingError)
+
 
 class Model:
     """A trained network for inference: batched, channels_last, the device's autocast dtype."""
 
     def __init__(self, checkpoint: Path, device: Device):
-        self.spec = load_spec(checkpoint)
+        self.checkpoint, self.meta = checkpoint, read_meta(checkpoint)  # trial.json
+        self.spec = spec_in(self.meta)
         self.device = device
         self.net = create_model(self.spec)
         state = torch.load(checkpoint / "model.pt", map_location="cpu", weights_only=True)
@@ -60,43 +64,31 @@ class Model:
         return self._run(x, lambda xb: self.net.forward_features(xb).flatten(1))
 
 
-def best_checkpoint(experiment: str, device: Device) -> tuple[str, Path, dict, Model, list[str]]:
-    """The best trial's name, its newest checkpoint that loads (local experiments), that
-    checkpoint's trial.json and model, and a line per newer folder skipped as unreadable.
+def best_model(experiment: str, device: Device) -> tuple[str, Model, list[str]]:
+    """The best trial's name, the model of its newest checkpoint that loads (local experiments),
+    and a line per newer checkpoint folder skipped because it does not load.
 
     A kill during a checkpoint write can leave the newest folder half written: it is skipped,
-    never loaded, and the one before it (which Tune keeps until the new one is whole) is used.
+    never used, and the one before it (which Tune keeps until the new one is whole) is.
     """
     best = best_trial(load_experiment(experiment))
     if best is None:
         raise DataError(
             f"no trial of {experiment} reported a metric yet: nothing to predict with."
         )
-    checkpoints = sorted(Path(experiment, best["Name"]).glob("checkpoint_*"), reverse=True)
+    name = best["Name"]
+    checkpoints = sorted(Path(experiment, name).glob("checkpoint_*"), reverse=True)
     skipped = []
     for checkpoint in checkpoints:
         try:
-            return (
-                best["Name"],
-                checkpoint,
-                read_meta(checkpoint),
-                Model(checkpoint, device),
-                skipped,
-            )
-        except (
-            OSError,
-            ValueError,
-            KeyError,
-            RuntimeError,
-            EOFError,
-            pickle.UnpicklingError,
-        ) as e:
+            return name, Model(checkpoint, device), skipped
+        except UNREADABLE as e:
             skipped.append(
-                f"skipped {checkpoint.name} of trial {best['Name']}: it does not load "
+                f"skipped {checkpoint.name} of trial {name}: it does not load "
                 f"({type(e).__name__}), a write cut short"
             )
     what = "no checkpoint" if not checkpoints else "no checkpoint that loads"
-    raise DataError(f"trial {best['Name']} of {experiment} has {what}.")
+    raise DataError(f"trial {name} of {experiment} has {what}.")
 
 
 def write_csv(path: Path, ids: list[str], labels: list[str]) -> None:
@@ -115,7 +107,8 @@ def predict(experiment: str, data_dir: str | None, out: Path) -> list[str]:
             f"{experiment} has no run.json naming a known space: cannot tell its task."
         )
     data_dir = data_dir or record["options"]["data_dir"]
-    trial, checkpoint, meta, model, skipped = best_checkpoint(experiment, choose_device())
+    trial, model, skipped = best_model(experiment, choose_device())
+    checkpoint, meta = model.checkpoint, model.meta
     stats = ChannelStats.from_dict(meta["stats"])
     classes = meta.get("classes")
     size = model.spec.image_size

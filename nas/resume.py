@@ -13,7 +13,7 @@ import inspect
 import sys
 
 from nas import storage
-from nas.config import RunConfig, local_path
+from nas.config import RunConfig
 from search_spaces.base import SearchSpace
 
 LEGACY_NAMES = {"train_limit": "train_images"}
@@ -58,7 +58,7 @@ def resumed_config(name: str, record: dict, given: dict) -> RunConfig:
     return RunConfig(
         **{**kept, **others},
         name=name,
-        data_dir=local_path(data_dir),
+        data_dir=storage.resolve(data_dir),
         storage=storage.resolve(given.get("storage", RunConfig.storage)),
     )
 

@@ -50,13 +50,15 @@ def config_of(args: argparse.Namespace) -> RunConfig:
     """The run's config: from the flags, or on --resume from run.json and the flags given."""
     given = {k: v for k, v in vars(args).items() if k not in ("list_spaces", "resume")}
     if not args.resume:
-        return RunConfig.from_flags(given)
+        config = RunConfig.from_flags(given)
+        check_storage(config.storage)
+        return config
     name, where = given.get("name"), storage.resolve(given.get("storage", RunConfig.storage))
     if not name:
         raise UsageError("--resume needs the --name of the experiment to continue.")
     check_name(name)  # before the name becomes a path
-    experiment = storage.join(where, name)
     check_storage(where)
+    experiment = storage.join(where, name)
     if not storage.exists(experiment):
         raise UsageError(f"there is no experiment {name!r} in {where} to resume.")
     record = read_record(experiment)
@@ -177,14 +179,10 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
     import ray
 
     from nas.run_record import end_record, start_record
-    from nas.tuner import baseline_config, build_tuner, restore_tuner
-    from reports.export import export_to
-    from reports.results import FAILED, FINISHED, REJECTED, RUNNING, STOPPED, load_experiment
-    from reports.tables import best_trial, preset_trial
+    from nas.tuner import build_tuner, restore_tuner
 
     space = space_named(config.space)
     experiment = config.experiment_dir
-    check_storage(config.storage)
     if storage.exists(experiment) and not resume:
         raise UsageError(
             f"experiment {config.name!r} already exists in {config.storage}: add --resume to "
@@ -215,38 +213,45 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
         )
         tuner = restore_tuner(space, config) if resume else build_tuner(space, config)[0]
         grid = tuner.fit()
-        wall = time.monotonic() - start
         end_record(experiment)
+        return summarize(experiment, grid, space, config, time.monotonic() - start)
 
-        results = load_experiment(experiment)  # read once: the counts, the best trial, the reports
-        states = results.trials["State"].value_counts()
-        summary = {
-            "space": space.name,
-            "experiment_dir": experiment,
-            "trials": int(states.drop(REJECTED, errors="ignore").sum()),
-            "finished": int(states.get(FINISHED, 0)),
-            "stopped_early": int(states.get(STOPPED, 0)),
-            "failed": int(states.get(FAILED, 0)),
-            "unfinished": int(states.get(RUNNING, 0)),
-            "rejected": int(states.get(REJECTED, 0)),
-            "wall_seconds": round(wall, 1),
-        }
-        checkpoints = {r.metrics["trial_id"]: r.checkpoint for r in grid if r.metrics}
-        best, seed = best_trial(results), preset_trial(results, baseline_config(space, config))
-        summary["best"], summary["seed"] = (
-            None if row is None else trial_summary(row, space, config, checkpoints)
-            for row in (best, seed)
-        )
-        summary["gain_over_seed"] = gain_over_seed(summary["best"], summary["seed"], space.mode)
-        unfinished = bool(summary["unfinished"]) or summary["trials"] < config.num_samples
-        summary["interrupted"] = unfinished
-        summary["resume_command"] = shlex.join(
-            ["python", "-m", "nas.run", "--storage", config.storage, "--name", config.name]
-            + ["--resume"]
-        )
-        summary["reports"] = export_to(results)
-        storage.write_text(storage.join(experiment, "summary.json"), json.dumps(summary, indent=1))
-        return summary
+
+def summarize(experiment: str, grid, space, config: RunConfig, wall: float) -> dict:
+    """The summary of a search that ran (counts, best and seed trials), written with the
+    reports into the experiment folder."""
+    from nas.tuner import baseline_config
+    from reports.export import export_to
+    from reports.results import FAILED, FINISHED, REJECTED, RUNNING, STOPPED, load_experiment
+    from reports.tables import best_trial, preset_trial
+
+    results = load_experiment(experiment)  # read once: the counts, the best trial, the reports
+    states = results.trials["State"].value_counts()
+    summary = {
+        "space": space.name,
+        "experiment_dir": experiment,
+        "trials": int(states.drop(REJECTED, errors="ignore").sum()),
+        "finished": int(states.get(FINISHED, 0)),
+        "stopped_early": int(states.get(STOPPED, 0)),
+        "failed": int(states.get(FAILED, 0)),
+        "unfinished": int(states.get(RUNNING, 0)),
+        "rejected": int(states.get(REJECTED, 0)),
+        "wall_seconds": round(wall, 1),
+    }
+    checkpoints = {r.metrics["trial_id"]: r.checkpoint for r in grid if r.metrics}
+    best, seed = best_trial(results), preset_trial(results, baseline_config(space, config))
+    summary["best"], summary["seed"] = (
+        None if row is None else trial_summary(row, space, config, checkpoints)
+        for row in (best, seed)
+    )
+    summary["gain_over_seed"] = gain_over_seed(summary["best"], summary["seed"], space.mode)
+    summary["interrupted"] = bool(summary["unfinished"]) or summary["trials"] < config.num_samples
+    summary["resume_command"] = shlex.join(
+        ["python", "-m", "nas.run", "--storage", config.storage, "--name", config.name, "--resume"]
+    )
+    summary["reports"] = export_to(results)
+    storage.write_text(storage.join(experiment, "summary.json"), json.dumps(summary, indent=1))
+    return summary
 
 
 def trial_summary(row, space, config: RunConfig, checkpoints: dict) -> dict:

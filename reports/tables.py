@@ -146,9 +146,11 @@ def curves(experiment: Experiment) -> pd.DataFrame:
     return epochs[columns].sort_values(["Name", "epoch"]).reset_index(drop=True)
 
 
-def best_details(experiment: Experiment) -> tuple[list[tuple], list[tuple]]:
+def best_details(
+    experiment: Experiment, best: pd.Series | None
+) -> tuple[list[tuple], list[tuple]]:
     """The best trial's (key, value) rows and its layer table rows (layer, type, shape, params)."""
-    best, space = best_trial(experiment), space_of(experiment)
+    space = space_of(experiment)
     if best is None:
         return [], []
     metric = metric_of(experiment)
@@ -283,7 +285,7 @@ class Derived:
 
 
 def derive(experiment: Experiment) -> Derived:
-    front = pareto(experiment)
+    front, best = pareto(experiment), best_trial(experiment)
     return Derived(
         experiment=experiment,
         metric=metric_of(experiment),
@@ -294,7 +296,7 @@ def derive(experiment: Experiment) -> Derived:
         curves=curves(experiment),
         schedules=lr_schedules(experiment),
         parallel=parallel_coordinates(experiment),
-        best=best_trial(experiment),
-        best_details=best_details(experiment),
+        best=best,
+        best_details=best_details(experiment, best),
         run_rows=run_rows(experiment),
     )

@@ -54,8 +54,9 @@ def read_meta(folder: Path) -> dict:
     return json.loads((Path(folder) / "trial.json").read_text())
 
 
-def load_spec(folder: Path) -> Any:
-    spec = dict(read_meta(folder)["spec"])
+def spec_in(meta: dict) -> Any:
+    """The model spec a trial.json holds."""
+    spec = dict(meta["spec"])
     return spec_from_dict(spec.pop("family"), spec)
 
 
@@ -68,7 +69,7 @@ def evaluate_checkpoint(folder: Path, task: str, data_dir: str) -> tuple[float, 
     if not get_task(task).has_test_labels:
         return float("nan"), float("nan")
     meta = read_meta(folder)
-    spec, settings = load_spec(folder), TrainSettings(**meta["settings"])
+    spec, settings = spec_in(meta), TrainSettings(**meta["settings"])
     training = Training(spec, settings, choose_device())
     load_checkpoint(folder, training)
     stats = ChannelStats.from_dict(meta["stats"])
