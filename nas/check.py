@@ -32,7 +32,7 @@ import torch
 from nas.config import RunConfig
 from search_spaces import get_space
 from trainables.checkpoints import load_checkpoint
-from trainables.data.augment import normalize
+from trainables.data.images import normalize
 from trainables.data.synthetic import write_synthetic_cifar10
 from trainables.device import Device, choose_device
 from trainables.loop import Training
@@ -74,7 +74,7 @@ def cifar_throughput(device: Device, data_dir: Path) -> Row:
 
     # Bare: the same images, normalised once and already on the device, no augmentation.
     where, batch = device.torch_device, trial.settings.batch_size
-    x = normalize(images, trial.data.stats).to(where)
+    x = normalize(torch.from_numpy(images).to(where), trial.data.stats)
     y = torch.from_numpy(labels).to(where)
     batches = [(x[i : i + batch], y[i : i + batch]) for i in range(0, len(y), batch)]
     training = Training(trial.spec, trial.settings, device)

@@ -25,6 +25,7 @@ from search_spaces import SPACES
 from trainables.checkpoints import read_meta, spec_in
 from trainables.data import DataError
 from trainables.data.augment import ChannelStats
+from trainables.data.images import Images
 from trainables.device import Device, choose_device
 from trainables.models import create_model
 from trainables.tasks import get_task
@@ -47,21 +48,18 @@ class Model:
         self.net.to(device.torch_device, memory_format=torch.channels_last).eval()
 
     @torch.no_grad()
-    def _run(self, x: torch.Tensor, fn, batch_size: int = 256) -> torch.Tensor:
+    def _run(self, images: Images, fn, batch_size: int = 256) -> torch.Tensor:
         out = []
-        for i in range(0, len(x), batch_size):
-            xb = x[i : i + batch_size].to(
-                self.device.torch_device, memory_format=torch.channels_last
-            )
+        for xb in images.batches(self.device.torch_device, batch_size):
             with self.device.autocast():
-                out.append(fn(xb).float().cpu())
+                out.append(fn(xb).float())
         return torch.cat(out)
 
-    def classify(self, x: torch.Tensor) -> torch.Tensor:
-        return self._run(x, self.net).argmax(1)
+    def classify(self, images: Images) -> torch.Tensor:
+        return self._run(images, self.net).argmax(1).cpu()
 
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self._run(x, lambda xb: self.net.forward_features(xb).flatten(1))
+    def embed(self, images: Images) -> torch.Tensor:
+        return self._run(images, lambda xb: self.net.forward_features(xb).flatten(1))
 
 
 def best_model(experiment: str, device: Device) -> tuple[str, Model, list[str]]:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from trainables.data.images import Images
 from trainables.device import Device
 from trainables.models import create_model
 
@@ -124,17 +125,18 @@ class Training:
 
     @torch.no_grad()
     def evaluate(
-        self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512
+        self, images: Images, y: torch.Tensor, batch_size: int = 512
     ) -> tuple[float, float]:
-        """Mean loss (with the training label smoothing) and accuracy on normalised tensors.
+        """Mean loss (with the training label smoothing) and accuracy on uint8 ``images``.
 
         Sums stay on the device: one host sync for the whole set, not two per batch.
         """
         self.model.eval()
         total_loss = torch.zeros((), device=self.device.torch_device)
         correct = torch.zeros((), dtype=torch.long, device=self.device.torch_device)
-        for i in range(0, len(y), batch_size):
-            xb, yb = self._to_device(x[i : i + batch_size], y[i : i + batch_size])
+        where = self.device.torch_device
+        for i, xb in enumerate(images.batches(where, batch_size)):
+            yb = y[i * batch_size : (i + 1) * batch_size].to(where, non_blocking=True)
             with self.device.autocast():
                 logits = self.forward(xb)
             total_loss += self.loss_fn(logits.float(), yb) * len(yb)
@@ -142,14 +144,13 @@ class Training:
         return total_loss.item() / len(y), correct.item() / len(y)
 
     @torch.no_grad()
-    def embed(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-        """The feature-layer embeddings of normalised images (for verification)."""
+    def embed(self, images: Images, batch_size: int = 256) -> torch.Tensor:
+        """The feature-layer embeddings of uint8 ``images`` (for verification), on the device."""
         self.model.eval()
-        chunks, where = [], self.device.torch_device
-        for i in range(0, len(x), batch_size):
-            xb = x[i : i + batch_size].to(where, memory_format=torch.channels_last)
+        chunks = []
+        for xb in images.batches(self.device.torch_device, batch_size):
             with self.device.autocast():
-                chunks.append(self.model.forward_features(xb).flatten(1).float().cpu())
+                chunks.append(self.model.forward_features(xb).flatten(1).float())
         return torch.cat(chunks)
 
     def state_dict(self) -> dict[str, Any]:

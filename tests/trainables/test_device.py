@@ -149,7 +149,7 @@ def test_the_device_resident_path_runs_on_cpu(synthetic_cifar):
     resident = Device(torch.device("cpu"), amp_dtype=torch.bfloat16, resident_data=True)
     trial = Trial({**SEED, "seed": 0}, TrialJob(run.search_space(), run), device=resident)
     assert isinstance(trial.loader, DeviceBatches)
-    assert trial.val_x.device == trial.loader.images.device == resident.torch_device
+    assert trial.val_x.pixels.device == trial.loader.images.device == resident.torch_device
     (report,) = trial.epochs()
     assert report.metrics["epoch"] == 1 and 0 <= report.metrics["val_acc"] <= 1
     assert np.isfinite(report.metrics["train_loss"])

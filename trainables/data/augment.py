@@ -71,14 +71,6 @@ def cifar_train_transform(
     )
 
 
-def normalize(images: np.ndarray, stats: ChannelStats) -> torch.Tensor:
-    """HWC uint8 images -> NCHW float tensor normalised with ``stats`` (no augmentation)."""
-    x = torch.from_numpy(np.require(images, requirements="W")).permute(0, 3, 1, 2).float()
-    mean = torch.tensor(stats.mean).view(1, -1, 1, 1)
-    std = torch.tensor(stats.std).view(1, -1, 1, 1)
-    return (x - mean) / std
-
-
 class AugmentedImages(Dataset):
     """HWC uint8 images and labels passed through an albumentations pipeline per sample."""
 

@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import Dataset
 
 from trainables.data.augment import ChannelStats
+from trainables.data.images import Images
 from trainables.data.publish import publish_once
 
 SPLIT_SEED = 0  # the validation split is the same for every trial and every search
@@ -16,16 +17,16 @@ SPLIT_SEED = 0  # the validation split is the same for every trial and every sea
 
 @dataclass
 class VerifySet:
-    known_x: torch.Tensor  # normalised gallery images
+    known_x: Images  # the gallery
     known_labels: list[str]
-    unknown_x: torch.Tensor  # normalised unknown_dev images
+    unknown_x: Images  # unknown_dev
     truth: list[str]
 
 
 @dataclass
 class TaskData:
     train: Dataset  # augmented samples (tensor, label)
-    val_x: torch.Tensor  # normalised, no augmentation
+    val_x: Images  # no augmentation
     val_y: torch.Tensor
     stats: ChannelStats
     classes: tuple[str, ...]
@@ -64,8 +65,8 @@ class Task:
 
     def load_test(
         self, data_dir: str, stats: ChannelStats, image_size: int
-    ) -> tuple[torch.Tensor, torch.Tensor | None, list[str]]:
-        """The held-out test images (normalised with the trial's statistics), labels, ids."""
+    ) -> tuple[Images, torch.Tensor | None, list[str]]:
+        """The held-out test images (normalised with ``stats`` when used), labels, ids."""
         raise NotImplementedError
 
     def write_synthetic(self, root: Path) -> Path:

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trainables.data.augment import AugmentedImages, ChannelStats, cifar_train_transform, normalize
+from trainables.data.augment import AugmentedImages, ChannelStats, cifar_train_transform
 from trainables.data.cifar10 import load_cifar10, train_val_split
+from trainables.data.images import Images
 from trainables.data.synthetic import write_synthetic_cifar10
 from trainables.tasks.base import SPLIT_SEED, Task, TaskData
 
@@ -37,7 +38,7 @@ class Cifar10(Task):
         stats = ChannelStats.of(images)
         return TaskData(
             train=AugmentedImages(images, labels, cifar_train_transform(stats)),
-            val_x=normalize(data.train.images[val_idx], stats),
+            val_x=Images(data.train.images[val_idx], stats),
             val_y=torch.from_numpy(data.train.labels[val_idx]),
             stats=stats,
             classes=data.classes,
@@ -47,7 +48,7 @@ class Cifar10(Task):
         """The labelled test batch; ids are positions."""
         test = load_cifar10(data_dir).test
         ids = [str(i) for i in range(len(test.labels))]
-        return normalize(test.images, stats), torch.from_numpy(np.asarray(test.labels)), ids
+        return Images(test.images, stats), torch.from_numpy(np.asarray(test.labels)), ids
 
     def write_synthetic(self, root: Path) -> Path:
         return write_synthetic_cifar10(root)

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trainables.data.augment import AugmentedImages, ChannelStats, face_train_transform, normalize
+from trainables.data.augment import AugmentedImages, ChannelStats, face_train_transform
 from trainables.data.hw2p2 import FaceLayout, load_images, validate_layout
+from trainables.data.images import Images
 from trainables.data.synthetic import write_synthetic_hw2p2
 from trainables.tasks.base import Task, TaskData, VerifySet
 
@@ -40,20 +41,20 @@ class Hw2p2(Task):
         train = layout.train[:train_images] if train_images else layout.train
         images = load_images([p for p, _ in train], image_size)
         labels = np.array([y for _, y in train], dtype=np.int64)
-        stats = ChannelStats.of(np.asarray(images))
+        stats = ChannelStats.of(images)
         dev = load_images([p for p, _ in layout.dev], image_size)
         known = load_images([p for p, _ in layout.known], image_size)
         unknown = load_images([p for p, _ in layout.unknown_dev], image_size)
         return TaskData(
             train=AugmentedImages(images, labels, face_train_transform(stats)),
-            val_x=normalize(np.asarray(dev), stats),
+            val_x=Images(dev, stats),
             val_y=torch.tensor([y for _, y in layout.dev]),
             stats=stats,
             classes=layout.identities,
             verify=VerifySet(
-                known_x=normalize(np.asarray(known), stats),
+                known_x=Images(known, stats),
                 known_labels=[name for _, name in layout.known],
-                unknown_x=normalize(np.asarray(unknown), stats),
+                unknown_x=Images(unknown, stats),
                 truth=[name for _, name in layout.unknown_dev],
             ),
         )
@@ -62,19 +63,19 @@ class Hw2p2(Task):
         """``classification/test``: no labels; ids are file names."""
         layout = _layout(data_dir)
         images = load_images(list(layout.test), image_size)
-        return normalize(np.asarray(images), stats), None, [p.name for p in layout.test]
+        return Images(images, stats), None, [p.name for p in layout.test]
 
     def load_verification_test(
         self, data_dir: str, stats: ChannelStats, image_size: int
-    ) -> tuple[torch.Tensor, list[str], torch.Tensor, list[str]]:
+    ) -> tuple[Images, list[str], Images, list[str]]:
         """The gallery (images, identities) and ``unknown_test`` (images, file names)."""
         layout = _layout(data_dir)
         known = load_images([p for p, _ in layout.known], image_size)
         unknown = load_images(list(layout.unknown_test), image_size)
         return (
-            normalize(np.asarray(known), stats),
+            Images(known, stats),
             [name for _, name in layout.known],
-            normalize(np.asarray(unknown), stats),
+            Images(unknown, stats),
             [p.name for p in layout.unknown_test],
         )
 
