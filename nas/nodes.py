@@ -7,23 +7,30 @@ A node without the data fails the search before it starts, naming the node.
 
 from __future__ import annotations
 
+import os
+
 from trainables.data import DataError
 from trainables.tasks import get_task
 
 
-def prepare_node(task: str, data_dir: str, synthetic: bool) -> str:
-    """On one node: the synthetic data if asked, then the data check's one-line summary."""
+def prepare_node(
+    task: str, data_dir: str, synthetic: bool, train_images: int | None, sizes: tuple[int, ...]
+) -> str:
+    """On one node: the synthetic data if asked, the data check, then the task's preparation
+    (decoding caches with every core of the node); the check's one-line summary."""
     try:
         if synthetic:
             get_task(task).ensure_synthetic(data_dir)
-        return get_task(task).check(data_dir)[1]
+        found = get_task(task).check(data_dir)[1]
+        get_task(task).prepare(data_dir, train_images, sizes, os.cpu_count() or 1)
+        return found
     except DataError as e:
         return f"error: {e}"
     except Exception as e:  # a read-only /tmp, a full disk: said in one line, not a traceback
         return f"error: {type(e).__name__}: {e}"
 
 
-def prepare_other_nodes(task: str, data_dir: str, synthetic: bool) -> dict[str, str]:
+def prepare_other_nodes(space, config) -> dict[str, str]:
     """Run ``prepare_node`` on every live node that can run trials, other than the driver's.
 
     Returns the summary line per node (address and id: nodes may share a host); raises
@@ -42,7 +49,13 @@ def prepare_other_nodes(task: str, data_dir: str, synthetic: bool) -> dict[str, 
     pending = {
         f"{n['NodeManagerAddress']} ({n['NodeID'][:8]})": remote.options(
             scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)
-        ).remote(task, data_dir, synthetic)
+        ).remote(
+            space.task,
+            config.data_dir,
+            config.smoke_test,
+            config.train_images,
+            space.image_sizes(),
+        )
         for n in nodes
     }
     found = {}

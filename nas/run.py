@@ -197,10 +197,14 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
     space = config.search_space()
     if reason := infeasible(space):
         raise UsageError(reason)
+    # Decode caches for every size the search can draw, with every core, before trials start.
+    get_task(space.task).prepare(
+        config.data_dir, config.train_images, space.image_sizes(), os.cpu_count() or 1
+    )
     start = time.monotonic()
     start_ray(config)
     config = with_resources(config)
-    for node, line in prepare_other_nodes(space.task, config.data_dir, config.smoke_test).items():
+    for node, line in prepare_other_nodes(space, config).items():
         print(f"on node {node}: {line}", flush=True)
     with lock:  # released at the end, on an error and after Ctrl-C; stale after a kill
         start_record(experiment, config, ray.cluster_resources(), resume, fingerprint)

@@ -42,6 +42,7 @@ class SearchSpace:
     mode: str = "max"
     asha: AshaDefaults = field(default_factory=AshaDefaults)
     fixed: Config = field(default_factory=dict)  # knob values a run fixes (see for_run)
+    input_sizes: tuple[int, ...] = ()  # what ``sample`` draws as input_size, where it is searched
 
     def for_run(
         self,
@@ -68,6 +69,12 @@ class SearchSpace:
             decode=functools.partial(_with_spec, self.decode, tuple(spec.items())),
             fixed={**self.fixed, **knobs},
         )
+
+    def image_sizes(self) -> tuple[int, ...]:
+        """Every input size a trial of this run can train at (the data caches to prepare)."""
+        if "input_size" in self.fixed:
+            return (self.fixed["input_size"],)
+        return self.input_sizes or (self.decode(self.preset())[0].image_size,)
 
     def preset(self, name: str = "seed") -> Config:
         """A named preset as this run trains it: the knobs the run fixes applied."""

@@ -93,6 +93,7 @@ SPACE = SearchSpace(
     decode=decode,
     presets={"seed": SEED},
     batch_sizes=BATCH_SIZES,
+    input_sizes=INPUT_SIZES,
     rules=Rules(params_below=60_000_000),  # --max-params overrides it
     progress_columns=("family", "width", "input_size", "lr"),
     metrics=("val_acc", "verify_acc"),

@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from trainables.checkpoints import load_checkpoint, save_checkpoint
-from trainables.data.batched import BatchAugment, DeviceBatches
+from trainables.data.batched import DeviceBatches, StreamedBatches
 from trainables.device import Device, choose_device, is_out_of_memory
 from trainables.loop import NonFiniteLoss, Training, seed_everything
 from trainables.models.analysis import analyze
@@ -83,17 +83,20 @@ class Trial:
             load_checkpoint(checkpoint, self.training)
         self.architecture = analyze(self.spec).figures()
         self.val_x, self.val_y = self.data.val_x, self.data.val_y
-        if self.device.resident_data and get_task(space.task).batched_augment:
+        task, where = get_task(space.task), self.device.torch_device
+        train, batch = self.data.train, self.settings.batch_size
+        augment = task.batch_augment(self.data.stats)
+        if augment is not None and task.streams:
+            # uint8 batches from the memory-mapped cache, augmented on the device; loader
+            # workers take the trial's other CPUs.
+            workers = max(0, int(run.cpus_per_trial) - 1)
+            self.loader = StreamedBatches(
+                train.images, train.labels, batch, augment, where, workers
+            )
+        elif augment is not None and self.device.resident_data:
             # The whole set lives on the device; augmentation is a few batched tensor ops there,
             # and validation reads tensors already in place.
-            where = self.device.torch_device
-            self.loader = DeviceBatches(
-                self.data.train.images,
-                self.data.train.labels,
-                self.settings.batch_size,
-                BatchAugment(self.data.stats),
-                where,
-            )
+            self.loader = DeviceBatches(train.images, train.labels, batch, augment, where)
             self.val_x, self.val_y = self.val_x.to(where), self.val_y.to(where)
         else:
             self._loader_rng = torch.Generator()  # shuffling, reseeded every epoch
@@ -136,11 +139,11 @@ class Trial:
             yield EpochReport(metrics, self._save(metrics) if due else None)
 
     def _reseed(self, epoch_seed: int) -> None:
-        if isinstance(self.loader, DeviceBatches):
-            self.loader.reseed(epoch_seed)
-        else:
+        if isinstance(self.loader, DataLoader):
             self._loader_rng.manual_seed(epoch_seed)
             self.data.reseed(epoch_seed)
+        else:
+            self.loader.reseed(epoch_seed)
 
     def _verify(self) -> dict[str, float]:
         """verify_acc on the gallery, for tasks that have one."""

@@ -85,19 +85,25 @@ def test_search_on_two_nodes_survives_a_killed_driver(two_node_cluster, tmp_path
 def test_every_node_checks_its_data_before_trials_start(two_node_cluster, tmp_path):
     import ray
 
+    from nas.config import RunConfig
     from nas.nodes import prepare_other_nodes
+    from search_spaces import get_space
     from trainables.data import DataError
+
+    def config(data_dir, smoke_test):
+        return RunConfig(space="cifar_lt200k", data_dir=str(data_dir), smoke_test=smoke_test)
 
     ray.init(address=two_node_cluster.address, logging_level="WARNING")
     try:
         # --smoke-test: the other node writes the synthetic set at the same path, then checks it.
-        found = prepare_other_nodes("cifar10", str(tmp_path / "smoke"), synthetic=True)
+        space = get_space("cifar_lt200k")
+        found = prepare_other_nodes(space, config(tmp_path / "smoke", smoke_test=True))
         assert list(found.values()) == [
             f"CIFAR-10 in {tmp_path / 'smoke' / 'cifar-10-batches-py'}: 2 of 5 training batch "
             "files (a subset), 512 training and 128 test images"
         ]
         with pytest.raises(DataError, match=r"^on node .*: CIFAR-10 in .*missing.* is incomplete"):
             (tmp_path / "missing" / "cifar-10-batches-py").mkdir(parents=True)
-            prepare_other_nodes("cifar10", str(tmp_path / "missing"), synthetic=False)
+            prepare_other_nodes(space, config(tmp_path / "missing", smoke_test=False))
     finally:
         ray.shutdown()

@@ -1,4 +1,4 @@
-"""CIFAR augmentation as batched tensor operations, for data that lives on the GPU.
+"""Batched augmentation on the device: CIFAR's, and the loaders that feed it.
 
 The albumentations pipeline (``trainables.data.augment``) augments one image at a time on the
 CPU and stays the reference; this does the same work on a whole batch with a few tensor ops:
@@ -6,7 +6,7 @@ horizontal flip (p=0.5), shift-scale-rotate (p=0.5; shift 0.1 of the side, scale
 apart for x and y, rotation +-15 degrees, border filled with the mean), one 16x16 hole filled
 with the mean (p=0.5), normalisation. ``DeviceBatches`` keeps the whole training set on the
 device as one uint8 tensor and yields augmented batches, so no host-to-device copy happens per
-step.
+step; ``StreamedBatches`` reads uint8 batches of a set too large for that from its memory map.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from trainables.data.augment import ChannelStats
 
@@ -123,3 +124,73 @@ class DeviceBatches:
         for i in range(0, len(order), self.batch_size):
             index = order[i : i + self.batch_size]
             yield self.augment(self.images[index], self.generator), self.labels[index]
+
+
+class StreamedBatches:
+    """A training set too large for the device (a face cache at 224 px is 21 GB): uint8 batches
+    read from its memory map by ``workers`` loader processes (pinned for a GPU), copied to
+    ``device`` and augmented there.
+
+    The order and the augmentations come from generators reseeded every epoch, in this process:
+    an epoch replays exactly after a resume, whatever the number of workers.
+    """
+
+    def __init__(
+        self,
+        images: np.ndarray,  # N x H x W x C uint8, usually a memory map
+        labels: np.ndarray,
+        batch_size: int,
+        augment,  # BatchAugment or FaceAugment: (uint8 NCHW, generator) -> float NCHW
+        device: torch.device,
+        workers: int = 0,
+    ):
+        self.order = _EpochOrder(len(labels), batch_size)
+        self.loader = DataLoader(
+            _Rows(images, labels),
+            sampler=self.order,
+            batch_size=None,  # the sampler yields whole batches of rows
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            pin_memory=device.type == "cuda",
+        )
+        self.augment, self.device = augment, device
+        self.generator = torch.Generator(device=device)
+
+    def reseed(self, seed: int) -> None:
+        self.order.generator.manual_seed(seed)
+        self.generator.manual_seed(seed)
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for pixels, labels in self.loader:
+            pixels = pixels.to(self.device, non_blocking=True).permute(0, 3, 1, 2)
+            yield self.augment(pixels, self.generator), labels.to(self.device, non_blocking=True)
+
+
+class _EpochOrder(Sampler):
+    """Batches of row numbers in an order drawn from ``generator`` (reseeded per epoch)."""
+
+    def __init__(self, count: int, batch_size: int):
+        self.count, self.batch_size = count, batch_size
+        self.generator = torch.Generator()
+
+    def __len__(self) -> int:
+        return math.ceil(self.count / self.batch_size)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        order = torch.randperm(self.count, generator=self.generator).numpy()
+        for start in range(0, self.count, self.batch_size):
+            yield np.sort(order[start : start + self.batch_size])  # sorted: fewer disk seeks
+
+
+class _Rows(Dataset):
+    def __init__(self, images: np.ndarray, labels: np.ndarray):
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.from_numpy(self.images[rows]), torch.from_numpy(self.labels[rows])

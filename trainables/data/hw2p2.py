@@ -7,24 +7,33 @@
 
 Decoded images are cached as uint8 arrays (``.npy``, memory-mapped) per split and input size in
 ``$NAS_CACHE_DIR`` (default ``~/.cache/cnn-nas``; the data folder is never written to), so JPEG
-decoding and resizing happen once per data set and size, not every epoch or every trial.
+decoding and resizing happen once per node, data set and size, not every epoch or every trial.
+A cache is built by a pool of processes writing straight into a memory-mapped file (memory does
+not grow with the number of images), under a file lock (trials asking at once wait for one
+build), and published by rename (a killed build leaves no half cache behind).
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import multiprocessing
 import os
+import sys
 import tempfile
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock
 from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
 
 from trainables.data import DataError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+CHUNK = 256  # images a decoding process reads and writes at a time
 
 
 @dataclass(frozen=True)
@@ -68,27 +77,82 @@ def validate_layout(root: str | Path, check_images: bool = True) -> FaceLayout:
     )
     if check_images:
         every = [p for p, _ in layout.train + layout.dev + layout.known + layout.unknown_dev]
-        for path in every + list(layout.test + layout.unknown_test):
-            _check_image(path)
+        every += list(layout.test + layout.unknown_test)
+        # Headers only (a full decode names any file it cannot read later): I/O bound, so
+        # threads; the first broken file in layout order is the one named.
+        with ThreadPoolExecutor(min(32, 4 * (os.cpu_count() or 1))) as pool:
+            for _ in pool.map(_check_image, every, chunksize=64):
+                pass
     return layout
 
 
-def load_images(paths: list[Path], size: int, cache_dir: Path | None = None) -> np.ndarray:
-    """N x size x size x 3 uint8 images, decoded and resized once, then read from the cache."""
-    key = hashlib.sha256("\n".join(f"{p}:{p.stat().st_mtime_ns}" for p in paths).encode())
-    cache_dir = cache_dir or _cache_dir()
-    target = cache_dir / f"faces-{size}px-{key.hexdigest()[:16]}.npy"
-    if target.exists():
-        return np.load(target, mmap_mode="r")
-    images = np.empty((len(paths), size, size, 3), dtype=np.uint8)
-    for i, path in enumerate(paths):
-        with Image.open(path) as image:
-            images[i] = np.asarray(image.convert("RGB").resize((size, size), Image.BILINEAR))
-    # Written to a temporary name and renamed: trials building the same cache never see half.
-    partial = target.with_suffix(f".{os.getpid()}.tmp.npy")
-    np.save(partial, images)
-    os.replace(partial, target)
+def load_images(
+    paths: list[Path], size: int, cache_dir: Path | None = None, workers: int = 1
+) -> np.ndarray:
+    """N x size x size x 3 uint8 images as a read-only memory map of the node's cache.
+
+    The first caller on a node decodes them with ``workers`` processes; the others wait for it
+    on the cache's file lock and then map the same file.
+    """
+    target = cache_path(paths, size, cache_dir or _cache_dir())
+    if not target.exists():
+        with FileLock(f"{target}.lock"):
+            if not target.exists():  # built while this one waited
+                for dead in target.parent.glob(f"{target.stem}.*.partial.npy"):
+                    dead.unlink()  # left by a killed build: the lock says none is running
+                _decode(paths, size, target, workers)
     return np.load(target, mmap_mode="r")
+
+
+def cache_path(paths: list[Path], size: int, cache_dir: Path) -> Path:
+    """The cache file of these images at this size: named by their paths and modification
+    times, so an edited data set is decoded again."""
+    key = hashlib.sha256("\n".join(f"{p}:{p.stat().st_mtime_ns}" for p in paths).encode())
+    return cache_dir / f"faces-{size}px-{key.hexdigest()[:16]}.npy"
+
+
+def _decode(paths: list[Path], size: int, target: Path, workers: int) -> None:
+    partial = target.with_name(f"{target.stem}.{os.getpid()}.partial.npy")
+    np.lib.format.open_memmap(partial, "w+", np.uint8, (len(paths), size, size, 3)).flush()
+    chunks = [
+        (str(partial), size, start, paths[start : start + CHUNK])
+        for start in range(0, len(paths), CHUNK)
+    ]
+    progress = tqdm(
+        total=len(paths),
+        desc=f"decoding {len(paths):,} face images at {size} px",
+        unit="img",
+        file=sys.stderr,
+        mininterval=5,
+        disable=len(paths) < 4 * CHUNK,
+    )
+    try:
+        if workers <= 1 or len(chunks) == 1:
+            for chunk in chunks:
+                progress.update(_decode_chunk(*chunk))
+        else:
+            # spawn: a fork of a threaded process (a Ray worker) can deadlock
+            spawn = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(min(workers, len(chunks)), mp_context=spawn) as pool:
+                for done in as_completed([pool.submit(_decode_chunk, *c) for c in chunks]):
+                    progress.update(done.result())
+        os.replace(partial, target)
+    finally:
+        progress.close()
+        partial.unlink(missing_ok=True)
+
+
+def _decode_chunk(partial: str, size: int, start: int, paths: list[Path]) -> int:
+    """Decode ``paths`` into rows ``start...`` of the cache being built; returns their count."""
+    out = np.load(partial, mmap_mode="r+")
+    for i, path in enumerate(paths, start):
+        try:
+            with Image.open(path) as image:
+                out[i] = np.asarray(image.convert("RGB").resize((size, size), Image.BILINEAR))
+        except (UnidentifiedImageError, OSError, SyntaxError) as e:
+            raise DataError(f"HW2P2 data: {path} is not a readable image ({e}).") from None
+    out.flush()
+    return len(paths)
 
 
 def _cache_dir() -> Path:

@@ -46,7 +46,9 @@ class Task:
     name: str
     has_test_labels: bool  # the test split is labelled: a test accuracy can be measured
     verifies: bool = False  # each epoch also scores verification (``TaskData.verify``)
-    batched_augment: bool = False  # augmentation runs as batched tensor ops on the device
+    # the training set is read from its memory-mapped cache a batch at a time (never whole in
+    # memory) and augmented on the device, on every device
+    streams: bool = False
     smoke_input_size: int | None = None  # the synthetic set's image size, where it is searched
 
     def check(self, data_dir: str) -> tuple[int, str]:
@@ -68,6 +70,17 @@ class Task:
     ) -> tuple[Images, torch.Tensor | None, list[str]]:
         """The held-out test images (normalised with ``stats`` when used), labels, ids."""
         raise NotImplementedError
+
+    def batch_augment(self, stats: ChannelStats):
+        """The training augmentation as batched tensor ops (uint8 NCHW batch, generator ->
+        normalised float), or None where the task has only the per-image pipeline."""
+        return None
+
+    def prepare(
+        self, data_dir: str, train_images: int | None, sizes: tuple[int, ...], workers: int
+    ) -> None:
+        """Work done once per node before trials start (decoding caches), with ``workers``
+        processes. Nothing by default."""
 
     def write_synthetic(self, root: Path) -> Path:
         """A tiny data set in the real on-disk layout."""

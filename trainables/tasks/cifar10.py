@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from trainables.data.augment import AugmentedImages, ChannelStats, cifar_train_transform
+from trainables.data.batched import BatchAugment
 from trainables.data.cifar10 import load_cifar10, train_val_split
 from trainables.data.images import Images
 from trainables.data.synthetic import write_synthetic_cifar10
@@ -17,7 +18,6 @@ from trainables.tasks.base import SPLIT_SEED, Task, TaskData
 class Cifar10(Task):
     name = "cifar10"
     has_test_labels = True
-    batched_augment = True  # trainables.data.batched.BatchAugment
 
     def check(self, data_dir: str) -> tuple[int, str]:
         data = load_cifar10(data_dir)  # downloaded where missing and online
@@ -43,6 +43,9 @@ class Cifar10(Task):
             stats=stats,
             classes=data.classes,
         )
+
+    def batch_augment(self, stats: ChannelStats) -> BatchAugment:
+        return BatchAugment(stats)
 
     def load_test(self, data_dir: str, stats: ChannelStats, image_size: int):
         """The labelled test batch; ids are positions."""

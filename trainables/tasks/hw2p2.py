@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from trainables.data.augment import AugmentedImages, ChannelStats, face_train_transform
+from trainables.data.face_augment import FaceAugment
 from trainables.data.hw2p2 import FaceLayout, load_images, validate_layout
 from trainables.data.images import Images
 from trainables.data.synthetic import write_synthetic_hw2p2
@@ -20,6 +21,7 @@ class Hw2p2(Task):
     name = "hw2p2"
     has_test_labels = False
     verifies = True
+    streams = True
     smoke_input_size = 32  # write_synthetic's faces: seconds per epoch on a CPU
 
     def check(self, data_dir: str) -> tuple[int, str]:
@@ -34,17 +36,27 @@ class Hw2p2(Task):
         count = len(_layout(data_dir).train)  # dev is the validation set: val_fraction unused
         return min(count, train_images) if train_images else count
 
+    def batch_augment(self, stats: ChannelStats) -> FaceAugment:
+        return FaceAugment(stats)
+
+    def prepare(
+        self, data_dir: str, train_images: int | None, sizes: tuple[int, ...], workers: int
+    ) -> None:
+        """Decode every split a trial reads, at every size the search can draw."""
+        for size in sizes:
+            for paths in _trial_splits(_layout(data_dir), train_images):
+                load_images(paths, size, workers=workers)
+
     def load(
         self, data_dir: str, val_fraction: float, train_images: int | None, image_size: int
     ) -> TaskData:
         layout = _layout(data_dir)
         train = layout.train[:train_images] if train_images else layout.train
-        images = load_images([p for p, _ in train], image_size)
+        images, dev, known, unknown = (
+            load_images(paths, image_size) for paths in _trial_splits(layout, train_images)
+        )
         labels = np.array([y for _, y in train], dtype=np.int64)
         stats = ChannelStats.of(images)
-        dev = load_images([p for p, _ in layout.dev], image_size)
-        known = load_images([p for p, _ in layout.known], image_size)
-        unknown = load_images([p for p, _ in layout.unknown_dev], image_size)
         return TaskData(
             train=AugmentedImages(images, labels, face_train_transform(stats)),
             val_x=Images(dev, stats),
@@ -81,6 +93,15 @@ class Hw2p2(Task):
 
     def write_synthetic(self, root: Path) -> Path:
         return write_synthetic_hw2p2(root, size=self.smoke_input_size)
+
+
+def _trial_splits(layout: FaceLayout, train_images: int | None) -> list[list[Path]]:
+    """The images a trial reads: training (the first ``train_images``), dev, gallery,
+    unknown_dev."""
+    train = layout.train[:train_images] if train_images else layout.train
+    return [
+        [p for p, _ in split] for split in (train, layout.dev, layout.known, layout.unknown_dev)
+    ]
 
 
 @functools.lru_cache(maxsize=4)
