@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from trainables.data.memmap import read_range
+
 
 @dataclass(frozen=True)
 class ChannelStats:
@@ -16,16 +18,16 @@ class ChannelStats:
     std: tuple[float, ...]
 
     @classmethod
-    def of(cls, images: np.ndarray, chunk: int = 4096) -> ChannelStats:
+    def of(cls, images: np.ndarray, chunk: int = 64) -> ChannelStats:
         """Mean and std per channel of N x H x W x C images (memory-mapped ones too).
 
-        Summed a chunk of images at a time: a float copy of a whole face set at 224 px would
-        not fit in memory.
+        Summed a chunk of images at a time, read from the file of a memory map: a float copy of
+        a whole face set at 224 px would not fit in memory.
         """
         channels = images.shape[-1]
         total, squares, count = np.zeros(channels), np.zeros(channels), 0
         for start in range(0, len(images), chunk):
-            pixels = np.asarray(images[start : start + chunk], dtype=np.float64)
+            pixels = read_range(images, start, start + chunk).astype(np.float64)
             pixels = pixels.reshape(-1, channels)
             total += pixels.sum(0)
             squares += np.square(pixels).sum(0)

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from trainables.data.augment import ChannelStats
+from trainables.data.memmap import read_rows
 
 
 class BatchAugment:
@@ -193,4 +194,4 @@ class _Rows(Dataset):
         return len(self.labels)
 
     def __getitem__(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        return torch.from_numpy(self.images[rows]), torch.from_numpy(self.labels[rows])
+        return torch.from_numpy(read_rows(self.images, rows)), torch.from_numpy(self.labels[rows])

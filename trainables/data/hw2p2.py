@@ -16,7 +16,9 @@ build), and published by rename (a killed build leaves no half cache behind).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
+import json
 import multiprocessing
 import os
 import sys
@@ -31,6 +33,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from trainables.data import DataError
+from trainables.data.augment import ChannelStats
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 CHUNK = 256  # images a decoding process reads and writes at a time
@@ -102,6 +105,19 @@ def load_images(
                     dead.unlink()  # left by a killed build: the lock says none is running
                 _decode(paths, size, target, workers)
     return np.load(target, mmap_mode="r")
+
+
+def cached_stats(images: np.memmap) -> ChannelStats:
+    """The channel statistics of a cache, computed once and kept beside it (a trial at 224 px
+    would otherwise read the 21 GB training set once more before its first step)."""
+    path = Path(f"{images.filename}.stats.json")
+    if path.exists():
+        return ChannelStats.from_dict(json.loads(path.read_text()))
+    stats = ChannelStats.of(images)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    partial.write_text(json.dumps(dataclasses.asdict(stats)))
+    os.replace(partial, path)
+    return stats
 
 
 def cache_path(paths: list[Path], size: int, cache_dir: Path) -> Path:

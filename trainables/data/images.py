@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from trainables.data.augment import ChannelStats
+from trainables.data.memmap import read_range
 
 
 def normalize(pixels: torch.Tensor, stats: ChannelStats) -> torch.Tensor:
@@ -40,7 +41,10 @@ class Images:
 
     def batch(self, start: int, stop: int, device: torch.device) -> torch.Tensor:
         """Images ``start:stop``, copied to ``device`` as uint8, normalised there."""
-        pixels = _tensor(self.pixels[start:stop]).to(device, non_blocking=True)
+        if isinstance(self.pixels, torch.Tensor):
+            pixels = self.pixels[start:stop].to(device, non_blocking=True)
+        else:  # a memory map is read from its file: only this batch becomes resident
+            pixels = torch.from_numpy(read_range(self.pixels, start, stop)).to(device)
         return normalize(pixels, self.stats)
 
     def batches(self, device: torch.device, batch_size: int) -> Iterator[torch.Tensor]:
@@ -51,5 +55,4 @@ class Images:
 def _tensor(pixels: np.ndarray | torch.Tensor) -> torch.Tensor:
     if isinstance(pixels, torch.Tensor):
         return pixels
-    # A memory map's slice is read here: a copy of that slice alone.
-    return torch.from_numpy(np.array(pixels))
+    return torch.from_numpy(read_range(pixels, 0, len(pixels)))

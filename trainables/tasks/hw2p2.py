@@ -11,7 +11,7 @@ import torch
 
 from trainables.data.augment import AugmentedImages, ChannelStats, face_train_transform
 from trainables.data.face_augment import FaceAugment
-from trainables.data.hw2p2 import FaceLayout, load_images, validate_layout
+from trainables.data.hw2p2 import FaceLayout, cached_stats, load_images, validate_layout
 from trainables.data.images import Images
 from trainables.data.synthetic import write_synthetic_hw2p2
 from trainables.tasks.base import Task, TaskData, VerifySet
@@ -44,7 +44,9 @@ class Hw2p2(Task):
     ) -> None:
         """Decode every split a trial reads, at every size the search can draw."""
         for size in sizes:
-            for paths in _trial_splits(_layout(data_dir), train_images):
+            train, *others = _trial_splits(_layout(data_dir), train_images)
+            cached_stats(load_images(train, size, workers=workers))
+            for paths in others:
                 load_images(paths, size, workers=workers)
 
     def load(
@@ -56,7 +58,7 @@ class Hw2p2(Task):
             load_images(paths, image_size) for paths in _trial_splits(layout, train_images)
         )
         labels = np.array([y for _, y in train], dtype=np.int64)
-        stats = ChannelStats.of(images)
+        stats = cached_stats(images)
         return TaskData(
             train=AugmentedImages(images, labels, face_train_transform(stats)),
             val_x=Images(dev, stats),
