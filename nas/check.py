@@ -10,7 +10,9 @@ real batch format, and prints one row per check:
   epoch against the uninterrupted one;
 - trials sharing the device through Ray Tune: 1 alone against 4 at ``--gpus-per-trial 0.25``
   on a GPU (against 2 sharing the cores on a CPU), aggregate img/s;
-- the face seed network (ResNet-50, 7,000 classes) at 224 px with autocast (img/s).
+- the face seed network (ResNet-50, 7,000 classes) at 224 px with autocast (img/s), then the
+  same network through a face trial's data path (decoded cache, loader workers, augmentation on
+  the device; 224 px on a GPU, 32 px on a CPU).
 
 The last line is ``nas.check: ok`` or ``nas.check: FAILED (...)``, with a non-zero exit.
 """
@@ -33,7 +35,7 @@ from nas.config import RunConfig
 from search_spaces import get_space
 from trainables.checkpoints import load_checkpoint
 from trainables.data.images import normalize
-from trainables.data.synthetic import write_synthetic_cifar10
+from trainables.data.synthetic import write_synthetic_cifar10, write_synthetic_hw2p2
 from trainables.device import Device, choose_device
 from trainables.loop import Training
 from trainables.tasks import get_task
@@ -41,8 +43,22 @@ from trainables.trial import Trial, TrialJob
 
 # Sizes per device: enough images that an epoch measures throughput, few enough for 2 minutes.
 SIZES = {
-    "cuda": {"cifar_images": 8192, "face_batch": 64, "face_steps": 10, "sharing": 4},
-    "cpu": {"cifar_images": 512, "face_batch": 4, "face_steps": 2, "sharing": 2},
+    "cuda": {
+        "cifar_images": 8192,
+        "face_batch": 64,
+        "face_steps": 10,
+        "sharing": 4,
+        "face_trial_px": 224,
+        "faces_per_identity": 512,
+    },
+    "cpu": {
+        "cifar_images": 512,
+        "face_batch": 4,
+        "face_steps": 2,
+        "sharing": 2,
+        "face_trial_px": 32,
+        "faces_per_identity": 16,
+    },
 }
 
 
@@ -185,6 +201,41 @@ def face_throughput(device: Device, batch: int, steps: int) -> Row:
     )
 
 
+def face_trial_path(device: Device, folder: Path, size: int, per_identity: int) -> Row:
+    """The face seed network through the trial's own data path: the decoded uint8 cache read
+    in batches by loader workers, augmented and normalised on the device (second epoch)."""
+    cache, os.environ["NAS_CACHE_DIR"] = os.environ.get("NAS_CACHE_DIR"), str(folder / "cache")
+    try:
+        data_dir = write_synthetic_hw2p2(
+            folder / "faces", size=size, train_per_identity=per_identity
+        )
+        cpus = os.cpu_count() or 1
+        run = dataclasses.replace(
+            _run(data_dir, cpus=min(cpus, 8)),
+            space="hw2p2_resnet",
+            input_size=size,
+            num_classes=6,
+        )
+        get_task("hw2p2").prepare(str(data_dir), None, (size,), workers=cpus)
+        config = {**get_space("hw2p2_resnet").presets["seed"], "input_size": size, "seed": 0}
+        trial = Trial(config, TrialJob(run.search_space(), run), device=device)
+        reports = [report.metrics for report in trial.epochs()]
+    finally:
+        if cache is None:
+            os.environ.pop("NAS_CACHE_DIR")
+        else:
+            os.environ["NAS_CACHE_DIR"] = cache
+    images = len(trial.data.train.labels)
+    rate = images / reports[-1]["epoch_seconds"]
+    return Row(
+        f"face trial path, {size} px",
+        f"{rate:,.1f} img/s (ResNet-50, {images:,} images, batch {trial.settings.batch_size}, "
+        f"loader workers: {int(run.cpus_per_trial) - 1}, augmented on "
+        f"{device.torch_device.type}){_memory(device)}",
+        "ok",
+    )
+
+
 def _memory(device: Device) -> str:
     reserved = device.memory().get("gpu_reserved_gb")
     return "" if reserved is None else f", {reserved:.1f} GB reserved"
@@ -234,6 +285,12 @@ def run_checks(device: Device, folder: Path) -> list[Row]:
         (
             "face seed network, 224 px",
             lambda: face_throughput(device, sizes["face_batch"], sizes["face_steps"]),
+        ),
+        (
+            "face trial path",
+            lambda: face_trial_path(
+                device, folder, sizes["face_trial_px"], sizes["faces_per_identity"]
+            ),
         ),
     ]
     rows = []

@@ -26,9 +26,12 @@ def test_the_device_check_runs_every_check_and_ends_ok():
         "checkpoint save and restore",
         sharing,
         "face seed network, 224 px",
+        "face trial path, 224 px" if torch.cuda.is_available() else "face trial path, 32 px",
     }
     assert "trial path" in rows["CIFAR seed network, one epoch"]
     assert "bare loop" in rows["CIFAR seed network, one epoch"]
     if not torch.cuda.is_available():  # exact on the CPU
         assert "relative drift 0.0e+00" in rows["checkpoint save and restore"]
     assert "img/s" in rows["face seed network, 224 px"] and "together" in rows[sharing]
+    face_trial = next(row for name, row in rows.items() if name.startswith("face trial path"))
+    assert "img/s (ResNet-50, 96 images" in face_trial or torch.cuda.is_available()

@@ -41,7 +41,9 @@ def _images(
     return np.clip(images, 0, 255).astype(np.uint8), labels.astype(np.int64)
 
 
-def write_synthetic_hw2p2(root: str | Path, size: int = 32, seed: int = 0) -> Path:
+def write_synthetic_hw2p2(
+    root: str | Path, size: int = 32, seed: int = 0, train_per_identity: int = 8
+) -> Path:
     """A tiny face set in the HW2P2 layout: 6 identities to classify, 4 others to verify."""
     rng = np.random.default_rng(seed)
     root = Path(root)
@@ -55,7 +57,7 @@ def write_synthetic_hw2p2(root: str | Path, size: int = 32, seed: int = 0) -> Pa
 
     cls, ver = root / "classification", root / "verification"
     for k in range(6):
-        for i in range(8):
+        for i in range(train_per_identity):
             save(cls / "train" / f"n{k:06d}" / f"{i}.jpg", k)
         for i in range(2):
             save(cls / "dev" / f"n{k:06d}" / f"{i}.jpg", k)
