@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import torch
 
@@ -204,8 +205,7 @@ def face_throughput(device: Device, batch: int, steps: int) -> Row:
 def face_trial_path(device: Device, folder: Path, size: int, per_identity: int) -> Row:
     """The face seed network through the trial's own data path: the decoded uint8 cache read
     in batches by loader workers, augmented and normalised on the device (second epoch)."""
-    cache, os.environ["NAS_CACHE_DIR"] = os.environ.get("NAS_CACHE_DIR"), str(folder / "cache")
-    try:
+    with mock.patch.dict(os.environ, {"NAS_CACHE_DIR": str(folder / "cache")}):
         data_dir = write_synthetic_hw2p2(
             folder / "faces", size=size, train_per_identity=per_identity
         )
@@ -220,11 +220,6 @@ def face_trial_path(device: Device, folder: Path, size: int, per_identity: int) 
         config = {**get_space("hw2p2_resnet").presets["seed"], "input_size": size, "seed": 0}
         trial = Trial(config, TrialJob(run.search_space(), run), device=device)
         reports = [report.metrics for report in trial.epochs()]
-    finally:
-        if cache is None:
-            os.environ.pop("NAS_CACHE_DIR")
-        else:
-            os.environ["NAS_CACHE_DIR"] = cache
     images = len(trial.data.train.labels)
     rate = images / reports[-1]["epoch_seconds"]
     return Row(

@@ -37,22 +37,18 @@ class Images:
 
     def to(self, device: torch.device) -> Images:
         """The same images kept on ``device`` (uint8), so no batch is copied from the host."""
-        return Images(_tensor(self.pixels).to(device), self.stats)
+        return Images(self._rows(0, len(self)).to(device), self.stats)
 
     def batch(self, start: int, stop: int, device: torch.device) -> torch.Tensor:
         """Images ``start:stop``, copied to ``device`` as uint8, normalised there."""
-        if isinstance(self.pixels, torch.Tensor):
-            pixels = self.pixels[start:stop].to(device, non_blocking=True)
-        else:  # a memory map is read from its file: only this batch becomes resident
-            pixels = torch.from_numpy(read_range(self.pixels, start, stop)).to(device)
-        return normalize(pixels, self.stats)
+        return normalize(self._rows(start, stop).to(device, non_blocking=True), self.stats)
 
     def batches(self, device: torch.device, batch_size: int) -> Iterator[torch.Tensor]:
         for start in range(0, len(self), batch_size):
             yield self.batch(start, start + batch_size, device)
 
-
-def _tensor(pixels: np.ndarray | torch.Tensor) -> torch.Tensor:
-    if isinstance(pixels, torch.Tensor):
-        return pixels
-    return torch.from_numpy(read_range(pixels, 0, len(pixels)))
+    def _rows(self, start: int, stop: int) -> torch.Tensor:
+        if isinstance(self.pixels, torch.Tensor):
+            return self.pixels[start:stop]
+        # A memory map is read from its file: only these rows become resident.
+        return torch.from_numpy(read_range(self.pixels, start, stop))

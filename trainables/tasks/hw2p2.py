@@ -43,8 +43,8 @@ class Hw2p2(Task):
         self, data_dir: str, train_images: int | None, sizes: tuple[int, ...], workers: int
     ) -> None:
         """Decode every split a trial reads, at every size the search can draw."""
+        train, *others = _trial_splits(_layout(data_dir), train_images)
         for size in sizes:
-            train, *others = _trial_splits(_layout(data_dir), train_images)
             cached_stats(load_images(train, size, workers=workers))
             for paths in others:
                 load_images(paths, size, workers=workers)
