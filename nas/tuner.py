@@ -11,6 +11,7 @@ from ray import tune
 from nas import storage
 from nas.config import RunConfig
 from nas.logs import LogsFromCheckpoint
+from nas.node_loss import not_counting_lost_nodes
 from nas.rungs import FairASHA
 from nas.searcher import FeasibleSearch
 from search_spaces.base import SearchSpace
@@ -34,6 +35,7 @@ def trainable_for(space: SearchSpace, run: RunConfig):
 
 def build_tuner(space: SearchSpace, run: RunConfig) -> tuple[tune.Tuner, FeasibleSearch]:
     """A fresh Tuner for ``run``; the searcher is returned too for its rejection count."""
+    not_counting_lost_nodes()
     searcher = FeasibleSearch(
         space,
         sampler=run.searcher,
@@ -68,6 +70,7 @@ def build_tuner(space: SearchSpace, run: RunConfig) -> tuple[tune.Tuner, Feasibl
 
 def restore_tuner(space: SearchSpace, run: RunConfig) -> tune.Tuner:
     """The Tuner of an existing experiment, to continue it."""
+    not_counting_lost_nodes()
     return tune.Tuner.restore(
         run.experiment_dir,
         trainable=trainable_for(space, run),

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 import pandas as pd
 
 from nas import storage
+from nas.node_loss import LOG as NODE_LOST_LOG
 from nas.run_record import RecordError, read_record
 
 FINISHED, STOPPED, REJECTED, FAILED, RUNNING = (
@@ -108,8 +109,10 @@ def trial_statuses(location: str) -> dict[str, dict]:
         error = None
         if runtime.get("error_filename") and folder:
             error = _last_line(storage.join(location, folder, runtime["error_filename"]))
+        lost = storage.join(location, folder, NODE_LOST_LOG) if folder else None
         found[trial["trial_id"]] = {
             "status": trial.get("status"),
+            "nodes_lost": _lines(lost) if lost and storage.exists(lost) else 0,
             "folder": folder,
             "config": trial.get("config", {}),
             "start_time": runtime.get("start_time"),
@@ -117,6 +120,10 @@ def trial_statuses(location: str) -> dict[str, dict]:
             "failures": runtime.get("num_failures", 0),
         }
     return found
+
+
+def _lines(path: str) -> int:
+    return sum(1 for line in storage.read_text(path).splitlines() if line.strip())
 
 
 def _last_line(path: str) -> str | None:
@@ -216,15 +223,28 @@ def _present(value) -> bool:
 
 
 def _state(status: dict, epochs: int, max_epochs: int) -> dict:
+    state = _status_state(status, epochs, max_epochs)
+    if lost := status.get("nodes_lost"):
+        note = f"node lost {lost}x" + (
+            "" if state["State"] == FAILED else ", went on from its checkpoint"
+        )
+        state["Notes"] = f"{state['Notes']}; {note}" if state["Notes"] else note
+        state["nodes_lost"] = lost
+    return state
+
+
+def _status_state(status: dict, epochs: int, max_epochs: int) -> dict:
     recorded = status.get("status")
-    if recorded == "ERROR" or status.get("error"):
+    # An error file beside a trial that Tune retried and that went on is history, not its state.
+    if recorded == "ERROR" or (status.get("error") and recorded is None):
         line = status.get("error") or f"error after epoch {epochs}"
         if status.get("failures", 0) > 1:
             line += f" (failed {status['failures']} times)"
         typed = re.search(r"TrialFailure: (\w+): (.*)", line)
         if typed:  # raised by trainables.trial: "<kind>: <exception>"
             return {"State": FAILED, "Notes": f"{typed[1]}: {typed[2]}", "failure": typed[1]}
-        return {"State": FAILED, "Notes": line, "failure": "error"}
+        kind = "node_lost" if status.get("nodes_lost") else "error"  # lost once too often
+        return {"State": FAILED, "Notes": line, "failure": kind}
     if recorded in ("RUNNING", "PENDING", "PAUSED"):
         return {"State": RUNNING, "Notes": f"{epochs} epochs so far"}
     if epochs >= max_epochs > 0:

@@ -6,11 +6,12 @@ import json
 import os
 import signal
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import NAS_RUN, REPO, run_module
-from tests.nas.test_resume_and_faults import epochs_of, wait_for
+from tests.nas.test_resume_and_faults import ablations, epochs_of, wait_for
 
 
 @pytest.fixture
@@ -107,3 +108,53 @@ def test_every_node_checks_its_data_before_trials_start(two_node_cluster, tmp_pa
             prepare_other_nodes(space, config(tmp_path / "missing", smoke_test=False))
     finally:
         ray.shutdown()
+
+
+@pytest.mark.slow
+def test_a_trial_whose_node_dies_goes_on_from_its_checkpoint_on_the_other(
+    two_node_cluster, tmp_path
+):
+    """Even at --max-failures 0: a lost node is not the candidate's failure."""
+    [worker] = [node for node in two_node_cluster.list_all_nodes() if not node.head]
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    flags = "--smoke-test --num-samples 3 --max-epochs 4 --grace-period 4 --max-failures 0"
+    where = ["--address", two_node_cluster.address, "--storage", str(tmp_path), "--name", "n"]
+    driver = subprocess.Popen(
+        [*NAS_RUN, "--space", "cifar_lt200k", *flags.split(), *where],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    experiment = tmp_path / "n"
+
+    def reports(trial: Path) -> list[dict]:
+        text = (trial / "result.json").read_text() if (trial / "result.json").exists() else ""
+        return [json.loads(line) for line in text.splitlines()]
+
+    def on_the_worker() -> Path | None:
+        for trial in experiment.glob("trial_*"):
+            done = reports(trial)
+            if len(done) >= 2 and done[-1]["node_id"] == worker.node_id:
+                return trial
+        return None
+
+    wait_for(lambda: on_the_worker() is not None)
+    lost = on_the_worker()
+    epochs_before = len(reports(lost))
+    two_node_cluster.remove_node(worker, allow_graceful=False)
+    out, _ = driver.communicate(timeout=600)
+    assert driver.returncode == 0, out[-3000:]
+
+    after = epochs_of(experiment)
+    assert len(after) == 3 and all(e == [1, 2, 3, 4] for e in after.values()), after
+    nodes = [r["node_id"] for r in reports(lost)]
+    assert nodes[:epochs_before] == [worker.node_id] * epochs_before
+    assert worker.node_id not in nodes[epochs_before:]  # went on on the node that was left
+    [entry] = [json.loads(x) for x in (lost / "node_lost.jsonl").read_text().splitlines()]
+    assert entry["node_id"] == worker.node_id and entry["after_epoch"] >= epochs_before
+    table = ablations(experiment).set_index("Name")
+    assert table.loc[lost.name, "State"] == "finished"
+    assert table.loc[lost.name, "Notes"] == "node lost 1x, went on from its checkpoint"
+    assert (table["State"] == "finished").all()

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from reports.export import export_to, main
+from reports.results import load_experiment
 from search_spaces.cifar_lt200k import SEED
 
 SHEETS = ["Trials", "Architectures", "Pareto", "Curves", "Best", "Run"]
@@ -300,3 +301,35 @@ def test_a_corrupt_run_json_is_one_sentence_and_the_rest_still_exports(handmade,
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"nas.run: error: {record} is not valid JSON (")
     assert err.endswith("): restore it, or start a new --name.")
+
+
+def test_a_retried_trial_that_went_on_is_not_failed_and_lost_nodes_are_noted(tmp_path):
+    experiment = tmp_path / "exp"
+    write_trial(experiment / "trial_aaa", "aaa", {**SEED, "seed": 1}, [0.3, 0.4, 0.5])
+    (experiment / "trial_aaa" / "error.txt").write_text("Failure # 1\nRuntimeError: flaky\n")
+    write_trial(experiment / "trial_bbb", "bbb", {**SEED, "seed": 2}, [0.3, 0.4, 0.5])
+    lost = {"time": 1.0, "after_epoch": 1, "node_id": "n1", "error": "The actor ... unavailable"}
+    (experiment / "trial_bbb" / "node_lost.jsonl").write_text(json.dumps(lost) + "\n")
+    write_trial(experiment / "trial_ccc", "ccc", {**SEED, "seed": 3}, [0.3])
+    (experiment / "trial_ccc" / "node_lost.jsonl").write_text((json.dumps(lost) + "\n") * 4)
+    (experiment / "trial_ccc" / "error.txt").write_text("Failure # 1\nActorDiedError: gone\n")
+    write_state(
+        experiment,
+        {
+            "aaa": ("TERMINATED", "error.txt"),
+            "bbb": ("TERMINATED", "error.txt"),
+            "ccc": ("ERROR", "error.txt"),
+        },
+    )
+    rows = load_experiment(str(experiment)).trials.set_index("Name")
+    assert rows.loc["trial_aaa", ["State", "Notes"]].tolist() == ["finished", ""]
+    assert rows.loc["trial_bbb", ["State", "Notes", "nodes_lost"]].tolist() == [
+        "finished",
+        "node lost 1x, went on from its checkpoint",
+        1,
+    ]
+    assert rows.loc["trial_ccc", ["State", "failure", "nodes_lost"]].tolist() == [
+        "failed",
+        "node_lost",
+        4,
+    ]

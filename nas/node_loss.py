@@ -1,0 +1,77 @@
+"""A trial whose node died goes on from its checkpoint elsewhere: a lost node is not a failure.
+
+Tune counts every death of a trial's worker against ``--max-failures`` unless Ray calls it a
+preemption (a node drained by the autoscaler). A node that crashes, is killed or drops off the
+network is the same event for the candidate, so here it is not counted either: the trial is
+requeued and restores its last checkpoint on a node that is alive, even at ``--max-failures 0``.
+
+Ray reports the loss as soon as the trial's worker stops answering (``ActorUnavailableError``,
+``ActorDiedError``), about 15 s before its health checks declare the node dead, so the kind of
+error decides: the trial's own code can only fail by raising, and ``trainables.trainable`` wraps
+whatever it raises in ``TrialFailure`` (a ``RayTaskError``, counted as before). A worker that
+keeps vanishing (killed by the kernel for its memory, say) counts from its fourth loss on.
+
+Each loss is one line of ``node_lost.jsonl`` in the trial's folder; the reports read it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+LOG = "node_lost.jsonl"
+UNCOUNTED = 3  # losses per trial that do not count against --max-failures
+
+
+def is_lost_worker(error: BaseException | None) -> bool:
+    """Whether ``error`` says the trial's worker vanished, rather than its code raising."""
+    from ray.exceptions import RayActorError
+
+    return isinstance(error, RayActorError) and not error.actor_init_failed
+
+
+def losses(trial) -> list[dict]:
+    path = Path(trial.local_path or "") / LOG
+    if not trial.local_path or not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def record_loss(trial, error: BaseException) -> None:
+    last = trial.last_result or {}
+    entry = {
+        "time": time.time(),
+        "after_epoch": last.get("training_iteration", 0),
+        "node_id": last.get("node_id"),  # where it last reported
+        "error": str(error).splitlines()[0][:300],
+    }
+    folder = Path(trial.local_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / LOG, "a") as f:
+        f.write(json.dumps(entry) + "\n")
+
+
+def not_counting_lost_nodes() -> None:
+    """Make Tune's trials in this driver treat lost workers as above (idempotent).
+
+    Tune has no hook between a trial's error and its decision to retry it (``should_recover``
+    reads the count right after ``handle_error``), so this is the one place that wraps a method
+    of Tune's.
+    """
+    from ray.tune.experiment import Trial
+
+    tune_handle_error = getattr(Trial.handle_error, "tune_handle_error", Trial.handle_error)
+
+    def handle_error(trial: Trial, error=None) -> None:
+        counted = trial.run_metadata.num_failures
+        tune_handle_error(trial, error)
+        if not is_lost_worker(error) or not trial.local_path:
+            return
+        uncounted = len(losses(trial)) < UNCOUNTED
+        record_loss(trial, error)
+        if uncounted:  # requeued from its checkpoint, even at --max-failures 0
+            trial.run_metadata.num_failures = counted
+
+    handle_error.tune_handle_error = tune_handle_error
+    Trial.handle_error = handle_error
