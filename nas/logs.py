@@ -5,7 +5,8 @@ results again. Tune logs an epoch's result before it registers the checkpoint th
 so a driver stopped between the two (Ctrl-C, SIGKILL), a driver killed before its last snapshot,
 or a trial retried after a failure, would log some epochs twice. ``LogsFromCheckpoint`` runs
 before Tune's loggers open the files of a starting trial and cuts them back to the epoch it
-resumes from (none for a trial without a checkpoint). A last line half written by a kill goes too.
+resumes from: its newest whole checkpoint (none for a trial without one), which after a kill may
+be newer than the one Tune's last snapshot knows. A last line half written by a kill goes too.
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ import json
 import pyarrow.fs as pafs
 from ray import tune
 
+from trainables.checkpoints import trial_checkpoints
+
 RESULTS, PROGRESS = "result.json", "progress.csv"
 
 
 class LogsFromCheckpoint(tune.Callback):
     def on_trial_start(self, iteration, trials, trial, **info):
-        restored = trial.latest_checkpoint_result
-        epochs = restored.metrics.get("training_iteration", 0) if restored else 0
+        # The trial restores the newest whole checkpoint in its folder (trainables.trainable).
+        found = trial_checkpoints(trial.storage.storage_filesystem, trial.path)
+        epochs = found[0][0] or 0 if found else 0
         # The storage copy (a new driver's loggers download it) and the driver's own staging copy.
         for fs, folder in (
             (trial.storage.storage_filesystem, trial.path),

@@ -19,6 +19,9 @@ from search_spaces.base import SearchSpace
 LEGACY_NAMES = {"train_limit": "train_images"}
 
 
+ORPHANED = "orphaned"  # the folder, inside the experiment's, of trials Tune never recorded
+
+
 class ResumeRefused(Exception):
     """The experiment cannot be resumed as asked; the message says why and what to do."""
 
@@ -79,3 +82,27 @@ def check_space_unchanged(name: str, record: dict, space: SearchSpace) -> None:
             f"space {space.name} changed since experiment {name!r} started ({module} differs): "
             "restore that file or start a new --name."
         )
+
+
+def set_aside_orphans(experiment: str) -> list[str]:
+    """Move the trial folders Tune's last snapshot does not know into ``orphaned/``.
+
+    A driver killed between two snapshots (Tune saves one every 10 s or so) may have started
+    trials since the last one: resumed, Tune and the searcher (saved with the snapshot) know
+    nothing of them, and the searcher proposes those trials again. Left in place, their folders
+    would count as extra trials. Returns the folders moved (none if the snapshot is unreadable).
+    """
+    from reports.results import trial_statuses, tune_snapshot
+
+    try:
+        tune_snapshot(experiment)
+    except ValueError:
+        return []
+    known = {status["folder"] for status in trial_statuses(experiment).values()}
+    moved = []
+    for folder in storage.subfolders(experiment):
+        name = folder.rsplit("/", 1)[-1]
+        if name.startswith("trial_") and name not in known:
+            storage.move(folder, storage.join(experiment, ORPHANED, name))
+            moved.append(name)
+    return moved

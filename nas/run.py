@@ -28,8 +28,15 @@ from nas import storage
 from nas.config import RunConfig, UsageError, add_flags, check_name, space_named
 from nas.lock import DriverLock, ExperimentBusy
 from nas.nodes import prepare_other_nodes
-from nas.resume import ResumeRefused, check_space_unchanged, resumed_config, space_fingerprint
-from nas.run_record import RecordError, read_record
+from nas.resume import (
+    ORPHANED,
+    ResumeRefused,
+    check_space_unchanged,
+    resumed_config,
+    set_aside_orphans,
+    space_fingerprint,
+)
+from nas.run_record import RUN_RECORD, RecordError, read_record
 from nas.rungs import first_rung, steps_per_epoch
 from nas.searcher import infeasible
 from search_spaces import SPACES
@@ -62,6 +69,11 @@ def config_of(args: argparse.Namespace) -> RunConfig:
     if not storage.exists(experiment):
         raise UsageError(f"there is no experiment {name!r} in {where} to resume.")
     record = read_record(experiment)
+    if not record:  # killed between making the folder and recording the run
+        raise UsageError(
+            f"experiment {name!r} in {where} was stopped before its start was recorded (it has "
+            "no run.json): start it again without --resume."
+        )
     config = resumed_config(name, record, given)
     space = space_named(config.space)
     check_space_unchanged(name, record, space)
@@ -183,7 +195,7 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
 
     space = space_named(config.space)
     experiment = config.experiment_dir
-    if storage.exists(experiment) and not resume:
+    if storage.exists(storage.join(experiment, RUN_RECORD)) and not resume:
         raise UsageError(
             f"experiment {config.name!r} already exists in {config.storage}: add --resume to "
             "continue it, or choose another --name."
@@ -215,6 +227,12 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
             f"{config.max_concurrent} at a time",
             flush=True,
         )
+        if resume and (orphans := set_aside_orphans(experiment)):
+            print(
+                f"Set aside {len(orphans)} trial folder(s) started after Tune's last snapshot, "
+                f"which the searcher proposes again: {storage.join(experiment, ORPHANED)}",
+                flush=True,
+            )
         tuner = restore_tuner(space, config) if resume else build_tuner(space, config)[0]
         grid = tuner.fit()
         end_record(experiment)

@@ -23,6 +23,9 @@ PACKAGES = ("torch", "torchvision", "ray", "optuna", "albumentations", "numpy", 
 REPO = Path(__file__).resolve().parents[1]
 
 
+RUN_RECORD = "run.json"
+
+
 def now() -> str:
     return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
 
@@ -73,7 +76,7 @@ def start_record(
     experiment: str, options, cluster_resources: dict, resume: bool, space_fingerprint: str
 ) -> dict:
     """Write (or, on resume, extend) the experiment's run.json and return it."""
-    path = storage.join(experiment, "run.json")
+    path = storage.join(experiment, RUN_RECORD)
     command = shlex.join([Path(sys.executable).name, "-m", "nas.run", *sys.argv[1:]])
     if resume and storage.exists(path):
         record = json.loads(storage.read_text(path))
@@ -104,7 +107,7 @@ def start_record(
 
 
 def end_record(experiment: str) -> None:
-    path = storage.join(experiment, "run.json")
+    path = storage.join(experiment, RUN_RECORD)
     if storage.exists(path):
         record = json.loads(storage.read_text(path))
         record["ended"] = now()
@@ -117,7 +120,7 @@ class RecordError(Exception):
 
 def read_record(experiment: str) -> dict:
     """The experiment's run.json, or an empty dict for folders made without it."""
-    path = storage.join(experiment, "run.json")
+    path = storage.join(experiment, RUN_RECORD)
     if not storage.exists(path):
         return {}
     try:

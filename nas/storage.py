@@ -49,10 +49,26 @@ def write_text(location: str, text: str) -> None:
 
 
 def write_bytes(location: str, data: bytes) -> None:
+    """Write a whole file at once: a kill mid-write leaves the old file or none, never half.
+
+    A local file is written beside its place and renamed over it; an object store's single
+    upload is already all or nothing.
+    """
     fs, path = _fs(location)
     fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-    with fs.open_output_stream(path) as f:
+    partial = path if is_uri(location) else f"{path}.partial-{os.getpid()}"
+    with fs.open_output_stream(partial) as f:
         f.write(data)
+    if partial != path:
+        fs.move(partial, path)
+
+
+def move(source: str, destination: str) -> None:
+    """Move a file or folder (a rename on a local disk, copy and delete on an object store)."""
+    fs, path = _fs(source)
+    target = _fs(destination)[1]
+    fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
+    fs.move(path, target)
 
 
 def delete(location: str) -> None:

@@ -69,7 +69,10 @@ def build_tuner(space: SearchSpace, run: RunConfig) -> tuple[tune.Tuner, Feasibl
 
 
 def restore_tuner(space: SearchSpace, run: RunConfig) -> tune.Tuner:
-    """The Tuner of an existing experiment, to continue it."""
+    """The Tuner of an existing experiment, to continue it; a fresh one in its folder where the
+    driver was killed before Tune's first snapshot (its trials were set aside as orphans)."""
+    if not tune.Tuner.can_restore(run.experiment_dir):
+        return build_tuner(space, run)[0]
     not_counting_lost_nodes()
     return tune.Tuner.restore(
         run.experiment_dir,

@@ -93,14 +93,18 @@ def merged_order(configs: list[dict]) -> list[str]:
     return order
 
 
+def tune_snapshot(location: str) -> dict | None:
+    """Tune's latest ``experiment_state-*.json`` (None before its first); ValueError if it
+    cannot be read."""
+    states = [f for f in storage.files(location) if "/experiment_state-" in f]
+    return json.loads(storage.read_text(sorted(states)[-1])) if states else None
+
+
 def trial_statuses(location: str) -> dict[str, dict]:
     """Tune's last saved view of each trial: status, start time, error file, by trial id."""
-    states = [f for f in storage.files(location) if "/experiment_state-" in f]
-    if not states:
-        return {}
     try:
-        data = json.loads(storage.read_text(sorted(states)[-1]))
-    except json.JSONDecodeError:  # caught mid-write by a running driver: use results alone
+        data = tune_snapshot(location) or {}
+    except ValueError:  # caught mid-write by a running driver: use results alone
         return {}
     found = {}
     for trial_json, runtime_json in data.get("trial_data", []):

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pyarrow.fs as pafs
 import torch
 
 from trainables.data.augment import ChannelStats
@@ -19,6 +20,9 @@ from trainables.device import choose_device
 from trainables.loop import Training, TrainSettings
 from trainables.models import spec_from_dict, spec_to_dict
 from trainables.tasks import get_task
+
+MANIFEST = "manifest.json"  # written last: the epoch and every file's size
+PREFIX = "checkpoint_"  # Tune's name for a trial's checkpoint folders
 
 
 def save_checkpoint(
@@ -36,6 +40,37 @@ def save_checkpoint(
         **extra,
     }
     (folder / "trial.json").write_text(json.dumps(meta, indent=1))
+    # Last: what a whole copy of this checkpoint holds (see ``whole_epoch``).
+    sizes = {p.name: p.stat().st_size for p in sorted(folder.iterdir()) if p.name != MANIFEST}
+    (folder / MANIFEST).write_text(json.dumps({"epoch": training.epoch, "files": sizes}))
+
+
+def whole_epoch(fs: pafs.FileSystem, folder: str) -> int | None:
+    """The epoch of the checkpoint in ``folder`` (a path on ``fs``) if it is whole: every file
+    its manifest lists is there at its size. None for one a kill left half copied."""
+    try:
+        with fs.open_input_stream(f"{folder}/{MANIFEST}") as f:
+            manifest = json.loads(f.read())
+        sizes = manifest["files"]
+        found = fs.get_file_info([f"{folder}/{name}" for name in sizes])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if all(i.type == pafs.FileType.File and i.size == sizes[i.base_name] for i in found):
+        return int(manifest["epoch"])
+    return None
+
+
+def trial_checkpoints(fs: pafs.FileSystem, trial_folder: str) -> list[tuple[int | None, str]]:
+    """(epoch if whole, path) of every ``checkpoint_*`` folder of a trial, newest epoch first.
+
+    A trial's newest checkpoint is the whole one of the highest epoch, whatever Tune's last
+    snapshot says: a driver killed between two snapshots has registered (and deleted) newer and
+    older ones since, and a kill during an upload leaves a folder half written.
+    """
+    found = fs.get_file_info(pafs.FileSelector(trial_folder, allow_not_found=True))
+    folders = [i.path for i in found if i.type == pafs.FileType.Directory]
+    epochs = [(whole_epoch(fs, f), f) for f in folders if f.rsplit("/", 1)[-1].startswith(PREFIX)]
+    return sorted(epochs, key=lambda e: (e[0] is not None, e[0] or 0, e[1]), reverse=True)
 
 
 def load_checkpoint(folder: Path, training: Training) -> dict:

@@ -13,6 +13,7 @@ from pathlib import Path
 import ray
 from ray import tune
 
+from trainables.checkpoints import PREFIX, trial_checkpoints
 from trainables.device import choose_device
 from trainables.trial import Trial, TrialFailure, TrialJob
 
@@ -23,7 +24,7 @@ def train_trial(config: dict, job: TrialJob) -> None:
     share = ray.get_runtime_context().get_assigned_resources().get("GPU", 0.0)
     device = choose_device(ray.get_gpu_ids(), share)
     try:
-        checkpoint = tune.get_checkpoint()
+        checkpoint = newest_checkpoint()
         if checkpoint:
             with checkpoint.as_directory() as folder:
                 trial = Trial(config, job, Path(folder), device)
@@ -47,3 +48,24 @@ def train_trial(config: dict, job: TrialJob) -> None:
         # save function holds the trial too).
         report = trial = None
         device.release()
+
+
+def newest_checkpoint() -> tune.Checkpoint | None:
+    """The trial's newest whole checkpoint in the storage, the others deleted.
+
+    Not necessarily the one Tune hands over (``tune.get_checkpoint()``): after a driver was
+    killed, that is the one of Tune's last snapshot, maybe deleted since, and newer ones may be
+    there (``trainables.checkpoints.trial_checkpoints``). The next checkpoint goes into a new
+    folder after this one's, never over a folder a restore could pick.
+    """
+    storage = tune.get_context().get_storage()
+    fs = storage.storage_filesystem
+    found = trial_checkpoints(fs, storage.trial_fs_path)
+    newest = found[0][1] if found and found[0][0] is not None else None
+    for _, folder in found:
+        if folder != newest:  # older, or half written: never restored
+            fs.delete_dir(folder)
+    if newest is None:
+        return None
+    storage.current_checkpoint_index = int(newest.rsplit(PREFIX, 1)[1]) + 1
+    return tune.Checkpoint(newest, filesystem=fs)

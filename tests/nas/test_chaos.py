@@ -1,0 +1,105 @@
+"""Chaos: a search SIGKILLed five times at random moments, resumed after each, loses nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import NAS_RUN, REPO
+from tests.nas.test_resume_and_faults import epochs_of, wait_for
+
+SITE = Path(__file__).parent / "chaos"  # sitecustomize: slow checkpoint uploads, on request
+SAMPLES, EPOCHS = 5, 4
+CHECKPOINT_FILES = 3  # model.pt, trainer.pt, trial.json
+
+
+def half_written_checkpoint(experiment: Path) -> Path | None:
+    for folder in experiment.glob("trial_*/checkpoint_*"):
+        if len(list(folder.iterdir())) < CHECKPOINT_FILES:
+            return folder
+    return None
+
+
+def writing_reports(experiment: Path) -> bool:
+    return (experiment / "reports").exists() and not (experiment / "summary.json").exists()
+
+
+def start(storage: Path, slow_checkpoints: bool) -> subprocess.Popen:
+    """The search, or its resume where a run record exists; in its own session, so a kill of
+    its process group takes Ray's processes with it, as a crash of the machine would."""
+    resume = (storage / "chaos" / "run.json").exists()
+    flags = f"--smoke-test --num-samples {SAMPLES} --max-epochs {EPOCHS} --grace-period 2"
+    args = ["--storage", str(storage), "--name", "chaos", "--smoke-test"]
+    args += ["--resume"] if resume else ["--space", "cifar_lt200k", *flags.split()]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SITE), str(REPO)])}
+    if slow_checkpoints:
+        env["NAS_CHAOS_SLOW_CHECKPOINT"] = "1"
+    return subprocess.Popen(
+        [*NAS_RUN, *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+@pytest.mark.slow
+def test_five_kills_at_random_moments_lose_nothing(tmp_path):
+    seed = int(os.environ.get("NAS_CHAOS_SEED", time.time_ns() % 10_000))
+    rng = random.Random(seed)
+    experiment = tmp_path / "chaos"
+    moments = ["random", "checkpoint write", "random", "random", "reports"]
+    finished: dict[str, str] = {}  # result.json of every trial that had all its epochs
+    kills = []
+    for moment in moments:
+        began = time.monotonic()
+        driver = start(tmp_path, slow_checkpoints=moment == "checkpoint write")
+        if moment == "random":
+            deadline = began + rng.uniform(1.0, 25.0)
+            while driver.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+        elif moment == "checkpoint write":
+            wait_for(lambda: half_written_checkpoint(experiment) is not None, timeout=300)
+        else:
+            wait_for(lambda: writing_reports(experiment), timeout=600)
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait()
+        epochs = epochs_of(experiment)
+        kills.append(
+            {
+                "moment": moment,
+                "after_s": round(time.monotonic() - began, 1),
+                "half_written": str(half_written_checkpoint(experiment) or ""),
+                "epochs": epochs,
+            }
+        )
+        for name, done in epochs.items():
+            if len(done) == EPOCHS:
+                text = (experiment / name / "result.json").read_text()
+                assert finished.setdefault(name, text) == text, f"{name} changed ({moment})"
+    print(f"chaos seed {seed}:\n" + "\n".join(json.dumps(kill) for kill in kills))
+    assert kills[1]["half_written"], "the second kill came while a checkpoint was half written"
+
+    last = start(tmp_path, slow_checkpoints=False)
+    assert last.wait(timeout=600) == 0
+    after = epochs_of(experiment)
+    assert len(after) == SAMPLES, after  # exactly --num-samples trials
+    assert all(epochs == list(range(1, len(epochs) + 1)) for epochs in after.values()), after
+    for name, text in finished.items():  # a trial that ran all its epochs never ran again
+        assert (experiment / name / "result.json").read_text() == text, name
+    table = pd.read_csv(experiment / "reports" / "ablations.csv")
+    table = table[table["State"] != "rejected"]
+    assert len(table) == SAMPLES
+    assert set(table["State"]) <= {"finished", "stopped early by ASHA"}, table["Notes"]
+    summary = json.loads((experiment / "summary.json").read_text())
+    assert summary["trials"] == SAMPLES and not summary["interrupted"]
