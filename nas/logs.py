@@ -5,8 +5,10 @@ results again. Tune logs an epoch's result before it registers the checkpoint th
 so a driver stopped between the two (Ctrl-C, SIGKILL), a driver killed before its last snapshot,
 or a trial retried after a failure, would log some epochs twice. ``LogsFromCheckpoint`` runs
 before Tune's loggers open the files of a starting trial and cuts them back to the epoch it
-resumes from: its newest whole checkpoint (none for a trial without one), which after a kill may
-be newer than the one Tune's last snapshot knows. A last line half written by a kill goes too.
+resumes from (``trainables.trainable.restore_point``; none for a trial without a checkpoint),
+which after a kill may be newer than the one Tune's last snapshot knows. A last line half written
+by a kill goes too. On each checkpoint it puts the trial's result.json into the storage before
+Tune deletes the checkpoint before it, so that a restore never has to skip a logged epoch.
 """
 
 from __future__ import annotations
@@ -17,26 +19,36 @@ import json
 import pyarrow.fs as pafs
 from ray import tune
 
-from trainables.checkpoints import trial_checkpoints
+from trainables.trainable import restore_point
 
 RESULTS, PROGRESS = "result.json", "progress.csv"
 
 
 class LogsFromCheckpoint(tune.Callback):
     def on_trial_start(self, iteration, trials, trial, **info):
-        # The trial restores the newest whole checkpoint in its folder (trainables.trainable).
-        found = trial_checkpoints(trial.storage.storage_filesystem, trial.path)
-        epochs = found[0][0] or 0 if found else 0
+        # Where the trial goes on from (trainables.trainable, in the worker, after this).
+        restored = restore_point(trial.storage.storage_filesystem, trial.path)
+        epochs = restored[0] if restored else 0
         # The storage copy (a new driver's loggers download it) and the driver's own staging copy.
-        for fs, folder in (
-            (trial.storage.storage_filesystem, trial.path),
-            (pafs.LocalFileSystem(), trial.local_path),
+        # The storage copy is replaced whole; the staging copy in place, since Tune's loggers
+        # may still hold it open (a trial retried by the same driver) and append to it.
+        for fs, folder, write in (
+            (trial.storage.storage_filesystem, trial.path, replace),
+            (pafs.LocalFileSystem(), trial.local_path, overwrite),
         ):
-            cut(fs, f"{folder}/{RESULTS}", epochs, results_up_to)
-            cut(fs, f"{folder}/{PROGRESS}", epochs, progress_up_to)
+            cut(fs, f"{folder}/{RESULTS}", epochs, results_up_to, write)
+            cut(fs, f"{folder}/{PROGRESS}", epochs, progress_up_to, write)
+
+    def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
+        """The trial's result.json, with this checkpoint's epoch, into the storage now: Tune
+        deletes the trial's previous checkpoint right after this, and its own upload of the
+        logs comes only with its next snapshot."""
+        with open(f"{trial.local_path}/{RESULTS}", "rb") as f:
+            results = f.read()
+        replace(trial.storage.storage_filesystem, f"{trial.path}/{RESULTS}", results)
 
 
-def cut(fs: pafs.FileSystem, path: str, epochs: int, keep) -> None:
+def cut(fs: pafs.FileSystem, path: str, epochs: int, keep, write) -> None:
     """Rewrite the file at ``path`` with what ``keep`` keeps of it, if that is less."""
     if fs.get_file_info(path).type != pafs.FileType.File:
         return
@@ -44,8 +56,19 @@ def cut(fs: pafs.FileSystem, path: str, epochs: int, keep) -> None:
         text = f.read().decode()
     kept = keep(text, epochs)
     if kept != text:
-        with fs.open_output_stream(path) as f:
-            f.write(kept.encode())
+        write(fs, path, kept.encode())
+
+
+def overwrite(fs: pafs.FileSystem, path: str, data: bytes) -> None:
+    with fs.open_output_stream(path) as f:
+        f.write(data)
+
+
+def replace(fs: pafs.FileSystem, path: str, data: bytes) -> None:
+    """Write the file at ``path`` whole: a kill leaves the old one or the new one."""
+    with fs.open_output_stream(f"{path}.partial") as f:
+        f.write(data)
+    fs.move(f"{path}.partial", path)
 
 
 def results_up_to(text: str, epochs: int) -> str:

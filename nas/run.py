@@ -191,7 +191,7 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
     import ray
 
     from nas.run_record import end_record, start_record
-    from nas.tuner import build_tuner, restore_tuner
+    from nas.tuner import build_tuner, fit, restore_tuner
 
     space = space_named(config.space)
     experiment = config.experiment_dir
@@ -234,7 +234,7 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
                 flush=True,
             )
         tuner = restore_tuner(space, config) if resume else build_tuner(space, config)[0]
-        grid = tuner.fit()
+        grid = fit(tuner)
         end_record(experiment)
         return summarize(experiment, grid, space, config, time.monotonic() - start)
 
@@ -268,9 +268,7 @@ def summarize(experiment: str, grid, space, config: RunConfig, wall: float) -> d
     )
     summary["gain_over_seed"] = gain_over_seed(summary["best"], summary["seed"], space.mode)
     summary["interrupted"] = bool(summary["unfinished"]) or summary["trials"] < config.num_samples
-    summary["resume_command"] = shlex.join(
-        ["python", "-m", "nas.run", "--storage", config.storage, "--name", config.name, "--resume"]
-    )
+    summary["resume_command"] = resume_command(config)
     summary["reports"] = export_to(results)
     storage.write_text(storage.join(experiment, "summary.json"), json.dumps(summary, indent=1))
     return summary
@@ -399,6 +397,30 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as e:
         print(f"nas.run: error: {e}", file=sys.stderr)
         return 1
+    except OSError as e:
+        if not storage.is_full(e):
+            raise
+        if "ray" in sys.modules:  # Ray's own messages of the trials it stopped come first
+            sys.modules["ray"].shutdown()
+        print(f"nas.run: error: the storage is full: {full_sentence(e, config)}", file=sys.stderr)
+        return 1
+
+
+def full_sentence(error: OSError, config: RunConfig) -> str:
+    """What could not be written, and how to go on once there is space."""
+    what = str(error) if isinstance(error, storage.StorageFull) else f"a write failed ({error})"
+    if not storage.exists(storage.join(config.experiment_dir, RUN_RECORD)):
+        return f"{what}; nothing was recorded: free space in {config.storage} and start again."
+    return (
+        f"{what}; the experiment is kept as it was at its last snapshot: free space in "
+        f"{config.storage} and continue with `{resume_command(config)}`."
+    )
+
+
+def resume_command(config: RunConfig) -> str:
+    return shlex.join(
+        ["python", "-m", "nas.run", "--storage", config.storage, "--name", config.name, "--resume"]
+    )
 
 
 if __name__ == "__main__":

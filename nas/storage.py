@@ -7,10 +7,24 @@ functions, so the same code serves a laptop and a cluster with object storage.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from pathlib import Path
 
 import pyarrow.fs as pafs
+
+FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class StorageFull(OSError):
+    """A write that failed for want of space; the message names what could not be written."""
+
+
+def is_full(error: BaseException | None) -> bool:
+    """Whether ``error`` (or the failure a Ray worker reported as text) is a full disk."""
+    if isinstance(error, OSError) and error.errno in FULL:
+        return True
+    return error is not None and any(os.strerror(code) in str(error) for code in FULL)
 
 
 def is_uri(location: str) -> bool:
@@ -57,8 +71,16 @@ def write_bytes(location: str, data: bytes) -> None:
     fs, path = _fs(location)
     fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
     partial = path if is_uri(location) else f"{path}.partial-{os.getpid()}"
-    with fs.open_output_stream(partial) as f:
-        f.write(data)
+    try:
+        with fs.open_output_stream(partial) as f:
+            f.write(data)
+    except OSError as e:
+        if partial != path:
+            with contextlib.suppress(OSError):
+                fs.delete_file(partial)
+        if is_full(e):
+            raise StorageFull(f"could not write {location} ({e})") from None
+        raise
     if partial != path:
         fs.move(partial, path)
 

@@ -7,13 +7,15 @@ import os
 from pathlib import Path
 
 from ray import tune
+from ray.tune.error import TuneError
 
 from nas import storage
 from nas.config import RunConfig
+from nas.faults import not_counting_lost_nodes
 from nas.logs import LogsFromCheckpoint
-from nas.node_loss import not_counting_lost_nodes
 from nas.rungs import FairASHA
 from nas.searcher import FeasibleSearch
+from nas.storage import StorageFull
 from search_spaces.base import SearchSpace
 from trainables.trainable import train_trial
 from trainables.trial import TrialJob
@@ -80,6 +82,17 @@ def restore_tuner(space: SearchSpace, run: RunConfig) -> tune.Tuner:
         resume_unfinished=True,
         resume_errored=False,  # failed trials stay failed; --max-failures is for retries
     )
+
+
+def fit(tuner: tune.Tuner) -> tune.ResultGrid:
+    """``tuner.fit()``; a full storage met while handling a trial's error comes out as itself
+    (Tune re-raises what its error handlers raise as a ``TuneError`` of the traceback's text)."""
+    try:
+        return tuner.fit()
+    except TuneError as e:
+        if isinstance(e.__context__, StorageFull):
+            raise e.__context__ from None
+        raise
 
 
 def tune_run_config(space: SearchSpace, run: RunConfig) -> tune.RunConfig:

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 import pandas as pd
 
 from nas import storage
-from nas.node_loss import LOG as NODE_LOST_LOG
+from nas.faults import LOG as NODE_LOST_LOG
 from nas.run_record import RecordError, read_record
 
 FINISHED, STOPPED, REJECTED, FAILED, RUNNING = (

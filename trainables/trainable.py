@@ -6,12 +6,15 @@ Everything Ray-specific in a trial lives in this file.
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 from pathlib import Path
 
+import pyarrow.fs as pafs
 import ray
 from ray import tune
+from ray.tune.result import EXPR_RESULT_FILE
 
 from trainables.checkpoints import PREFIX, trial_checkpoints
 from trainables.device import choose_device
@@ -51,21 +54,54 @@ def train_trial(config: dict, job: TrialJob) -> None:
 
 
 def newest_checkpoint() -> tune.Checkpoint | None:
-    """The trial's newest whole checkpoint in the storage, the others deleted.
+    """The checkpoint this trial goes on from (``restore_point``), the others deleted.
 
-    Not necessarily the one Tune hands over (``tune.get_checkpoint()``): after a driver was
-    killed, that is the one of Tune's last snapshot, maybe deleted since, and newer ones may be
-    there (``trainables.checkpoints.trial_checkpoints``). The next checkpoint goes into a new
-    folder after this one's, never over a folder a restore could pick.
+    Not necessarily the one Tune hands over (``tune.get_checkpoint()``), which is the one of
+    Tune's last snapshot: after a driver was killed, that one may have been deleted since and
+    newer ones may be there. The next checkpoint goes into a new folder after this one's, never
+    over a folder a restore could pick.
     """
     storage = tune.get_context().get_storage()
     fs = storage.storage_filesystem
     found = trial_checkpoints(fs, storage.trial_fs_path)
-    newest = found[0][1] if found and found[0][0] is not None else None
+    chosen = restore_point(fs, storage.trial_fs_path, found)
     for _, folder in found:
-        if folder != newest:  # older, or half written: never restored
+        if chosen is None or folder != chosen[1]:  # unlogged, superseded or half written
             fs.delete_dir(folder)
-    if newest is None:
+    if chosen is None:
         return None
-    storage.current_checkpoint_index = int(newest.rsplit(PREFIX, 1)[1]) + 1
-    return tune.Checkpoint(newest, filesystem=fs)
+    storage.current_checkpoint_index = int(chosen[1].rsplit(PREFIX, 1)[1]) + 1
+    return tune.Checkpoint(chosen[1], filesystem=fs)
+
+
+def restore_point(
+    fs: pafs.FileSystem, trial_folder: str, found: list[tuple[int | None, str]] | None = None
+) -> tuple[int, str] | None:
+    """(epoch, folder) of the checkpoint a trial goes on from: the newest whole one whose
+    epoch's result is in the trial's ``result.json`` in the storage.
+
+    A worker uploads a checkpoint before the driver logs its result, so a driver killed in
+    between (its workers live on for a few seconds and finish their uploads) leaves a checkpoint
+    of an epoch the logs never saw: going on from it would lose that epoch's line. The one
+    before is still there, since Tune deletes a trial's older checkpoint only after ``nas.logs``
+    has put the new one's result in the storage. None: the trial starts over.
+    """
+    logged = logged_epochs(fs, trial_folder)
+    found = trial_checkpoints(fs, trial_folder) if found is None else found
+    return next(((e, f) for e, f in found if e is not None and e <= logged), None)
+
+
+def logged_epochs(fs: pafs.FileSystem, trial_folder: str) -> int:
+    """The last training iteration whose result line is whole in the trial's result.json."""
+    path = f"{trial_folder}/{EXPR_RESULT_FILE}"
+    if fs.get_file_info(path).type != pafs.FileType.File:
+        return 0
+    with fs.open_input_stream(path) as f:
+        lines = f.read().decode(errors="replace").splitlines(keepends=True)
+    for line in reversed(lines):
+        try:
+            if line.endswith("\n"):
+                return int(json.loads(line)["training_iteration"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return 0

@@ -32,10 +32,11 @@ def test_progress_keeps_its_header_and_the_rows_up_to_the_checkpoint():
 # back to epoch 1 and runs epochs 2 and 3 again.
 RETRIED = textwrap.dedent(
     """
-    import os, sys, tempfile
+    import json, os, sys, tempfile
     import ray
     from ray import tune
     from nas.logs import LogsFromCheckpoint
+    from trainables.checkpoints import MANIFEST
 
     def trainable(config):
         start = 1
@@ -51,6 +52,8 @@ RETRIED = textwrap.dedent(
                 raise RuntimeError("a fault after epoch 2")
             with tempfile.TemporaryDirectory() as folder:
                 open(os.path.join(folder, "epoch"), "w").write(str(epoch))
+                whole = {"epoch": epoch, "files": {"epoch": len(str(epoch))}}  # as ours do
+                open(os.path.join(folder, MANIFEST), "w").write(json.dumps(whole))
                 tune.report({"epoch": epoch}, checkpoint=tune.Checkpoint.from_directory(folder))
 
     storage = sys.argv[1]

@@ -61,3 +61,39 @@ def test_checkpoint_restores_the_exact_next_epoch(synthetic_cifar, tmp_path):
     restored = resumed.model.state_dict()
     for name, value in original.model.state_dict().items():
         assert torch.equal(value, restored[name]), name
+
+
+def test_a_trial_goes_on_from_its_newest_whole_checkpoint_whose_epoch_is_logged(tmp_path):
+    """What a kill can leave in a trial's folder, and the checkpoint a restore picks."""
+    import json
+
+    import pyarrow.fs as pafs
+
+    from trainables.checkpoints import trial_checkpoints
+    from trainables.trainable import restore_point
+
+    training = Training(SMALL, SETTINGS, CPU)
+    for index, epoch in ((0, 1), (1, 2), (2, 3)):
+        training.epoch = epoch
+        save_checkpoint(tmp_path / f"checkpoint_00000{index}", training, {"seed": 1}, SMALL, {})
+    half = tmp_path / "checkpoint_000002" / "trainer.pt"  # an upload cut short
+    half.write_bytes(half.read_bytes()[:100])
+    fs, trial = pafs.LocalFileSystem(), str(tmp_path)
+    found = trial_checkpoints(fs, trial)
+    assert [(e, f.rsplit("/", 1)[1]) for e, f in found] == [
+        (2, "checkpoint_000001"),
+        (1, "checkpoint_000000"),
+        (None, "checkpoint_000002"),
+    ]
+    assert restore_point(fs, trial) is None  # no epoch logged: it starts over
+    line = '{"training_iteration": %d}\n'
+    (tmp_path / "result.json").write_text(line % 1 + '{"training_iteration": 2')  # 2 half logged
+    assert restore_point(fs, trial) == (1, f"{trial}/checkpoint_000000")
+    (tmp_path / "result.json").write_text(line % 1 + line % 2)
+    assert restore_point(fs, trial) == (2, f"{trial}/checkpoint_000001")
+    manifest = json.loads((tmp_path / "checkpoint_000001" / "manifest.json").read_text())
+    assert manifest["epoch"] == 2 and set(manifest["files"]) == {
+        "model.pt",
+        "trainer.pt",
+        "trial.json",
+    }

@@ -1,17 +1,20 @@
-"""A trial whose node died goes on from its checkpoint elsewhere: a lost node is not a failure.
+"""Faults of the cluster, not of the candidate: a node that dies, a storage that fills up.
 
-Tune counts every death of a trial's worker against ``--max-failures`` unless Ray calls it a
-preemption (a node drained by the autoscaler). A node that crashes, is killed or drops off the
-network is the same event for the candidate, so here it is not counted either: the trial is
-requeued and restores its last checkpoint on a node that is alive, even at ``--max-failures 0``.
+A trial whose node died goes on from its checkpoint elsewhere: Tune counts every death of a
+trial's worker against ``--max-failures`` unless Ray calls it a preemption (a node drained by
+the autoscaler). A node that crashes, is killed or drops off the network is the same event for
+the candidate, so here it is not counted either: the trial is requeued and restores its last
+checkpoint on a node that is alive, even at ``--max-failures 0``. Ray reports the loss as soon as
+the trial's worker stops answering (``ActorUnavailableError``, ``ActorDiedError``), about 15 s
+before its health checks declare the node dead, so the kind of error decides: the trial's own
+code can only fail by raising, and ``trainables.trainable`` wraps whatever it raises in
+``TrialFailure`` (a ``RayTaskError``, counted as before). A worker that keeps vanishing (killed
+by the kernel for its memory, say) counts from its fourth loss on. Each loss is one line of
+``node_lost.jsonl`` in the trial's folder; the reports read it.
 
-Ray reports the loss as soon as the trial's worker stops answering (``ActorUnavailableError``,
-``ActorDiedError``), about 15 s before its health checks declare the node dead, so the kind of
-error decides: the trial's own code can only fail by raising, and ``trainables.trainable`` wraps
-whatever it raises in ``TrialFailure`` (a ``RayTaskError``, counted as before). A worker that
-keeps vanishing (killed by the kernel for its memory, say) counts from its fourth loss on.
-
-Each loss is one line of ``node_lost.jsonl`` in the trial's folder; the reports read it.
+A trial that could not write its checkpoint because the storage is full stops the search (no
+trial would get further), uncounted: ``StorageFull`` leaves ``Tuner.fit`` before Tune saves the
+trial as failed, so the experiment resumes from its last snapshot once there is space.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+
+from nas.storage import StorageFull, is_full
 
 LOG = "node_lost.jsonl"
 UNCOUNTED = 3  # losses per trial that do not count against --max-failures
@@ -53,7 +58,8 @@ def record_loss(trial, error: BaseException) -> None:
 
 
 def not_counting_lost_nodes() -> None:
-    """Make Tune's trials in this driver treat lost workers as above (idempotent).
+    """Make Tune's trials in this driver treat lost workers and a full storage as above
+    (idempotent).
 
     Tune has no hook between a trial's error and its decision to retry it (``should_recover``
     reads the count right after ``handle_error``), so this is the one place that wraps a method
@@ -66,6 +72,10 @@ def not_counting_lost_nodes() -> None:
     def handle_error(trial: Trial, error=None) -> None:
         counted = trial.run_metadata.num_failures
         tune_handle_error(trial, error)
+        if is_full(error):
+            trial.run_metadata.num_failures = counted
+            line = str(error).strip().splitlines()[-1]
+            raise StorageFull(f"trial {trial.trial_id} could not write its checkpoint ({line})")
         if not is_lost_worker(error) or not trial.local_path:
             return
         uncounted = len(losses(trial)) < UNCOUNTED
