@@ -87,6 +87,13 @@ CATALOGUE = [
     ("nas.run", "--name old --resume --storage {store}", 2, "{old}/run.json is not valid JSON ("),
     (
         "nas.run",
+        "--name bare --resume --storage {store}",
+        2,
+        "experiment 'bare' in {store} was stopped before its start was recorded (it has no "
+        "run.json): start it again without --resume.",
+    ),
+    (
+        "nas.run",
         "--space cifar_lt200k --data-dir {store}/nowhere --storage {store}",
         1,
         "CIFAR-10 not found in {store}/nowhere/cifar-10-batches-py ",

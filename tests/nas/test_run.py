@@ -93,6 +93,7 @@ def test_missing_data_offline_is_one_sentence(tmp_path, monkeypatch, capsys):
 
 def test_existing_experiment_is_never_overwritten(tmp_path, synthetic_cifar, capsys):
     (tmp_path / "exp" / "taken").mkdir(parents=True)
+    (tmp_path / "exp" / "taken" / "run.json").write_text('{"space": "cifar_lt200k"}')
     args = ["--space", "cifar_lt200k", "--data-dir", str(synthetic_cifar), "--name", "taken"]
     assert main([*args, "--storage", str(tmp_path / "exp")]) == 2
     assert "already exists" in capsys.readouterr().err
