@@ -12,9 +12,10 @@ code can only fail by raising, and ``trainables.trainable`` wraps whatever it ra
 by the kernel for its memory, say) counts from its fourth loss on. Each loss is one line of
 ``node_lost.jsonl`` in the trial's folder; the reports read it.
 
-A trial that could not write its checkpoint because the storage is full stops the search (no
-trial would get further), uncounted: ``StorageFull`` leaves ``Tuner.fit`` before Tune saves the
-trial as failed, so the experiment resumes from its last snapshot once there is space.
+A trial that could not write for want of space (its checkpoint into a full storage, most
+likely) stops the search, since no trial would get further, uncounted: ``StorageFull`` leaves
+``Tuner.fit`` before Tune saves the trial as failed, so the experiment resumes from its last
+snapshot once there is space.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def not_counting_lost_nodes() -> None:
         if is_full(error):
             trial.run_metadata.num_failures = counted
             line = str(error).strip().splitlines()[-1]
-            raise StorageFull(f"trial {trial.trial_id} could not write its checkpoint ({line})")
+            raise StorageFull(f"trial {trial.trial_id} could not write ({line})")
         if not is_lost_worker(error) or not trial.local_path:
             return
         uncounted = len(losses(trial)) < UNCOUNTED

@@ -402,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         if "ray" in sys.modules:  # Ray's own messages of the trials it stopped come first
             sys.modules["ray"].shutdown()
-        print(f"nas.run: error: the storage is full: {full_sentence(e, config)}", file=sys.stderr)
+        print(f"nas.run: error: out of disk space: {full_sentence(e, config)}", file=sys.stderr)
         return 1
 
 

@@ -23,6 +23,19 @@ def run_module(
     return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+def start_nas_run(*args: str, env=None, killable: bool = False, **popen) -> subprocess.Popen:
+    """``python -m nas.run ARGS`` started from the repository root, its output captured as text;
+    or, ``killable``, dropped, in a session of its own: a kill of that process group takes the
+    driver and its Ray processes down at once (its workers, in groups of their own, notice and
+    exit within seconds), as a crash of the machine would."""
+    if killable:
+        popen = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, **popen}
+        popen["start_new_session"] = True
+    else:
+        popen = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True, **popen}
+    return subprocess.Popen([*NAS_RUN, *args], cwd=REPO, env=env, **popen)
+
+
 @pytest.fixture(scope="session")
 def shared_cifar() -> Path:
     """The real CIFAR-10 subset beside the repository (skips where absent)."""

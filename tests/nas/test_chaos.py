@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import NAS_RUN, REPO
+from tests.conftest import REPO, start_nas_run
 from tests.nas.test_resume_and_faults import epochs_of, wait_for
 
 SITE = Path(__file__).parent / "chaos"  # sitecustomize: slow checkpoint uploads, on request
@@ -33,8 +33,7 @@ def writing_reports(experiment: Path) -> bool:
 
 
 def start(storage: Path, slow_checkpoints: bool) -> subprocess.Popen:
-    """The search, or its resume where a run record exists; in its own session, so a kill of
-    its process group takes Ray's processes with it, as a crash of the machine would."""
+    """The search, or its resume where a run record exists."""
     resume = (storage / "chaos" / "run.json").exists()
     flags = f"--smoke-test --num-samples {SAMPLES} --max-epochs {EPOCHS} --grace-period 2"
     args = ["--storage", str(storage), "--name", "chaos", "--smoke-test"]
@@ -42,20 +41,14 @@ def start(storage: Path, slow_checkpoints: bool) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SITE), str(REPO)])}
     if slow_checkpoints:
         env["NAS_CHAOS_SLOW_CHECKPOINT"] = "1"
-    return subprocess.Popen(
-        [*NAS_RUN, *args],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    return start_nas_run(*args, env=env, killable=True)
 
 
 @pytest.mark.slow
 def test_five_kills_at_random_moments_lose_nothing(tmp_path):
     seed = int(os.environ.get("NAS_CHAOS_SEED", time.time_ns() % 10_000))
     rng = random.Random(seed)
+    print(f"chaos seed {seed} (NAS_CHAOS_SEED={seed} repeats these kill moments)")
     experiment = tmp_path / "chaos"
     moments = ["random", "checkpoint write", "random", "random", "reports"]
     finished: dict[str, str] = {}  # result.json of every trial that had all its epochs
@@ -83,16 +76,17 @@ def test_five_kills_at_random_moments_lose_nothing(tmp_path):
                 "epochs": epochs,
             }
         )
+        print(json.dumps(kills[-1]))
         for name, done in epochs.items():
             if len(done) == EPOCHS:
                 text = (experiment / name / "result.json").read_text()
                 assert finished.setdefault(name, text) == text, f"{name} changed ({moment})"
-    print(f"chaos seed {seed}:\n" + "\n".join(json.dumps(kill) for kill in kills))
     assert kills[1]["half_written"], "the second kill came while a checkpoint was half written"
 
     last = start(tmp_path, slow_checkpoints=False)
     assert last.wait(timeout=600) == 0
     after = epochs_of(experiment)
+    print(json.dumps({"moment": "end of the last resume", "epochs": after}))
     assert len(after) == SAMPLES, after  # exactly --num-samples trials
     assert all(epochs == list(range(1, len(epochs) + 1)) for epochs in after.values()), after
     for name, text in finished.items():  # a trial that ran all its epochs never ran again

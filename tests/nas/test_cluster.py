@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import NAS_RUN, REPO, run_module
+from tests.conftest import run_module, start_nas_run
 from tests.nas.test_resume_and_faults import ablations, epochs_of, wait_for
 
 
@@ -46,14 +45,7 @@ def test_search_on_two_nodes_survives_a_killed_driver(two_node_cluster, tmp_path
         "--grace-period",
         "3",
     ]
-    driver = subprocess.Popen(
-        [*NAS_RUN, *first],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    driver = start_nas_run(*first, env=env, killable=True)
     experiment = tmp_path / "c"
     # Kill the driver (SIGKILL, its whole process group) once a trial has checkpointed twice.
     wait_for(lambda: any(len(e) >= 2 for e in epochs_of(experiment).values()))
@@ -119,14 +111,7 @@ def test_a_trial_whose_node_dies_goes_on_from_its_checkpoint_on_the_other(
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
     flags = "--smoke-test --num-samples 3 --max-epochs 4 --grace-period 4 --max-failures 0"
     where = ["--address", two_node_cluster.address, "--storage", str(tmp_path), "--name", "n"]
-    driver = subprocess.Popen(
-        [*NAS_RUN, "--space", "cifar_lt200k", *flags.split(), *where],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    driver = start_nas_run("--space", "cifar_lt200k", *flags.split(), *where, env=env)
     experiment = tmp_path / "n"
 
     def reports(trial: Path) -> list[dict]:

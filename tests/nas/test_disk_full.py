@@ -11,10 +11,10 @@ import ray
 
 from nas import storage
 from nas.run import main
-from tests.conftest import NAS_RUN, REPO, run_module
+from tests.conftest import run_module, start_nas_run
 from tests.nas.test_resume_and_faults import ablations, epochs_of, wait_for
 
-SENTENCE = "nas.run: error: the storage is full: "
+SENTENCE = "nas.run: error: out of disk space: "
 
 
 @pytest.fixture
@@ -57,12 +57,8 @@ def fill(disk) -> None:
 def test_a_storage_that_fills_up_stops_the_search_resumably(small_disk):
     flags = "--smoke-test --num-samples 3 --max-epochs 3 --grace-period 3 --max-failures 0"
     where = ["--storage", str(small_disk), "--name", "full"]
-    driver = subprocess.Popen(
-        [*NAS_RUN, "--space", "cifar_lt200k", *flags.split(), *where],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    driver = start_nas_run(
+        "--space", "cifar_lt200k", *flags.split(), *where, stderr=subprocess.PIPE
     )
     experiment = small_disk / "full"
     wait_for(lambda: any(len(e) >= 1 for e in epochs_of(experiment).values()))

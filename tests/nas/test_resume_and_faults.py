@@ -18,7 +18,7 @@ from nas.config import RunConfig
 from nas.run import main
 from nas.samplers import RegularizedEvolution, evaluated
 from search_spaces.cifar_lt200k import SPACE
-from tests.conftest import NAS_RUN, REPO, run_module
+from tests.conftest import REPO, run_module, start_nas_run
 from trainables.data.synthetic import write_synthetic_cifar10
 from trainables.trial import Trial, TrialJob
 
@@ -93,14 +93,7 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes_without_repeating_epochs(tmp_p
     env |= {"WANDB_MODE": "offline", "HOME": str(tmp_path)}
     flags = "--smoke-test --wandb --num-samples 4 --max-epochs 3 --grace-period 3"
     args = ["--space", "cifar_lt200k", *flags.split(), "--storage", str(tmp_path), "--name", "x"]
-    driver = subprocess.Popen(
-        NAS_RUN + args,
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    driver = start_nas_run(*args, env=env)
     experiment = tmp_path / "x"
     wait_for(lambda: sum(len(e) for e in epochs_of(experiment).values()) >= 2)
     driver.send_signal(signal.SIGINT)
@@ -244,8 +237,7 @@ def searcher_state(experiment: Path) -> dict:
 def test_evolution_resumes_after_a_kill_with_its_population_intact(tmp_path):
     flags = "--smoke-test --searcher evolution --num-samples 6 --max-epochs 2 --grace-period 2"
     args = ["--space", "cifar_lt200k", *flags.split(), "--storage", str(tmp_path), "--name", "k"]
-    # Its own session: the kill takes Ray's processes with it, as a crash of the machine would.
-    driver = subprocess.Popen(NAS_RUN + args, cwd=REPO, start_new_session=True)
+    driver = start_nas_run(*args, killable=True)
     experiment = tmp_path / "k"
     wait_for(lambda: sum(e == [1, 2] for e in epochs_of(experiment).values()) >= 2)
     time.sleep(3)  # let Tune save the searcher with those two trials told
