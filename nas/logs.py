@@ -18,10 +18,10 @@ import json
 
 import pyarrow.fs as pafs
 from ray import tune
+from ray.tune.result import EXPR_PROGRESS_FILE as PROGRESS
+from ray.tune.result import EXPR_RESULT_FILE as RESULTS
 
 from trainables.trainable import restore_point
-
-RESULTS, PROGRESS = "result.json", "progress.csv"
 
 
 class LogsFromCheckpoint(tune.Callback):

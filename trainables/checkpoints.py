@@ -61,12 +61,8 @@ def whole_epoch(fs: pafs.FileSystem, folder: str) -> int | None:
 
 
 def trial_checkpoints(fs: pafs.FileSystem, trial_folder: str) -> list[tuple[int | None, str]]:
-    """(epoch if whole, path) of every ``checkpoint_*`` folder of a trial, newest epoch first.
-
-    A trial's newest checkpoint is the whole one of the highest epoch, whatever Tune's last
-    snapshot says: a driver killed between two snapshots has registered (and deleted) newer and
-    older ones since, and a kill during an upload leaves a folder half written.
-    """
+    """(epoch if whole, path) of every ``checkpoint_*`` folder of a trial, newest epoch first,
+    the half-written ones (None) last; ``trainables.trainable.restore_point`` picks from them."""
     found = fs.get_file_info(pafs.FileSelector(trial_folder, allow_not_found=True))
     folders = [i.path for i in found if i.type == pafs.FileType.Directory]
     epochs = [(whole_epoch(fs, f), f) for f in folders if f.rsplit("/", 1)[-1].startswith(PREFIX)]
