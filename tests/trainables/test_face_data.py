@@ -82,11 +82,11 @@ def test_a_killed_build_leaves_no_cache_and_the_next_one_cleans_up(train_paths, 
 import time
 from pathlib import Path
 from trainables.data import hw2p2
-real = hw2p2._decode_chunk
+real = hw2p2.decode_chunk
 def slow(*args):
     time.sleep(60)
     return real(*args)
-hw2p2._decode_chunk = slow
+hw2p2.decode_chunk = slow
 paths = [Path(p) for p in {[str(p) for p in train_paths]!r}]
 hw2p2.load_images(paths, 16, cache_dir=Path({str(tmp_path)!r}))
 """
@@ -254,3 +254,11 @@ def test_streamed_batches_replay_an_epoch_exactly_whatever_the_workers(faces, tm
         assert torch.equal(ya, yb) and torch.equal(xa, xb)
     assert not torch.equal(alone[0][1], other[0][1])
     assert sorted(torch.cat([y for _, y in alone]).tolist()) == sorted(labels.tolist())
+
+
+def test_the_decoder_the_pool_spawns_imports_neither_torch_nor_albumentations():
+    """Each spawned decode process imports trainables.data.decode alone: start-up stays short."""
+    heavy = "{'torch', 'albumentations'}"
+    code = f"import sys, trainables.data.decode; print(sorted({heavy} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr

@@ -29,11 +29,11 @@ from pathlib import Path
 
 import numpy as np
 from filelock import FileLock
-from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from trainables.data import DataError
 from trainables.data.augment import ChannelStats
+from trainables.data.decode import check_image, decode_chunk
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 CHUNK = 256  # images a decoding process reads and writes at a time
@@ -84,7 +84,7 @@ def validate_layout(root: str | Path, check_images: bool = True) -> FaceLayout:
         # Headers only (a full decode names any file it cannot read later): I/O bound, so
         # threads; the first broken file in layout order is the one named.
         with ThreadPoolExecutor(min(32, 4 * (os.cpu_count() or 1))) as pool:
-            for _ in pool.map(_check_image, every, chunksize=64):
+            for _ in pool.map(check_image, every, chunksize=64):
                 pass
     return layout
 
@@ -145,30 +145,17 @@ def _decode(paths: list[Path], size: int, target: Path, workers: int) -> None:
     try:
         if workers <= 1 or len(chunks) == 1:
             for chunk in chunks:
-                progress.update(_decode_chunk(*chunk))
+                progress.update(decode_chunk(*chunk))
         else:
             # spawn: a fork of a threaded process (a Ray worker) can deadlock
             spawn = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(min(workers, len(chunks)), mp_context=spawn) as pool:
-                for done in as_completed([pool.submit(_decode_chunk, *c) for c in chunks]):
+                for done in as_completed([pool.submit(decode_chunk, *c) for c in chunks]):
                     progress.update(done.result())
         os.replace(partial, target)
     finally:
         progress.close()
         partial.unlink(missing_ok=True)
-
-
-def _decode_chunk(partial: str, size: int, start: int, paths: list[Path]) -> int:
-    """Decode ``paths`` into rows ``start...`` of the cache being built; returns their count."""
-    out = np.load(partial, mmap_mode="r+")
-    for i, path in enumerate(paths, start):
-        try:
-            with Image.open(path) as image:
-                out[i] = np.asarray(image.convert("RGB").resize((size, size), Image.BILINEAR))
-        except (UnidentifiedImageError, OSError, SyntaxError) as e:
-            raise DataError(f"HW2P2 data: {path} is not a readable image ({e}).") from None
-    out.flush()
-    return len(paths)
 
 
 def _cache_dir() -> Path:
@@ -236,11 +223,3 @@ def _read_identities(csv_path: Path, images: Path, known: set[str]) -> dict[str,
             )
         truth[row["id"]] = row["label"]
     return truth
-
-
-def _check_image(path: Path) -> None:
-    try:
-        with Image.open(path) as image:
-            image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise DataError(f"HW2P2 data: {path} is not a readable image ({e}).") from e
