@@ -29,7 +29,7 @@ from trainables.data.images import Images
 from trainables.device import Device, choose_device
 from trainables.models import create_model
 from trainables.tasks import get_task
-from trainables.verification import identify
+from trainables.verification import NO_ONE, identify
 
 # What a checkpoint folder cut short by a kill raises when read: a missing or truncated file.
 UNREADABLE = (OSError, ValueError, KeyError, RuntimeError, EOFError, pickle.UnpicklingError)
@@ -130,10 +130,13 @@ def predict(experiment: str, data_dir: str | None, out: Path) -> list[str]:
     known_x, known_labels, unknown_x, unknown_ids = task.load_verification_test(
         data_dir, stats, size
     )
-    matched = identify(model.embed(unknown_x), model.embed(known_x), known_labels)
+    # Open-set layouts: the threshold the trial chose on unknown_dev at this checkpoint's epoch.
+    threshold = meta.get("metrics", {}).get("verify_threshold")
+    matched = identify(model.embed(unknown_x), model.embed(known_x), known_labels, threshold)
     path = out / "verification_submission.csv"
     write_csv(path, unknown_ids, matched)
-    lines.append(f"{path}: {len(unknown_ids)} images of verification/unknown_test")
+    no_one = "" if threshold is None else f", {matched.count(NO_ONE)} of no one known"
+    lines.append(f"{path}: {len(unknown_ids)} images of verification/unknown_test{no_one}")
     return lines
 
 

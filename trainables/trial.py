@@ -24,7 +24,7 @@ from trainables.device import Device, choose_device, is_out_of_memory
 from trainables.loop import NonFiniteLoss, Training, seed_everything
 from trainables.models.analysis import analyze
 from trainables.tasks import cached_task, get_task
-from trainables.verification import verification_accuracy
+from trainables.verification import verification_scores
 
 
 @dataclass(frozen=True)
@@ -146,15 +146,13 @@ class Trial:
             self.loader.reseed(epoch_seed)
 
     def _verify(self) -> dict[str, float]:
-        """verify_acc on the gallery, for tasks that have one."""
+        """verify_acc on the gallery (and the open-set threshold), for tasks that have one."""
         verify = self.data.verify
         if verify is None:
             return {}
         known = self.training.embed(verify.known_x)
         unknown = self.training.embed(verify.unknown_x)
-        return {
-            "verify_acc": verification_accuracy(unknown, known, verify.known_labels, verify.truth)
-        }
+        return verification_scores(unknown, known, verify.known_labels, verify.truth)
 
     def _diverged(self, detail: str) -> dict[str, Any]:
         # A diverged network is scored as the worst possible accuracy: the rung comparisons of

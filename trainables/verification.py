@@ -2,6 +2,12 @@
 
 Images are embedded with the network's feature layer (the pooled vector before the classifier)
 and compared by cosine similarity; the score is the accuracy against the true identities.
+
+The protocol follows the data: where ``dev_identities.csv`` labels some unknown images
+``n000000`` and the gallery has no such identity (HW2P2 from Fall 2023 on), an unknown may be of
+no one in the gallery: it is labelled ``n000000`` when its best similarity is below a threshold,
+the one that scores best on the labelled set (``open_set_threshold``). Otherwise every unknown is
+of a known identity (Fall 2022, the shared Olivetti layout).
 """
 
 from __future__ import annotations
@@ -11,9 +17,13 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+NO_ONE = "n000000"  # an unknown face of none of the gallery's identities (open-set layouts)
 
-def match(unknown: torch.Tensor, known: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
-    """Index of the most cosine-similar known embedding for every unknown embedding.
+
+def best_match(
+    unknown: torch.Tensor, known: torch.Tensor, chunk: int = 4096
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Index and cosine similarity of the most similar known embedding, per unknown embedding.
 
     Computed where the embeddings are (the GPU in a trial), ``chunk`` x ``chunk`` similarities
     at a time with a running best: memory stays linear in the gallery and the unknown set, never
@@ -21,7 +31,7 @@ def match(unknown: torch.Tensor, known: torch.Tensor, chunk: int = 4096) -> torc
     image, as ``argmax`` of the whole matrix does.
     """
     known = F.normalize(known.float(), dim=1)
-    found = []
+    indices, values = [], []
     for u in F.normalize(unknown.float(), dim=1).split(chunk):
         best = torch.full((len(u),), -torch.inf, device=u.device)
         index = torch.zeros(len(u), dtype=torch.long, device=u.device)
@@ -30,17 +40,68 @@ def match(unknown: torch.Tensor, known: torch.Tensor, chunk: int = 4096) -> torc
             better = value > best
             best = torch.where(better, value, best)
             index = torch.where(better, where + start, index)
-        found.append(index)
-    return torch.cat(found).cpu()
+        indices.append(index)
+        values.append(best)
+    return torch.cat(indices).cpu(), torch.cat(values).cpu()
 
 
-def identify(unknown: torch.Tensor, known: torch.Tensor, known_labels: Sequence[str]) -> list[str]:
-    return [known_labels[i] for i in match(unknown, known).tolist()]
+def match(unknown: torch.Tensor, known: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """Index of the most cosine-similar known embedding for every unknown embedding."""
+    return best_match(unknown, known, chunk)[0]
 
 
-def verification_accuracy(
+def is_open_set(known_labels: Sequence[str], truth: Sequence[str]) -> bool:
+    """Whether some unknowns are of no one in the gallery (labelled ``NO_ONE``)."""
+    return NO_ONE in truth and NO_ONE not in known_labels
+
+
+def identify(
+    unknown: torch.Tensor,
+    known: torch.Tensor,
+    known_labels: Sequence[str],
+    threshold: float | None = None,
+) -> list[str]:
+    """The identity of each unknown; ``NO_ONE`` where its best similarity is below
+    ``threshold`` (open-set layouts)."""
+    index, similarity = best_match(unknown, known)
+    labels = [known_labels[i] for i in index.tolist()]
+    if threshold is None:
+        return labels
+    below = (similarity < threshold).tolist()
+    return [NO_ONE if b else x for x, b in zip(labels, below, strict=True)]
+
+
+def open_set_threshold(
+    similarity: torch.Tensor, correct: torch.Tensor, no_one: torch.Tensor
+) -> tuple[float, float]:
+    """The similarity threshold that labels a set best, and its accuracy.
+
+    ``similarity``: each unknown's best similarity; ``correct``: whether its best match is its
+    identity; ``no_one``: whether it is of no one in the gallery. At a threshold, the unknowns at
+    or above it take their best match and those below it ``NO_ONE``. Tried at every similarity
+    (the unknowns sorted once) and above them all (every unknown ``NO_ONE``).
+    """
+    order = torch.argsort(similarity, descending=True)
+    s, c, z = similarity[order], correct[order].float(), no_one[order].float()
+    # Threshold at s[k]: the first k + 1 take their match, the rest are no one.
+    hits = torch.cumsum(c, 0) + (z.sum() - torch.cumsum(z, 0))
+    k = int(torch.argmax(hits))
+    if z.sum() > hits[k]:  # better to call every unknown no one
+        return float("inf"), float(z.mean())
+    return float(s[k]), float(hits[k] / len(s))
+
+
+def verification_scores(
     unknown: torch.Tensor, known: torch.Tensor, known_labels: Sequence[str], truth: Sequence[str]
-) -> float:
-    """Fraction of unknown images labelled with their true identity."""
-    predicted = identify(unknown, known, known_labels)
-    return sum(p == t for p, t in zip(predicted, truth, strict=True)) / len(truth)
+) -> dict[str, float]:
+    """``verify_acc``, the fraction of unknown images labelled with their identity; in an
+    open-set layout at the best threshold, reported as ``verify_threshold`` too."""
+    index, similarity = best_match(unknown, known)
+    predicted = [known_labels[i] for i in index.tolist()]
+    correct = torch.tensor([p == t for p, t in zip(predicted, truth, strict=True)])
+    if not is_open_set(known_labels, truth):
+        return {"verify_acc": float(correct.float().mean())}
+    no_one = torch.tensor([t == NO_ONE for t in truth])
+    threshold, accuracy = open_set_threshold(similarity, correct, no_one)
+    return {"verify_acc": accuracy, "verify_threshold": threshold}
+

@@ -34,6 +34,7 @@ from tqdm import tqdm
 from trainables.data import DataError
 from trainables.data.augment import ChannelStats
 from trainables.data.decode import check_image, decode_chunk
+from trainables.verification import NO_ONE
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 CHUNK = 256  # images a decoding process reads and writes at a time
@@ -216,10 +217,10 @@ def _read_identities(csv_path: Path, images: Path, known: set[str]) -> dict[str,
             raise DataError(
                 f"HW2P2 data: {csv_path} names {row['id']}, which does not exist in {images}."
             )
-        if row["label"] not in known:
+        if row["label"] not in known and row["label"] != NO_ONE:
             raise DataError(
                 f"HW2P2 data: {csv_path} labels {row['id']} as {row['label']}, "
-                "which is not a folder of verification/known."
+                f"which is not a folder of verification/known (nor {NO_ONE}, no one in it)."
             )
         truth[row["id"]] = row["label"]
     return truth
