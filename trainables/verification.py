@@ -104,4 +104,3 @@ def verification_scores(
     no_one = torch.tensor([t == NO_ONE for t in truth])
     threshold, accuracy = open_set_threshold(similarity, correct, no_one)
     return {"verify_acc": accuracy, "verify_threshold": threshold}
-
