@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -28,8 +29,20 @@ def half_written_checkpoint(experiment: Path) -> Path | None:
     return None
 
 
-def writing_reports(experiment: Path) -> bool:
-    return (experiment / "reports").exists() and not (experiment / "summary.json").exists()
+def writing_reports(experiment: Path, since: float) -> bool:
+    """Whether a driver started at ``since`` (wall time) is writing the reports: one of them is
+    newer than that, and summary.json, written after them, is not (a search that had ended
+    before writes them again when resumed)."""
+
+    def newer(path: Path) -> bool:
+        try:
+            return path.stat().st_mtime > since
+        except FileNotFoundError:  # not written yet, or replaced just now
+            return False
+
+    reports = experiment / "reports"
+    written = reports.exists() and any(newer(p) for p in list(reports.iterdir()))
+    return written and not newer(experiment / "summary.json")
 
 
 def start(storage: Path, slow_checkpoints: bool) -> subprocess.Popen:
@@ -54,16 +67,16 @@ def test_five_kills_at_random_moments_lose_nothing(tmp_path):
     finished: dict[str, str] = {}  # result.json of every trial that had all its epochs
     kills = []
     for moment in moments:
-        began = time.monotonic()
+        began, wall = time.monotonic(), time.time()
         driver = start(tmp_path, slow_checkpoints=moment == "checkpoint write")
         if moment == "random":
-            deadline = began + rng.uniform(1.0, 35.0)
+            deadline = began + rng.uniform(1.0, 25.0)
             while driver.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.1)
         elif moment == "checkpoint write":
             wait_for(lambda: half_written_checkpoint(experiment) is not None, timeout=300)
         else:
-            wait_for(lambda: writing_reports(experiment), timeout=600)
+            wait_for(functools.partial(writing_reports, experiment, wall), timeout=600)
         if driver.poll() is None:
             os.killpg(driver.pid, signal.SIGKILL)
         driver.wait()
