@@ -21,6 +21,7 @@ from ray import tune
 from ray.tune.result import EXPR_PROGRESS_FILE as PROGRESS
 from ray.tune.result import EXPR_RESULT_FILE as RESULTS
 
+from nas.storage import write_whole
 from trainables.trainable import restore_point
 
 
@@ -33,7 +34,7 @@ class LogsFromCheckpoint(tune.Callback):
         # The storage copy is replaced whole; the staging copy in place, since Tune's loggers
         # may still hold it open (a trial retried by the same driver) and append to it.
         for fs, folder, write in (
-            (trial.storage.storage_filesystem, trial.path, replace),
+            (trial.storage.storage_filesystem, trial.path, write_whole),
             (pafs.LocalFileSystem(), trial.local_path, overwrite),
         ):
             cut(fs, f"{folder}/{RESULTS}", epochs, results_up_to, write)
@@ -45,7 +46,7 @@ class LogsFromCheckpoint(tune.Callback):
         logs comes only with its next snapshot."""
         with open(f"{trial.local_path}/{RESULTS}", "rb") as f:
             results = f.read()
-        replace(trial.storage.storage_filesystem, f"{trial.path}/{RESULTS}", results)
+        write_whole(trial.storage.storage_filesystem, f"{trial.path}/{RESULTS}", results)
 
 
 def cut(fs: pafs.FileSystem, path: str, epochs: int, keep, write) -> None:
@@ -62,13 +63,6 @@ def cut(fs: pafs.FileSystem, path: str, epochs: int, keep, write) -> None:
 def overwrite(fs: pafs.FileSystem, path: str, data: bytes) -> None:
     with fs.open_output_stream(path) as f:
         f.write(data)
-
-
-def replace(fs: pafs.FileSystem, path: str, data: bytes) -> None:
-    """Write the file at ``path`` whole: a kill leaves the old one or the new one."""
-    with fs.open_output_stream(f"{path}.partial") as f:
-        f.write(data)
-    fs.move(f"{path}.partial", path)
 
 
 def results_up_to(text: str, epochs: int) -> str:

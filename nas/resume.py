@@ -92,13 +92,12 @@ def set_aside_orphans(experiment: str) -> list[str]:
     nothing of them, and the searcher proposes those trials again. Left in place, their folders
     would count as extra trials. Returns the folders moved (none if the snapshot is unreadable).
     """
-    from reports.results import trial_statuses, tune_snapshot
+    from reports.results import trial_folders, tune_snapshot
 
     try:
-        tune_snapshot(experiment)
+        known = trial_folders(tune_snapshot(experiment) or {})
     except ValueError:
         return []
-    known = {status["folder"] for status in trial_statuses(experiment).values()}
     moved = []
     for folder in storage.subfolders(experiment):
         name = folder.rsplit("/", 1)[-1]

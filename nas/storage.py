@@ -70,7 +70,13 @@ def write_bytes(location: str, data: bytes) -> None:
     """
     fs, path = _fs(location)
     fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-    partial = path if is_uri(location) else f"{path}.partial-{os.getpid()}"
+    write_whole(fs, path, data)
+
+
+def write_whole(fs: pafs.FileSystem, path: str, data: bytes) -> None:
+    """``write_bytes`` for a path on ``fs`` (a local one is renamed into place, an object
+    store's upload is whole already); StorageFull names the path when space runs out."""
+    partial = f"{path}.partial-{os.getpid()}" if fs.type_name == "local" else path
     try:
         with fs.open_output_stream(partial) as f:
             f.write(data)
@@ -79,7 +85,7 @@ def write_bytes(location: str, data: bytes) -> None:
             with contextlib.suppress(OSError):
                 fs.delete_file(partial)
         if is_full(e):
-            raise StorageFull(f"could not write {location} ({e})") from None
+            raise StorageFull(f"could not write {path} ({e})") from None
         raise
     if partial != path:
         fs.move(partial, path)

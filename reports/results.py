@@ -100,6 +100,11 @@ def tune_snapshot(location: str) -> dict | None:
     return json.loads(storage.read_text(sorted(states)[-1])) if states else None
 
 
+def trial_folders(snapshot: dict) -> set[str]:
+    """The folder of every trial a Tune snapshot knows."""
+    return {json.loads(trial)["relative_logdir"] for trial, _ in snapshot.get("trial_data", [])}
+
+
 def trial_statuses(location: str) -> dict[str, dict]:
     """Tune's last saved view of each trial: status, start time, error file, by trial id."""
     try:
