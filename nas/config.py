@@ -29,6 +29,7 @@ SMOKE_TEST = {
     "reduction_factor": 2,
     "min_rung_steps": 0,
 }
+REFIT_TOP, REFIT_SEEDS = 3, 3  # nas.refit: configurations besides the seed preset; seeds each
 SPACE_SHAPED = tuple(SMOKE_TEST)  # None: the space's (its AshaDefaults), or the smoke test's
 
 
@@ -100,13 +101,25 @@ class RunConfig:
     checkpoint_every: int = flag(1, "epochs between checkpoints")
     wandb: bool = flag(False, "log trials to W&B (offline without an API key)")
     compile: bool = flag(False, "torch.compile each trial's model (GPU, long runs)")
+    refit_top: int | None = flag(
+        None,
+        "after the search, refit its best N configurations and the seed preset (nas.refit)",
+        shapes=True,
+    )
+    refit_epochs: int | None = flag(
+        None, "epochs of each refit model (default: the space's)", shapes=True
+    )
+    refit_seeds: int | None = flag(
+        None, f"seeds each refit configuration trains with (default: {REFIT_SEEDS})", shapes=True
+    )
     num_classes: int | None = None  # from the data, when the search starts
 
     def __post_init__(self) -> None:
         if self.name is not None:
             check_name(self.name)
         counts = ("num_samples", "max_epochs", "grace_period", "train_images", "max_concurrent")
-        for name in (*counts, "checkpoint_every", "num_cpus", "max_params"):
+        refit = ("refit_top", "refit_epochs", "refit_seeds")
+        for name in (*counts, *refit, "checkpoint_every", "num_cpus", "max_params"):
             self._at_least(name, 1)
         self._at_least("reduction_factor", 2)
         self._at_least("min_rung_steps", 0)
@@ -209,10 +222,11 @@ def space_named(name: str) -> SearchSpace:
         raise UsageError(f"{e.args[0]}.") from None
 
 
-def add_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per field; a flag not given is absent from the parsed namespace."""
+def add_flags(parser: argparse.ArgumentParser, only: tuple[str, ...] | None = None) -> None:
+    """One flag per field (or per field in ``only``); a flag not given is absent from the
+    parsed namespace."""
     for f in dataclasses.fields(RunConfig):
-        if "help" not in f.metadata:
+        if "help" not in f.metadata or (only is not None and f.name not in only):
             continue
         name = "--" + f.name.replace("_", "-")
         kwargs = {"dest": f.name, "default": argparse.SUPPRESS, **f.metadata["argparse"]}

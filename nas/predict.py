@@ -1,6 +1,7 @@
 """``python -m nas.predict EXPERIMENT_DIR [--data-dir DIR] [--out DIR]``: submission CSVs.
 
-Loads the best trial's latest checkpoint (the state dict with ``weights_only=True``) and writes
+Loads the latest checkpoint of the best refit model (``nas.refit``), or where there is none of
+the best trial (the state dict with ``weights_only=True``), and writes
 ``id,label`` CSV files: for HW2P2, ``classification_submission.csv`` (every image of
 ``classification/test``, labelled with an identity) and ``verification_submission.csv`` (every
 image of ``verification/unknown_test``, labelled with the most similar known identity); for
@@ -19,6 +20,8 @@ import torch
 
 from nas import storage
 from nas.run_record import RecordError, read_record
+from reports.refit import best_model as refit_model
+from reports.refit import refit_tables
 from reports.results import load_experiment
 from reports.tables import best_trial
 from search_spaces import SPACES
@@ -63,30 +66,45 @@ class Model:
 
 
 def best_model(experiment: str, device: Device) -> tuple[str, Model, list[str]]:
-    """The best trial's name, the model of its newest checkpoint that loads (local experiments),
-    and a line per newer checkpoint folder skipped because it does not load.
+    """Which model predicts (one line), the model of its newest checkpoint that loads (local
+    experiments), and a line per newer checkpoint folder skipped because it does not load.
 
-    A kill during a checkpoint write can leave the newest folder half written: it is skipped,
-    never used, and the one before it (which Tune keeps until the new one is whole) is.
+    The best refit model where the experiment has a refit with a finished model
+    (``reports.refit.best_model``), else the best trial of the search. A kill during a
+    checkpoint write can leave the newest folder half written: it is skipped, never used, and
+    the one before it (which Tune keeps until the new one is whole) is.
     """
-    best = best_trial(load_experiment(experiment))
-    if best is None:
-        raise DataError(
-            f"no trial of {experiment} reported a metric yet: nothing to predict with."
+    results = load_experiment(experiment)
+    refit = refit_tables(results.refit) if results.refit else None
+    chosen = None if refit is None else refit_model(refit)
+    if chosen is not None:
+        folder = Path(results.refit.location, chosen["Name"])
+        mean = refit.configurations.set_index("configuration").loc[
+            chosen["configuration"], f"mean_{refit.score}"
+        ]
+        which = (
+            f"best refit model {chosen['Name']} (configuration {chosen['configuration']}, "
+            f"{refit.score} {float(chosen[refit.score]):.4f}, mean over its seeds {mean:.4f})"
         )
-    name = best["Name"]
-    checkpoints = sorted(Path(experiment, name).glob("checkpoint_*"), reverse=True)
+    else:
+        best = best_trial(results)
+        if best is None:
+            raise DataError(
+                f"no trial of {experiment} reported a metric yet: nothing to predict with."
+            )
+        folder, which = Path(experiment, best["Name"]), f"best trial {best['Name']}"
+    checkpoints = sorted(folder.glob("checkpoint_*"), reverse=True)
     skipped = []
     for checkpoint in checkpoints:
         try:
-            return name, Model(checkpoint, device), skipped
+            return which, Model(checkpoint, device), skipped
         except UNREADABLE as e:
             skipped.append(
-                f"skipped {checkpoint.name} of trial {name}: it does not load "
+                f"skipped {checkpoint.name} of {folder.name}: it does not load "
                 f"({type(e).__name__}), a write cut short"
             )
     what = "no checkpoint" if not checkpoints else "no checkpoint that loads"
-    raise DataError(f"trial {name} of {experiment} has {what}.")
+    raise DataError(f"{folder.name} of {experiment} has {what}.")
 
 
 def write_csv(path: Path, ids: list[str], labels: list[str]) -> None:
@@ -105,13 +123,13 @@ def predict(experiment: str, data_dir: str | None, out: Path) -> list[str]:
             f"{experiment} has no run.json naming a known space: cannot tell its task."
         )
     data_dir = data_dir or record["options"]["data_dir"]
-    trial, model, skipped = best_model(experiment, choose_device())
+    which, model, skipped = best_model(experiment, choose_device())
     checkpoint, meta = model.checkpoint, model.meta
     stats = ChannelStats.from_dict(meta["stats"])
     classes = meta.get("classes")
     size = model.spec.image_size
     out.mkdir(parents=True, exist_ok=True)
-    lines = [*skipped, f"best trial {trial}, checkpoint {checkpoint.name} (epoch {meta['epoch']})"]
+    lines = [*skipped, f"{which}, checkpoint {checkpoint.name} (epoch {meta['epoch']})"]
     task = get_task(space.task)
     x, y, ids = task.load_test(data_dir, stats, size)
     predicted = model.classify(x)

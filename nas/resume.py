@@ -74,13 +74,20 @@ def recorded_options(options: dict) -> dict:
     return options
 
 
-def check_space_unchanged(name: str, record: dict, space: SearchSpace) -> None:
+def check_space_unchanged(
+    name: str,
+    record: dict,
+    space: SearchSpace,
+    fix: str = "restore that file or start a new --name",
+) -> None:
+    """Raise ResumeRefused where the space's source differs from the one ``name`` started with
+    (``fix``: what the user can do)."""
     recorded = record.get("space_fingerprint")
     if recorded is not None and recorded != space_fingerprint(space):
         module = sys.modules[space.sample.__module__].__file__
         raise ResumeRefused(
             f"space {space.name} changed since experiment {name!r} started ({module} differs): "
-            "restore that file or start a new --name."
+            f"{fix}."
         )
 
 

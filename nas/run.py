@@ -10,24 +10,22 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import math
 import os
 import shlex
-import shutil
-import socket
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 
 from nas import storage
+from nas.cluster import start_ray, with_resources
 from nas.config import RunConfig, UsageError, add_flags, check_name, space_named
 from nas.lock import DriverLock, ExperimentBusy
 from nas.nodes import prepare_other_nodes
+from nas.refit import print_refit, refit
 from nas.resume import (
     ORPHANED,
     ResumeRefused,
@@ -39,9 +37,10 @@ from nas.resume import (
 from nas.run_record import RUN_RECORD, RecordError, read_record
 from nas.rungs import first_rung, steps_per_epoch
 from nas.searcher import infeasible
+from nas.smoke import data_in_place
+from reports.results import REFIT, REFIT_RECORD
 from search_spaces import SPACES
 from trainables.data import DataError
-from trainables.device import trials_per_gpu
 from trainables.tasks import get_task
 
 
@@ -92,57 +91,6 @@ def check_storage(where: str) -> None:
         ) from None
 
 
-def check_address(address: str, timeout_s: float = 5.0) -> None:
-    """Raise UsageError in seconds where nothing listens at a ``host:port`` cluster address
-    (Ray itself retries for minutes). ``auto`` and ``ray://`` addresses are left to Ray."""
-    host, _, port = address.rpartition(":")
-    if address == "auto" or "://" in address or not host or not port.isdigit():
-        return
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout_s).close()
-    except OSError as e:
-        raise UsageError(
-            f"no Ray cluster answers at --address {address} ({e.strerror or e}): start a head "
-            f"node there with `ray start --head --port={port}`, or leave out --address to start "
-            "Ray on this machine."
-        ) from None
-
-
-def start_ray(config: RunConfig) -> None:
-    # The classic table reporter shows the metric columns we choose; the newer engine ignores them.
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    # Checkpointing every epoch is intended; Tune's warning about frequent snapshots is noise here.
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    import ray
-
-    if config.address:
-        check_address(config.address)
-        ray.init(address=config.address, logging_level="WARNING")
-    else:
-        num_cpus = config.num_cpus or os.cpu_count()
-        ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level="WARNING")
-
-
-def with_resources(config: RunConfig) -> RunConfig:
-    """The config with the GPUs per trial and the trials at once this cluster gives it."""
-    import ray
-
-    resources = ray.cluster_resources()
-    gpus = config.gpus_per_trial
-    if gpus is None:
-        gpus = 1.0 if resources.get("GPU", 0) > 0 else 0.0
-    nodes = [node["Resources"] for node in ray.nodes() if node["Alive"]]
-    fit = trials_that_fit(nodes, config.cpus_per_trial, gpus)
-    if fit < 1:
-        raise UsageError(
-            f"no node has room for one trial ({config.cpus_per_trial} CPUs, {gpus} GPUs); "
-            f"the cluster has {resources.get('CPU', 0)} CPUs and {resources.get('GPU', 0)} GPUs."
-        )
-    return dataclasses.replace(
-        config, gpus_per_trial=gpus, max_concurrent=config.max_concurrent or fit
-    )
-
-
 def move_first_rung(config: RunConfig, space) -> RunConfig:
     """Place ASHA's first rung after --min-rung-steps steps of the largest batch (nas.rungs)."""
     images = get_task(space.task).training_images(
@@ -167,23 +115,6 @@ def move_first_rung(config: RunConfig, space) -> RunConfig:
         flush=True,
     )
     return dataclasses.replace(config, grace_period=grace)
-
-
-def trials_that_fit(nodes: list[dict], cpus_per_trial: float, gpus_per_trial: float) -> int:
-    """Trials that can run at once, given each node's resources (``ray.nodes()``).
-
-    Counted per node and per GPU, since a trial spans neither: 2 GPUs at 0.4 each fit 4 trials,
-    not 5, and a GPU node's CPUs bound its own trials. Float division gets a tolerance
-    (``1 // 0.2 == 4.0``).
-    """
-    total = 0
-    for resources in nodes:
-        fit = math.floor(resources.get("CPU", 0) / cpus_per_trial + 1e-6)
-        if gpus_per_trial > 0:
-            gpus = int(resources.get("GPU", 0) + 1e-6)
-            fit = min(fit, gpus * trials_per_gpu(gpus_per_trial))
-        total += fit
-    return total
 
 
 def run_search(config: RunConfig, resume: bool = False) -> dict:
@@ -236,7 +167,11 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
         tuner = restore_tuner(space, config) if resume else build_tuner(space, config)[0]
         grid = fit(tuner)
         end_record(experiment)
-        return summarize(experiment, grid, space, config, time.monotonic() - start)
+        summary = summarize(experiment, grid, space, config, time.monotonic() - start)
+    if config.refit_top and not summary["interrupted"] and summary["best"]:
+        began = storage.exists(storage.join(experiment, REFIT, REFIT_RECORD))
+        summary["refit"] = refit(config, resume=resume and began)
+    return summary
 
 
 def summarize(experiment: str, grid, space, config: RunConfig, wall: float) -> dict:
@@ -371,21 +306,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name:16s} {space.description}")
             return 0
         config = config_of(args)
-        if config.smoke_test:
-            task = get_task(space_named(config.space).task)
-            # The same path on every node: each node of a cluster writes its own copy there.
-            key = hashlib.sha1(config.experiment_dir.encode()).hexdigest()[:12]
-            folder = Path(tempfile.gettempdir()) / f"nas-smoke-{key}"
-            try:
-                data_dir = str(task.ensure_synthetic(folder / "data"))
-                print(f"Smoke test: synthetic {task.name} data in {data_dir}", flush=True)
-                summary = run_search(dataclasses.replace(config, data_dir=data_dir), args.resume)
-            finally:
-                shutil.rmtree(folder, ignore_errors=True)
-        else:
+        with data_in_place(config) as config:
             summary = run_search(config, args.resume)
         print_summary(summary)
-        if summary["interrupted"]:
+        if "refit" in summary:
+            print_refit(summary["refit"])
+        if summary["interrupted"] or summary.get("refit", {}).get("interrupted"):
             return 130  # as for Ctrl-C: the experiment is resumable
         return 0 if summary["best"] else 1
     except (UsageError, ResumeRefused, ExperimentBusy) as e:

@@ -1,4 +1,5 @@
-"""Builds the Ray Tune run of a search: ASHA, the rule-checking searcher, resources, storage."""
+"""Builds the Ray Tune run of a search (ASHA, the rule-checking searcher) or of a refit (a grid
+of configurations and seeds): resources, storage, retries, logs."""
 
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ from nas.logs import LogsFromCheckpoint
 from nas.rungs import FairASHA
 from nas.searcher import FeasibleSearch
 from nas.storage import StorageFull
-from search_spaces.base import SearchSpace
+from search_spaces.base import Config, SearchSpace
+from trainables.tasks import get_task
 from trainables.trainable import train_trial
 from trainables.trial import TrialJob
 
 METRIC_COLUMNS = ["epoch", "train_loss", "val_loss", "val_acc", "lr", "params", "epoch_seconds"]
+REFIT_COLUMNS = ("candidate", "seed")  # a refit trial's config: which configuration, which seed
 
 
 def baseline_config(space: SearchSpace, run: RunConfig) -> dict | None:
@@ -28,9 +31,10 @@ def baseline_config(space: SearchSpace, run: RunConfig) -> dict | None:
     return space.preset("seed") if run.seed_trial else None
 
 
-def trainable_for(space: SearchSpace, run: RunConfig):
+def trainable_for(job: TrialJob):
+    run = job.run
     return tune.with_resources(
-        tune.with_parameters(train_trial, job=TrialJob(space, run)),
+        tune.with_parameters(train_trial, job=job),
         {"cpu": run.cpus_per_trial, "gpu": run.gpus_per_trial or 0.0},  # None: none asked for
     )
 
@@ -55,7 +59,7 @@ def build_tuner(space: SearchSpace, run: RunConfig) -> tuple[tune.Tuner, Feasibl
         baseline=baseline_config(space, run),
     )
     tuner = tune.Tuner(
-        trainable_for(space, run),
+        trainable_for(TrialJob(space, run)),
         tune_config=tune.TuneConfig(
             metric=space.metric,
             mode=space.mode,
@@ -65,20 +69,49 @@ def build_tuner(space: SearchSpace, run: RunConfig) -> tuple[tune.Tuner, Feasibl
             reuse_actors=True,  # the next trial starts in a warm worker: no process start-up
             trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
         ),
-        run_config=tune_run_config(space, run),
+        run_config=tune_run_config(run, METRIC_COLUMNS, space.progress_columns),
     )
     return tuner, searcher
 
 
-def restore_tuner(space: SearchSpace, run: RunConfig) -> tune.Tuner:
-    """The Tuner of an existing experiment, to continue it; a fresh one in its folder where the
-    driver was killed before Tune's first snapshot (its trials were set aside as orphans)."""
-    if not tune.Tuner.can_restore(run.experiment_dir):
-        return build_tuner(space, run)[0]
+def build_refit_tuner(
+    space: SearchSpace, run: RunConfig, configs: dict[str, Config], seeds: list[int]
+) -> tune.Tuner:
+    """Every configuration of a refit trained with every seed to ``run.max_epochs``: no
+    searcher, no early stopping, seed by seed (each seed's models side by side first)."""
     not_counting_lost_nodes()
+    scores = ["test_acc"] if get_task(space.task).has_test_labels else list(space.metrics)
+    grid = {"seed": tune.grid_search(seeds), "candidate": tune.grid_search(list(configs))}
+    return tune.Tuner(
+        trainable_for(TrialJob(space, run, refit=configs)),
+        param_space=grid,
+        tune_config=tune.TuneConfig(
+            max_concurrent_trials=run.max_concurrent,
+            reuse_actors=True,
+            trial_dirname_creator=lambda t: (
+                f"trial_{t.config['candidate']}_seed{t.config['seed']}"
+            ),
+        ),
+        run_config=tune_run_config(
+            run,
+            ["epoch", "train_loss", "train_acc", *scores, "epoch_seconds"],
+            REFIT_COLUMNS,
+            ranked=False,
+        ),
+    )
+
+
+def restore_tuner(space: SearchSpace, run: RunConfig, refit=None) -> tune.Tuner:
+    """The Tuner of an existing experiment (or refit: ``refit`` = its configurations and
+    seeds), to continue it; a fresh one in its folder where the driver was killed before Tune's
+    first snapshot (its trials were set aside as orphans)."""
+    if not tune.Tuner.can_restore(run.experiment_dir):
+        return build_refit_tuner(space, run, *refit) if refit else build_tuner(space, run)[0]
+    not_counting_lost_nodes()
+    job = TrialJob(space, run, refit=refit[0] if refit else None)
     return tune.Tuner.restore(
         run.experiment_dir,
-        trainable=trainable_for(space, run),
+        trainable=trainable_for(job),
         resume_unfinished=True,
         resume_errored=False,  # failed trials stay failed; --max-failures is for retries
     )
@@ -95,12 +128,18 @@ def fit(tuner: tune.Tuner) -> tune.ResultGrid:
         raise
 
 
-def tune_run_config(space: SearchSpace, run: RunConfig) -> tune.RunConfig:
+def tune_run_config(
+    run: RunConfig, metrics: list[str], parameters, ranked: bool = True
+) -> tune.RunConfig:
+    """Storage, checkpoints, retries, logs and the progress table (``metrics`` and config
+    ``parameters`` as columns; ``ranked``: best trials first, by the search's metric) of a
+    search or refit."""
     reporter = tune.CLIReporter(
-        metric_columns=METRIC_COLUMNS,
-        parameter_columns=list(space.progress_columns),
+        metric_columns=metrics,
+        parameter_columns=list(parameters),
         max_report_frequency=15,
-        sort_by_metric=True,
+        sort_by_metric=ranked,
+        print_intermediate_tables=True,
     )
     # Before Tune's own loggers, which it appends after these.
     callbacks = [LogsFromCheckpoint()] + ([wandb_callback(run)] if run.wandb else [])

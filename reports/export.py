@@ -2,7 +2,8 @@
 
 Reads the experiment folder alone (finished, interrupted or still running; no Ray driver) and
 writes ``ablations.csv``, ``nas.xlsx``, ``charts.pdf`` with a PNG per chart, and ``report.html``
-into ``--out`` (default: ``EXPERIMENT_DIR/reports/``).
+into ``--out`` (default: ``EXPERIMENT_DIR/reports/``); with a refit (``nas.refit``), ``refit.csv``
+too, a ``Refit`` sheet and a section of the report.
 """
 
 from __future__ import annotations
@@ -26,8 +27,13 @@ def export(experiment: Experiment, out: Path) -> list[Path]:
     derived = derive(experiment)  # once, for every writer
     csv = out / "ablations.csv"
     derived.ablations.to_csv(csv, index=False)
+    refit = []
+    if derived.refit is not None:
+        refit = [out / "refit.csv"]
+        derived.refit.models.to_csv(refit[0], index=False)
     return [
         csv,
+        *refit,
         write_workbook(derived, out / "nas.xlsx"),
         *write_charts(derived, out),
         write_html(derived, out / "report.html"),

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from reports.refit import RefitTables
 from reports.results import STOPPED
 from reports.tables import Derived, configs
 
@@ -78,6 +79,8 @@ def write_html(derived: Derived, path: Path) -> Path:
         ),
         _section("Trials", _table(derived.ablations)),
     ]
+    if derived.refit is not None:
+        sections.insert(1, _refit(derived.refit))
     title = f"NAS report: {Path(experiment.location).name}"
     page = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
@@ -114,6 +117,82 @@ def _summary(derived: Derived) -> str:
         f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>" for k, v in rows
     )
     return f"<table class='summary'>{cells}</table>"
+
+
+def _refit(refit: RefitTables) -> str:
+    """The refit: per configuration its score over seeds with the 95% interval, the search's
+    rank against the refit's, and every model."""
+    tau = "n/a (too few)" if refit.kendall_tau is None else f"{refit.kendall_tau:+.2f}"
+    lead = (
+        f"<p>Each configuration trained {refit.epochs} epochs with seeds {refit.seeds}, scored "
+        f"by {refit.score}. Kendall's tau between the search's ranking and the refit's: "
+        f"{html.escape(tau)} (1: the order held, 0: unrelated).</p>"
+    )
+    verdicts = "".join(
+        f"<li>{html.escape(row['configuration'])}: {html.escape(row['verdict'])}</li>"
+        for _, row in refit.configurations.iterrows()
+        if isinstance(row.get("verdict"), str)
+    )
+    return (
+        _section("Refit: the winners trained again, over seeds", lead + f"<ul>{verdicts}</ul>")
+        + _section(
+            f"{refit.score} per configuration: every seed, the mean and its 95% interval",
+            _score_chart(refit),
+        )
+        + _section("Search rank against refit rank (on the diagonal: held)", _rank_chart(refit))
+        + _table(refit.configurations)
+        + _section("Refit models", _table(refit.models))
+    )
+
+
+def _score_chart(refit: RefitTables) -> str:
+    table, models, score = refit.configurations, refit.models, refit.score
+    names = list(table["configuration"])
+    if score not in models or models[score].isna().all():
+        return "<p>No refit model has finished yet.</p>"
+    values = np.array([*models[score], *table["ci95_low"], *table["ci95_high"]], dtype=float)
+    if score.endswith("_acc"):  # an interval of few seeds can reach past what accuracy can be
+        values = np.clip(values, 0.0, 1.0)
+    axes = _Axes([-0.5, len(names) - 0.5], values, "configuration", score)
+    parts = [axes.frame()]
+    for i, (_, row) in enumerate(table.iterrows()):
+        name, colour, x = row["configuration"], COLOURS[i % len(COLOURS)], axes.x(i)
+        parts.append(
+            f"<text x='{x:.1f}' y='{H - PAD_B + 30}' text-anchor='middle'>"
+            f"{html.escape(name)}</text>"
+        )
+        low, high, mean = row["ci95_low"], row["ci95_high"], row[f"mean_{score}"]
+        if _finite(low) and _finite(high):
+            top, bottom = axes.y(min(high, axes.y1)), axes.y(max(low, axes.y0))
+            parts.append(
+                f"<line x1='{x:.1f}' x2='{x:.1f}' y1='{top:.1f}' y2='{bottom:.1f}' "
+                f"stroke='{colour}' stroke-width='3'/>"
+            )
+        if _finite(mean):
+            tip = f"{name}: mean {mean:.4f}, 95% interval {low:.4f} to {high:.4f}"
+            parts.append(_dot(x, axes.y(mean), 7, colour, name, tip))
+        for _, model in models[models["configuration"] == name].iterrows():
+            if _finite(model[score]):
+                tip = f"{model['Name']}: {score} {model[score]:.4f}"
+                parts.append(_dot(x + 14, axes.y(model[score]), 3, colour, name, tip))
+    return _svg("".join(parts))
+
+
+def _rank_chart(refit: RefitTables) -> str:
+    both = refit.configurations.dropna(subset=["search_rank", "refit_rank"])
+    if both.empty:
+        return "<p>No configuration has both ranks yet.</p>"
+    ranks = [*both["search_rank"].astype(float), *both["refit_rank"].astype(float)]
+    axes = _Axes(ranks, ranks, "rank in the search (its trials)", "rank in the refit")
+    low, high = min(ranks), max(ranks)
+    diagonal = [(axes.x(low), axes.y(low)), (axes.x(high), axes.y(high))]
+    parts = [axes.frame(), _polyline(diagonal, "#999", "diagonal", "same rank")]
+    for i, (_, row) in enumerate(both.iterrows()):
+        name = row["configuration"]
+        x, y = axes.x(float(row["search_rank"])), axes.y(float(row["refit_rank"]))
+        parts.append(_dot(x, y, 6, COLOURS[i % len(COLOURS)], name, name))
+        parts.append(f"<text x='{x + 8:.1f}' y='{y - 8:.1f}'>{html.escape(name)}</text>")
+    return _svg("".join(parts))
 
 
 def _tooltips(trials: pd.DataFrame) -> dict[str, str]:

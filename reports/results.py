@@ -25,17 +25,32 @@ FINISHED, STOPPED, REJECTED, FAILED, RUNNING = (
     "failed",
     "running",
 )
-METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "verify_acc", "lr", "epoch_seconds")
+METRICS = (
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "verify_acc",
+    "test_loss",  # a refit's models, scored once on the test split after their last epoch
+    "test_acc",
+    "lr",
+    "epoch_seconds",
+)
 ARCHITECTURE = ("params", "macs", "receptive_field")
+
+
+REFIT = "refit"  # the folder, inside the experiment's, of its refit (nas.refit)
+REFIT_RECORD = "refit.json"  # in it: what was refit, how, and for which search
 
 
 @dataclass
 class Experiment:
     location: str
-    run: dict  # run.json (empty for folders made without it)
+    run: dict  # run.json (empty for folders made without it); refit.json for a refit
     epochs: pd.DataFrame  # one row per (trial, epoch): Name, epoch, metrics, config/<key>
     trials: pd.DataFrame  # one row per trial and rejected candidate (see ``trials_table``)
     problems: tuple[str, ...] = ()  # what could not be read, said once by the caller
+    refit: Experiment | None = None  # its refit's models, where it has one
 
 
 def load_experiment(location: str) -> Experiment:
@@ -54,7 +69,28 @@ def load_experiment(location: str) -> Experiment:
     if max_epochs is None and not epochs.empty:
         max_epochs = int(epochs["training_iteration"].max())
     trials = trials_table(epochs, statuses, rejected, max_epochs or 0)
-    return Experiment(location, run, epochs, trials, problems)
+    refit, refit_problems = load_refit(location)
+    return Experiment(location, run, epochs, trials, problems + refit_problems, refit)
+
+
+def load_refit(location: str) -> tuple[Experiment | None, tuple[str, ...]]:
+    """The refit of the experiment at ``location``, its models as trials (None without one),
+    and what could not be read."""
+    folder = storage.join(location, REFIT)
+    path = storage.join(folder, REFIT_RECORD)
+    if not storage.exists(path):
+        return None, ()
+    try:
+        record = json.loads(storage.read_text(path))
+        epochs = int(record["epochs"])
+    except (ValueError, KeyError, TypeError) as e:
+        return None, (
+            f"{path} cannot be read ({type(e).__name__}: {e}): the reports leave out the refit",
+        )
+    models = epochs_table(folder)
+    return Experiment(
+        folder, record, models, trials_table(models, trial_statuses(folder), [], epochs)
+    ), ()
 
 
 def epochs_table(location: str) -> pd.DataFrame:

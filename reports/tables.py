@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from reports.ablations import ablation_table
+from reports.refit import RefitTables, refit_tables
 from reports.results import ARCHITECTURE, METRICS, REJECTED, Experiment
 from search_spaces import SPACES, SearchSpace, space_for_run
 from search_spaces.base import Config, is_preset
@@ -66,19 +67,52 @@ def scored(experiment: Experiment) -> pd.DataFrame:
     return done[np.isfinite(values)]
 
 
-def best_trial(experiment: Experiment) -> pd.Series | None:
-    """The best last value of the search's metric among the trials that ran the most epochs.
+def rung_epochs(options: dict) -> list[int]:
+    """The epochs at which a search's ASHA compared its trials, then its last epoch, ascending:
+    ``grace_period * reduction_factor**k`` up to ``max_epochs`` (Ray's ``_Bracket`` rungs).
+    Empty where ``options`` (run.json's) lacks them."""
+    try:
+        grace, factor = int(options["grace_period"]), int(options["reduction_factor"])
+        last = int(options["max_epochs"])
+    except (KeyError, TypeError):
+        return []
+    rungs = [grace * factor**k for k in range(int(np.log(last / grace) / np.log(factor) + 1))]
+    return sorted({*rungs, last})
 
-    So the best meets the seed preset (never stopped early) at equal epochs. The one choice of
-    ``nas.run``'s summary, ``nas.predict`` and the reports.
+
+def ranking(experiment: Experiment) -> pd.DataFrame:
+    """Scored trials, best first: a trial that reached a higher rung of the search's ASHA ranks
+    above one that did not, and trials at the same rung rank by the search's metric there.
+
+    Adds ``rung`` (the epoch of the highest rung reached; 0 below the first) and ``at_rung`` (the
+    metric at that epoch; the last value below the first rung). So the best meets the seed preset
+    (never stopped early) at equal epochs. Without the run's settings, every trial's last epoch
+    is its rung.
     """
     metric, candidates = metric_of(experiment), scored(experiment)
     if candidates.empty:
-        return None
-    longest = candidates[candidates["epochs"] == candidates["epochs"].max()]
-    values = longest[metric].astype(float)
+        return candidates.assign(rung=[], at_rung=[])
+    marks = rung_epochs(experiment.run.get("options", {}))
+    reached = [
+        max((r for r in marks if r <= epochs), default=0) if marks else epochs
+        for epochs in candidates["epochs"].astype(int)
+    ]
+    history = experiment.epochs.set_index(["trial_id", "training_iteration"])[metric]
+    trials = zip(candidates["trial_id"], reached, candidates[metric], strict=True)
+    at_rung = [
+        float(history.get((t, rung), last)) if rung else float(last) for t, rung, last in trials
+    ]
+    ranked = candidates.assign(rung=reached, at_rung=at_rung)
     space = space_of(experiment)
-    return longest.loc[values.idxmin() if space and space.mode == "min" else values.idxmax()]
+    lowest_first = bool(space and space.mode == "min")
+    return ranked.sort_values(["rung", "at_rung"], ascending=[False, lowest_first], kind="stable")
+
+
+def best_trial(experiment: Experiment) -> pd.Series | None:
+    """The first trial of ``ranking``: the one choice of ``nas.run``'s summary, ``nas.predict``
+    and the reports."""
+    ranked = ranking(experiment)
+    return None if ranked.empty else ranked.iloc[0]
 
 
 def preset_trial(experiment: Experiment, preset: Config | None) -> pd.Series | None:
@@ -282,6 +316,7 @@ class Derived:
     best: pd.Series | None
     best_details: tuple[list[tuple], list[tuple]]
     run_rows: list[tuple[str, object]]
+    refit: RefitTables | None  # where the experiment has a refit
 
 
 def derive(experiment: Experiment) -> Derived:
@@ -299,4 +334,5 @@ def derive(experiment: Experiment) -> Derived:
         best=best,
         best_details=best_details(experiment, best),
         run_rows=run_rows(experiment),
+        refit=refit_tables(experiment.refit) if experiment.refit else None,
     )

@@ -1,4 +1,5 @@
-"""``nas.xlsx``: Trials, Architectures, Pareto, Curves, Best and Run sheets (openpyxl)."""
+"""``nas.xlsx``: Trials, Architectures, Pareto, Curves, Best, Run and (after a refit) Refit
+sheets (openpyxl)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from reports.refit import RefitTables
 from reports.tables import Derived
 
 BOLD = Font(bold=True)
@@ -29,6 +31,8 @@ def write_workbook(derived: Derived, path: Path) -> Path:
     _frame(book.create_sheet("Curves"), derived.curves)
     _best(book.create_sheet("Best"), *derived.best_details)
     _pairs(book.create_sheet("Run"), ("Key", "Value"), derived.run_rows)
+    if derived.refit is not None:
+        _refit(book.create_sheet("Refit"), derived.refit)
     book.save(path)
     return path
 
@@ -102,6 +106,22 @@ def _pareto(sheet: Worksheet, front: pd.DataFrame) -> None:
         series.graphicalProperties.line.noFill = label == "trials"
         chart.series.append(series)
     sheet.add_chart(chart, "F2")
+
+
+def _refit(sheet: Worksheet, refit: RefitTables) -> None:
+    """One row per configuration (the seed preset first), Kendall's tau, then every model."""
+    _frame(sheet, refit.configurations)
+    tau = "n/a" if refit.kendall_tau is None else round(refit.kendall_tau, 3)
+    sheet.append([])
+    sheet.append(["Kendall's tau, search rank vs refit rank", tau])
+    sheet.append([f"score: {refit.score} after {refit.epochs} epochs, seeds {refit.seeds}"])
+    sheet.append([])
+    top = sheet.max_row + 1
+    sheet.append([str(c) for c in refit.models.columns])
+    for cell in sheet[top]:
+        cell.font = BOLD
+    for row in refit.models.itertuples(index=False):
+        sheet.append([_cell(v) for v in row])
 
 
 def _best(sheet: Worksheet, summary: list[tuple], layers: list[tuple]) -> None:

@@ -43,6 +43,8 @@ class SearchSpace:
     asha: AshaDefaults = field(default_factory=AshaDefaults)
     fixed: Config = field(default_factory=dict)  # knob values a run fixes (see for_run)
     input_sizes: tuple[int, ...] = ()  # what ``sample`` draws as input_size, where it is searched
+    # epochs of the full training recipe: what ``nas.refit`` trains the winners for by default
+    refit_epochs: int = 30
 
     def for_run(
         self,

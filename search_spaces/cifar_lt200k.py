@@ -103,4 +103,5 @@ SPACE = SearchSpace(
         require_global_pool=True,
     ),
     asha=AshaDefaults(num_samples=32, max_epochs=30, grace_period=3, reduction_factor=3),
+    refit_epochs=30,  # the seed's recipe: three 10-epoch cosine cycles
 )

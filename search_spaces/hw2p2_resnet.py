@@ -98,4 +98,5 @@ SPACE = SearchSpace(
     progress_columns=("family", "width", "input_size", "lr"),
     metrics=("val_acc", "verify_acc"),
     asha=AshaDefaults(num_samples=16, max_epochs=20, grace_period=2, reduction_factor=3),
+    refit_epochs=80,  # the seed network was trained for 80 epochs
 )

@@ -26,6 +26,8 @@ def train_trial(config: dict, job: TrialJob) -> None:
     # CUDA only if Ray gave this trial a GPU: it leaves GPUs visible to trials given none.
     share = ray.get_runtime_context().get_assigned_resources().get("GPU", 0.0)
     device = choose_device(ray.get_gpu_ids(), share)
+    if job.refit is not None:  # a refit trial's config names one of its configurations
+        config = {**job.refit[config["candidate"]], "seed": config["seed"]}
     try:
         checkpoint = newest_checkpoint()
         if checkpoint:

@@ -37,6 +37,10 @@ class TrialJob:
     # nas.config.RunConfig: data_dir, val_fraction, train_images, max_epochs, cpus_per_trial,
     # checkpoint_every, compile
     run: Any
+    # a refit's configurations by name (nas.refit), None in a search: every training image
+    # trains, and each model is scored once, after its last epoch, on the split a final model
+    # is judged by (test, or dev where test is unlabelled)
+    refit: dict[str, dict] | None = None
 
 
 @dataclass(frozen=True)
@@ -73,8 +77,9 @@ class Trial:
         self.spec, self.settings = space.decode(config)
         self.seed = config["seed"]
         seed_everything(self.seed)
+        val_fraction = None if job.refit is not None else run.val_fraction
         self.data = cached_task(
-            space.task, run.data_dir, run.val_fraction, run.train_images, self.spec.image_size
+            space.task, run.data_dir, val_fraction, run.train_images, self.spec.image_size
         )
         self.device = device or choose_device()
         self.device.prepare()
@@ -118,15 +123,12 @@ class Trial:
             except NonFiniteLoss as e:
                 yield EpochReport(self._diverged(str(e)), save=None)
                 return
-            val_loss, val_acc = training.evaluate(self.val_x, self.val_y)
-            verify = self._verify()
+            last = training.epoch == self.run.max_epochs
             metrics = {
                 "epoch": training.epoch,
                 "train_loss": stats.loss,
                 "train_acc": stats.acc,
-                "val_loss": val_loss,
-                "val_acc": val_acc,
-                **verify,
+                **(self._scores() if last or self.job.refit is None else {}),
                 "lr": stats.lr,
                 "epoch_seconds": stats.seconds,
                 "first_batch_at": training.first_batch_at,  # start-up = this - trial start
@@ -134,8 +136,7 @@ class Trial:
                 **self.device.memory(),
                 **self.architecture,
             }
-            due = training.epoch == self.run.max_epochs
-            due = due or training.epoch % self.run.checkpoint_every == 0
+            due = last or training.epoch % self.run.checkpoint_every == 0
             yield EpochReport(metrics, self._save(metrics) if due else None)
 
     def _reseed(self, epoch_seed: int) -> None:
@@ -145,14 +146,18 @@ class Trial:
         else:
             self.loader.reseed(epoch_seed)
 
-    def _verify(self) -> dict[str, float]:
-        """verify_acc on the gallery (and the open-set threshold), for tasks that have one."""
+    def _scores(self) -> dict[str, float]:
+        """Loss and accuracy on the held-out split (``val_`` or ``test_``), and verify_acc on
+        the gallery (with the open-set threshold) for tasks that have one."""
+        loss, acc = self.training.evaluate(self.val_x, self.val_y)
+        held_out = self.data.scored_as
+        scores = {f"{held_out}_loss": loss, f"{held_out}_acc": acc}
         verify = self.data.verify
         if verify is None:
-            return {}
+            return scores
         known = self.training.embed(verify.known_x)
         unknown = self.training.embed(verify.unknown_x)
-        return verification_scores(unknown, known, verify.known_labels, verify.truth)
+        return scores | verification_scores(unknown, known, verify.known_labels, verify.truth)
 
     def _diverged(self, detail: str) -> dict[str, Any]:
         # A diverged network is scored as the worst possible accuracy: the rung comparisons of
@@ -161,9 +166,9 @@ class Trial:
         return {
             "epoch": self.training.epoch + 1,
             "train_loss": float("nan"),
-            "val_loss": float("nan"),
+            f"{self.data.scored_as}_loss": float("nan"),
             "train_acc": 0.0,
-            "val_acc": 0.0,
+            f"{self.data.scored_as}_acc": 0.0,
             **({"verify_acc": 0.0} if self.data.verify else {}),
             "failure": "nan",
             "failure_detail": detail,

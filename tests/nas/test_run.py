@@ -7,7 +7,8 @@ import shutil
 import pandas as pd
 import pytest
 
-from nas.run import main, trials_that_fit
+from nas.cluster import trials_that_fit
+from nas.run import main
 from reports.results import load_experiment
 from reports.tables import best_trial
 from tests.conftest import run_module

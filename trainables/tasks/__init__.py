@@ -27,7 +27,7 @@ def get_task(name: str) -> Task:
 
 @functools.lru_cache(maxsize=1)
 def cached_task(
-    name: str, data_dir: str, val_fraction: float, train_images: int | None, image_size: int
+    name: str, data_dir: str, val_fraction: float | None, train_images: int | None, image_size: int
 ) -> TaskData:
     """``get_task(name).load(...)``, kept for the next trial in the same process.
 

@@ -31,6 +31,9 @@ class TaskData:
     stats: ChannelStats
     classes: tuple[str, ...]
     verify: VerifySet | None = None
+    # what val_x holds: "val", carved from the training files or a dev split, or "test", the
+    # test split a refit (every training image trains) is scored on once at the end
+    scored_as: str = "val"
 
     def reseed(self, seed: int) -> None:
         """Make the next epoch's augmentations a function of ``seed`` alone."""
@@ -60,9 +63,12 @@ class Task:
         raise NotImplementedError
 
     def load(
-        self, data_dir: str, val_fraction: float, train_images: int | None, image_size: int
+        self, data_dir: str, val_fraction: float | None, train_images: int | None, image_size: int
     ) -> TaskData:
-        """Training and validation data; the test split is left for ``load_test``."""
+        """Training and validation data; the test split is left for ``load_test``.
+
+        ``val_fraction`` None is a refit's data: no validation split is held out of the training
+        files, and ``val_x`` is what a final model is scored on (``TaskData.scored_as``)."""
         raise NotImplementedError
 
     def load_test(

@@ -9,7 +9,7 @@ import torch
 
 from trainables.data.augment import AugmentedImages, ChannelStats, cifar_train_transform
 from trainables.data.batched import BatchAugment
-from trainables.data.cifar10 import load_cifar10, train_val_split
+from trainables.data.cifar10 import ImageSet, load_cifar10, train_val_split
 from trainables.data.images import Images
 from trainables.data.synthetic import write_synthetic_cifar10
 from trainables.tasks.base import SPLIT_SEED, Task, TaskData
@@ -28,20 +28,29 @@ class Cifar10(Task):
         return min(count, train_images) if train_images else count
 
     def load(
-        self, data_dir: str, val_fraction: float, train_images: int | None, image_size: int
+        self, data_dir: str, val_fraction: float | None, train_images: int | None, image_size: int
     ) -> TaskData:
+        """The training files less the validation split; for a refit (``val_fraction`` None)
+        all of them, scored on the test split."""
         data = load_cifar10(data_dir)
-        train_idx, val_idx = self._split(len(data.train.labels), val_fraction)
+        n = len(data.train.labels)
+        if val_fraction is None:
+            train_idx, scored, scored_as = np.arange(n), data.test, "test"
+        else:
+            train_idx, val_idx = self._split(n, val_fraction)
+            scored = ImageSet(data.train.images[val_idx], data.train.labels[val_idx])
+            scored_as = "val"
         if train_images is not None:
             train_idx = train_idx[:train_images]
         images, labels = data.train.images[train_idx], data.train.labels[train_idx]
         stats = ChannelStats.of(images)
         return TaskData(
             train=AugmentedImages(images, labels, cifar_train_transform(stats)),
-            val_x=Images(data.train.images[val_idx], stats),
-            val_y=torch.from_numpy(data.train.labels[val_idx]),
+            val_x=Images(scored.images, stats),
+            val_y=torch.from_numpy(scored.labels),
             stats=stats,
             classes=data.classes,
+            scored_as=scored_as,
         )
 
     def batch_augment(self, stats: ChannelStats) -> BatchAugment:

@@ -50,8 +50,10 @@ class Hw2p2(Task):
                 load_images(paths, size, workers=workers)
 
     def load(
-        self, data_dir: str, val_fraction: float, train_images: int | None, image_size: int
+        self, data_dir: str, val_fraction: float | None, train_images: int | None, image_size: int
     ) -> TaskData:
+        """Training and dev (a refit's too: the test split is unlabelled); the gallery and
+        unknown_dev for verification."""
         layout = _layout(data_dir)
         train = layout.train[:train_images] if train_images else layout.train
         images, dev, known, unknown = (

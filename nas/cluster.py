@@ -1,0 +1,82 @@
+"""The Ray cluster a driver runs on: started here or joined (``--address``), and what fits on it.
+
+Shared by ``nas.run`` and ``nas.refit``: both size their trials at once by the cluster's nodes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import socket
+
+from nas.config import RunConfig, UsageError
+from trainables.device import trials_per_gpu
+
+
+def check_address(address: str, timeout_s: float = 5.0) -> None:
+    """Raise UsageError in seconds where nothing listens at a ``host:port`` cluster address
+    (Ray itself retries for minutes). ``auto`` and ``ray://`` addresses are left to Ray."""
+    host, _, port = address.rpartition(":")
+    if address == "auto" or "://" in address or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise UsageError(
+            f"no Ray cluster answers at --address {address} ({e.strerror or e}): start a head "
+            f"node there with `ray start --head --port={port}`, or leave out --address to start "
+            "Ray on this machine."
+        ) from None
+
+
+def start_ray(config: RunConfig) -> None:
+    # The classic table reporter shows the metric columns we choose; the newer engine ignores them.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # Checkpointing every epoch is intended; Tune's warning about frequent snapshots is noise here.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    import ray
+
+    if config.address:
+        check_address(config.address)
+        ray.init(address=config.address, logging_level="WARNING")
+    else:
+        num_cpus = config.num_cpus or os.cpu_count()
+        ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level="WARNING")
+
+
+def with_resources(config: RunConfig) -> RunConfig:
+    """The config with the GPUs per trial and the trials at once this cluster gives it."""
+    import ray
+
+    resources = ray.cluster_resources()
+    gpus = config.gpus_per_trial
+    if gpus is None:
+        gpus = 1.0 if resources.get("GPU", 0) > 0 else 0.0
+    nodes = [node["Resources"] for node in ray.nodes() if node["Alive"]]
+    fit = trials_that_fit(nodes, config.cpus_per_trial, gpus)
+    if fit < 1:
+        raise UsageError(
+            f"no node has room for one trial ({config.cpus_per_trial} CPUs, {gpus} GPUs); "
+            f"the cluster has {resources.get('CPU', 0)} CPUs and {resources.get('GPU', 0)} GPUs."
+        )
+    return dataclasses.replace(
+        config, gpus_per_trial=gpus, max_concurrent=config.max_concurrent or fit
+    )
+
+
+def trials_that_fit(nodes: list[dict], cpus_per_trial: float, gpus_per_trial: float) -> int:
+    """Trials that can run at once, given each node's resources (``ray.nodes()``).
+
+    Counted per node and per GPU, since a trial spans neither: 2 GPUs at 0.4 each fit 4 trials,
+    not 5, and a GPU node's CPUs bound its own trials. Float division gets a tolerance
+    (``1 // 0.2 == 4.0``).
+    """
+    total = 0
+    for resources in nodes:
+        fit = math.floor(resources.get("CPU", 0) / cpus_per_trial + 1e-6)
+        if gpus_per_trial > 0:
+            gpus = int(resources.get("GPU", 0) + 1e-6)
+            fit = min(fit, gpus * trials_per_gpu(gpus_per_trial))
+        total += fit
+    return total

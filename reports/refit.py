@@ -1,0 +1,172 @@
+"""A refit's tables: one row per model (``refit.csv``), one per configuration, and how far the
+search's ranking held (Kendall's tau). Pure functions of ``Experiment.refit``.
+
+Each configuration's score is the mean over its seeds with a 95% Student-t interval; its gain
+over the seed preset is paired: the difference between the two models trained with the same
+seed, averaged over the seeds both finished, with its own interval. A gain whose interval lies
+above zero is larger than the seed-to-seed noise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from reports.ablations import ablation_table
+from reports.results import FINISHED, Experiment
+
+PRESET = "seed_preset"  # the name of the reference configuration in a refit
+
+
+@dataclass(frozen=True)
+class RefitTables:
+    score: str  # what each model is scored by: test_acc, or the search's metric on dev
+    epochs: int
+    seeds: list[int]
+    models: pd.DataFrame  # refit.csv: one row per (configuration, seed)
+    configurations: pd.DataFrame  # one row per configuration, the seed preset first
+    kendall_tau: float | None  # search rank against refit rank; None below two configurations
+
+
+def refit_tables(refit: Experiment) -> RefitTables:
+    record = refit.run
+    score = record["score"]
+    candidates = {c["name"]: c for c in record["candidates"]}
+    models = model_table(refit.trials, candidates)
+    table = configuration_table(models, candidates, score, record["search_metric"])
+    return RefitTables(
+        score=score,
+        epochs=int(record["epochs"]),
+        seeds=list(record["seeds"]),
+        models=models,
+        configurations=table,
+        kendall_tau=kendall_tau(table),
+    )
+
+
+def model_table(trials: pd.DataFrame, candidates: dict[str, dict]) -> pd.DataFrame:
+    """refit.csv: the columns of ablations.csv (Name, State, Notes, Created, Runtime, the
+    configuration's keys, the metrics, params, seed), with the configuration's name and its
+    place in the search's ranking after Runtime."""
+    if trials.empty:
+        return pd.DataFrame(columns=["Name", "State", "configuration", "search_rank", "seed"])
+    names = trials["config/candidate"].astype(str)
+    rows = trials.drop(columns=[c for c in trials if c.startswith(("best_", "config/"))])
+    first, metrics = rows.columns[:5], rows.columns[5:]
+    placed = pd.DataFrame(
+        {
+            "configuration": names,
+            "search_rank": [candidates[name]["search_rank"] for name in names],
+        },
+        index=rows.index,
+    )
+    config = pd.DataFrame([candidates[name]["config"] for name in names], index=rows.index)
+    config = config.convert_dtypes()  # whole numbers stay whole beside a shallower network
+    table = pd.concat([rows[first], placed, config.add_prefix("config/"), rows[metrics]], axis=1)
+    table = ablation_table(table)
+    return table[[c for c in table if c != "seed"] + ["seed"]]
+
+
+def configuration_table(
+    models: pd.DataFrame, candidates: dict[str, dict], score: str, search_metric: str
+) -> pd.DataFrame:
+    """Per configuration: its search rank and score there, params, MACs, the mean, standard
+    deviation and 95% interval of ``score`` over its finished seeds, its refit rank, and its
+    paired gain over the seed preset (points) with a sentence on whether it beats the noise."""
+    done = models[models["State"] == FINISHED] if "State" in models else models.iloc[0:0]
+    by_seed = (
+        {
+            name: dict(zip(group["seed"].astype(int), group[score].astype(float), strict=True))
+            for name, group in done.groupby("configuration")
+        }
+        if score in done
+        else {}
+    )
+    preset = by_seed.get(PRESET, {})
+    rows = []
+    for name, candidate in candidates.items():
+        scores = by_seed.get(name, {})
+        mean, std, low, high = interval(list(scores.values()))
+        row = {
+            "configuration": name,
+            "search_rank": candidate["search_rank"],
+            "search_trial": candidate["search_trial"],
+            f"search_{search_metric}": candidate["search_value"],
+            "params": candidate["params"],
+            "macs": candidate["macs"],
+            "seeds": len(scores),
+            f"mean_{score}": mean,
+            f"std_{score}": std,
+            "ci95_low": low,
+            "ci95_high": high,
+        }
+        if name != PRESET:
+            seeds = sorted(set(scores) & set(preset))
+            gains = [(scores[s] - preset[s]) * 100 for s in seeds]
+            names = ("gain", "gain_std", "gain_low", "gain_high")
+            row |= dict(zip(names, interval(gains), strict=True))
+            row["verdict"] = verdict(gains)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    means = table[f"mean_{score}"].astype(float)
+    table.insert(2, "refit_rank", means.rank(ascending=False, method="min").astype("Int64"))
+    return table
+
+
+def interval(values: list[float]) -> tuple[float, float, float, float]:
+    """Mean, sample standard deviation and the 95% Student-t interval of the mean (NaN where
+    there are too few values: one value has no spread)."""
+    n = len(values)
+    if n == 0:
+        return (math.nan,) * 4
+    mean = float(np.mean(values))
+    if n == 1:
+        return mean, math.nan, math.nan, math.nan
+    std = float(np.std(values, ddof=1))
+    half = float(stats.t.ppf(0.975, n - 1)) * std / math.sqrt(n)
+    return mean, std, mean - half, mean + half
+
+
+def verdict(gains: list[float]) -> str:
+    """Whether paired gains (points, one per seed) are larger than the seed-to-seed noise."""
+    if not gains:
+        return "no seed with both this model and the seed preset finished: no comparison yet."
+    mean, _, low, high = interval(gains)
+    if len(gains) == 1:
+        return (
+            f"{mean:+.2f} points on one seed: no measure of the noise; refit with more "
+            "--seeds to tell a gain from luck."
+        )
+    span = f"{mean:+.2f} points, 95% interval {low:+.2f} to {high:+.2f} over {len(gains)} seeds"
+    if low > 0:
+        return f"beats the seed preset ({span}): larger than the seed-to-seed noise."
+    if high < 0:
+        return f"worse than the seed preset ({span}): beyond the seed-to-seed noise."
+    return f"no clear difference from the seed preset ({span}): within the seed-to-seed noise."
+
+
+def kendall_tau(configurations: pd.DataFrame) -> float | None:
+    """Kendall's tau-b between the search's ranking and the refit's, over the configurations
+    both ranked: 1 the same order, 0 unrelated, -1 reversed."""
+    both = configurations.dropna(subset=["search_rank", "refit_rank"])
+    if len(both) < 2:
+        return None
+    tau = stats.kendalltau(both["search_rank"].astype(float), both["refit_rank"].astype(float))
+    return None if math.isnan(tau.statistic) else float(tau.statistic)
+
+
+def best_model(tables: RefitTables) -> pd.Series | None:
+    """The refit model ``nas.predict`` uses: of the configuration with the best mean score, its
+    finished model that scored best. None before any model finished."""
+    ranked = tables.configurations.dropna(subset=["refit_rank"])
+    if ranked.empty:
+        return None
+    name = ranked.sort_values("refit_rank").iloc[0]["configuration"]
+    models = tables.models[
+        (tables.models["configuration"] == name) & (tables.models["State"] == FINISHED)
+    ]
+    return models.loc[models[tables.score].astype(float).idxmax()]
