@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import shlex
 import sys
 import time
@@ -144,12 +145,19 @@ def refit(search: RunConfig, resume: bool) -> dict:
     configs = {c["name"]: c["config"] for c in candidates}
     sizes = tuple(sorted({space.decode(c)[0].image_size for c in configs.values()}))
     space = dataclasses.replace(space, input_sizes=sizes)  # the decode caches a refit reads
+    # W&B would file the models under a project called "refit": left to the search's runs.
     run = dataclasses.replace(
-        search, storage=experiment, name=REFIT, max_epochs=settings["epochs"], grace_period=None
+        search,
+        storage=experiment,
+        name=REFIT,
+        max_epochs=settings["epochs"],
+        grace_period=None,
+        wandb=False,
     )
     lock = DriverLock(folder, f"{search.name}/{REFIT}")
     lock.check()
-    get_task(space.task).prepare(search.data_dir, search.train_images, sizes, 1)
+    # Decode caches for the sizes the refit trains at, with every core, before models start.
+    get_task(space.task).prepare(search.data_dir, search.train_images, sizes, os.cpu_count() or 1)
     start = time.monotonic()
     if not ray.is_initialized():
         start_ray(run)

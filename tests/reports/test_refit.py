@@ -1,0 +1,61 @@
+"""``reports.refit``: the interval, the verdict against seed noise and Kendall's tau, on known
+numbers."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from reports.refit import PRESET, configuration_table, interval, kendall_tau, verdict
+
+
+def test_interval_is_students_t_on_the_mean():
+    mean, std, low, high = interval([0.70, 0.72, 0.74])
+    assert (mean, std) == (pytest.approx(0.72), pytest.approx(0.02))
+    # t(0.975, 2 degrees of freedom) = 4.3027
+    assert (low, high) == (pytest.approx(0.72 - 0.049683, abs=1e-6), pytest.approx(0.769683))
+    assert interval([0.5])[0] == 0.5 and math.isnan(interval([0.5])[2])
+
+
+@pytest.mark.parametrize(
+    ("gains", "start"),
+    [
+        ([1.0, 1.2, 0.9], "beats the seed preset (+1.03 points, 95% interval +0.65 to +1.41 over 3 seeds)"),
+        ([-1.0, -1.2, -0.9], "worse than the seed preset (-1.03 points"),
+        ([2.0, -1.5, 0.4], "no clear difference from the seed preset (+0.30 points"),
+        ([0.8], "+0.80 points on one seed: no measure of the noise"),
+    ],
+)
+def test_verdict_against_the_seed_to_seed_noise(gains, start):
+    assert verdict(gains).startswith(start)
+
+
+def test_gains_are_paired_by_seed_and_ranks_correlate():
+    rows = []
+    for name, scores in {PRESET: [0.60, 0.70, 0.65], "top_1": [0.62, 0.715, 0.67]}.items():
+        rows += [
+            {"configuration": name, "seed": s, "State": "finished", "test_acc": v}
+            for s, v in enumerate(scores)
+        ]
+    rows.append({"configuration": "top_2", "seed": 0, "State": "failed", "test_acc": 0.9})
+    candidates = {
+        name: {
+            "search_rank": rank,
+            "search_trial": None,
+            "search_value": None,
+            "params": 1,
+            "macs": 1,
+        }
+        for name, rank in ((PRESET, 3), ("top_1", 1), ("top_2", 2))
+    }
+    table = configuration_table(pd.DataFrame(rows), candidates, "test_acc", "val_acc")
+    top = table.set_index("configuration").loc["top_1"]
+    # Paired: +2, +1.5, +2 points; unpaired, the seed-to-seed spread (5 points) would swamp it.
+    assert top["gain"] == pytest.approx(11 / 6) and top["gain_low"] > 0
+    assert top["verdict"].startswith("beats the seed preset")
+    failed = table.set_index("configuration").loc["top_2"]
+    assert failed["seeds"] == 0 and pd.isna(failed["refit_rank"])
+    assert list(table["refit_rank"][:2]) == [2, 1]
+    assert kendall_tau(table) == pytest.approx(1.0)  # search: top_1 above the preset; so refit
