@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from nas import storage
+from nas.cli import MISTAKES, said
 from nas.cluster import start_ray, with_resources
 from nas.config import (
     REFIT_SEEDS,
@@ -36,7 +37,7 @@ from nas.config import (
     check_name,
     space_named,
 )
-from nas.lock import DriverLock, ExperimentBusy
+from nas.lock import DriverLock
 from nas.nodes import prepare_other_nodes
 from nas.resume import ResumeRefused, check_space_unchanged, resumed_config, set_aside_orphans
 from nas.run_record import RUN_RECORD, RecordError, now, read_record
@@ -46,13 +47,11 @@ from reports.refit import PRESET, best_model, refit_tables
 from reports.results import FAILED, FINISHED, REFIT, REFIT_RECORD, Experiment, load_experiment
 from reports.tables import ranking, trial_config
 from search_spaces.base import Config, SearchSpace, is_preset
-from trainables.data import DataError
 from trainables.models.analysis import analyze
 from trainables.tasks import get_task
 
 # The nas.run flags a refit takes too: where and how its trials run.
 RESOURCES = (
-    "data_dir",
     "address",
     "num_cpus",
     "cpus_per_trial",
@@ -67,26 +66,22 @@ SETTINGS = {"refit_top": "top", "refit_seeds": "seeds", "refit_epochs": "epochs"
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m nas.refit", description=__doc__.splitlines()[0])
     p.add_argument("experiment_dir", help="the search's experiment folder (a path or a URI)")
+    for flag, dest, text in (
+        ("--top", "refit_top", "distinct configurations of the search to refit, best first"),
+        ("--seeds", "refit_seeds", "seeds each configuration trains with, the same for all"),
+        ("--epochs", "refit_epochs", "epochs of every model"),
+    ):
+        default = {"refit_top": REFIT_TOP, "refit_seeds": REFIT_SEEDS}.get(dest, "the space's")
+        p.add_argument(
+            flag,
+            type=int,
+            dest=dest,
+            metavar="N",
+            default=argparse.SUPPRESS,
+            help=f"{text} (default: {default})",
+        )
     p.add_argument(
-        "--top",
-        type=int,
-        dest="refit_top",
-        default=argparse.SUPPRESS,
-        help=f"distinct configurations of the search to refit, best first (default: {REFIT_TOP})",
-    )
-    p.add_argument(
-        "--seeds",
-        type=int,
-        dest="refit_seeds",
-        default=argparse.SUPPRESS,
-        help=f"seeds each configuration trains with, the same for all (default: {REFIT_SEEDS})",
-    )
-    p.add_argument(
-        "--epochs",
-        type=int,
-        dest="refit_epochs",
-        default=argparse.SUPPRESS,
-        help="epochs of every model (default: the space's full recipe)",
+        "--data-dir", default=argparse.SUPPRESS, help="the data (default: the search's)"
     )
     p.add_argument("--resume", action="store_true", help="continue the experiment's refit")
     add_flags(p, only=RESOURCES)
@@ -424,15 +419,8 @@ def main(argv: list[str] | None = None) -> int:
             summary = refit(search, args.resume)
         print_refit(summary)
         return 130 if summary["interrupted"] else 0
-    except (UsageError, ResumeRefused, ExperimentBusy) as e:
-        print(f"nas.refit: error: {e}", file=sys.stderr)
-        return 2
-    except RecordError as e:
-        print(f"nas.refit: error: {e}: restore it to refit.", file=sys.stderr)
-        return 2
-    except DataError as e:
-        print(f"nas.refit: error: {e}", file=sys.stderr)
-        return 1
+    except MISTAKES as e:
+        return said("nas.refit", e, record_fix="restore it to refit")
     except OSError as e:
         if not storage.is_full(e):
             raise

@@ -21,26 +21,25 @@ from pathlib import Path
 import pandas as pd
 
 from nas import storage
+from nas.cli import MISTAKES, said
 from nas.cluster import start_ray, with_resources
 from nas.config import RunConfig, UsageError, add_flags, check_name, space_named
-from nas.lock import DriverLock, ExperimentBusy
+from nas.lock import DriverLock
 from nas.nodes import prepare_other_nodes
 from nas.refit import print_refit, refit
 from nas.resume import (
     ORPHANED,
-    ResumeRefused,
     check_space_unchanged,
     resumed_config,
     set_aside_orphans,
     space_fingerprint,
 )
-from nas.run_record import RUN_RECORD, RecordError, read_record
+from nas.run_record import RUN_RECORD, read_record
 from nas.rungs import first_rung, steps_per_epoch
 from nas.searcher import infeasible
 from nas.smoke import data_in_place
 from reports.results import REFIT, REFIT_RECORD
 from search_spaces import SPACES
-from trainables.data import DataError
 from trainables.tasks import get_task
 
 
@@ -314,15 +313,8 @@ def main(argv: list[str] | None = None) -> int:
         if summary["interrupted"] or summary.get("refit", {}).get("interrupted"):
             return 130  # as for Ctrl-C: the experiment is resumable
         return 0 if summary["best"] else 1
-    except (UsageError, ResumeRefused, ExperimentBusy) as e:
-        print(f"nas.run: error: {e}", file=sys.stderr)
-        return 2
-    except RecordError as e:
-        print(f"nas.run: error: {e}: restore it, or start a new --name.", file=sys.stderr)
-        return 2
-    except DataError as e:
-        print(f"nas.run: error: {e}", file=sys.stderr)
-        return 1
+    except MISTAKES as e:
+        return said("nas.run", e, record_fix="restore it, or start a new --name")
     except OSError as e:
         if not storage.is_full(e):
             raise

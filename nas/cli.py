@@ -1,0 +1,22 @@
+"""How a command ends on a user's mistake: one sentence on stderr and an exit status, never a
+traceback (2: the command line or the experiment folder; 1: the data)."""
+
+from __future__ import annotations
+
+import sys
+
+from nas.config import UsageError
+from nas.lock import ExperimentBusy
+from nas.resume import ResumeRefused
+from nas.run_record import RecordError
+from trainables.data import DataError
+
+MISTAKES = (UsageError, ResumeRefused, ExperimentBusy, RecordError, DataError)
+
+
+def said(prog: str, error: Exception, record_fix: str) -> int:
+    """Print ``error`` (one of ``MISTAKES``) as ``prog``'s one sentence; return the exit status.
+    ``record_fix``: what to do about an unreadable run record."""
+    fix = f": {record_fix}." if isinstance(error, RecordError) else ""
+    print(f"{prog}: error: {error}{fix}", file=sys.stderr)
+    return 1 if isinstance(error, DataError) else 2
