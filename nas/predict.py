@@ -4,7 +4,8 @@ Loads the latest checkpoint of the best refit model (``nas.refit``), or where th
 the best trial (the state dict with ``weights_only=True``), and writes
 ``id,label`` CSV files: for HW2P2, ``classification_submission.csv`` (every image of
 ``classification/test``, labelled with an identity) and ``verification_submission.csv`` (every
-image of ``verification/unknown_test``, labelled with the most similar known identity); for
+image of ``verification/unknown_test``, labelled with the most similar known identity; in a
+pair layout, each line of ``test_pairs.txt`` by number with its cosine similarity); for
 CIFAR-10, ``test_predictions.csv`` with the test accuracy. Works on CPU and GPU.
 """
 
@@ -144,6 +145,13 @@ def predict(experiment: str, data_dir: str | None, out: Path) -> list[str]:
     write_csv(path, ids, labels)
     lines.append(f"{path}: {len(ids)} images of classification/test")
     if not task.verifies:
+        return lines
+    pairs = task.load_verification_pairs(data_dir, stats, size)
+    if pairs is not None:  # a pair layout: each pair's similarity, as the ROC AUC scores it
+        similarity = pairs.similarities(model.embed).tolist()
+        path = out / "verification_submission.csv"
+        write_csv(path, [str(i) for i in range(len(similarity))], [f"{v:.6f}" for v in similarity])
+        lines.append(f"{path}: cosine similarity of each of {len(similarity)} test pairs")
         return lines
     known_x, known_labels, unknown_x, unknown_ids = task.load_verification_test(
         data_dir, stats, size

@@ -31,6 +31,8 @@ METRICS = (
     "val_loss",
     "val_acc",
     "verify_acc",
+    "verify_auc",  # pair layouts: ROC AUC and equal error rate (verify_acc is 1 - EER there)
+    "verify_eer",
     "test_loss",  # a refit's models, scored once on the test split after their last epoch
     "test_acc",
     "lr",

@@ -24,7 +24,6 @@ from trainables.device import Device, choose_device, is_out_of_memory
 from trainables.loop import NonFiniteLoss, Training, seed_everything
 from trainables.models.analysis import analyze
 from trainables.tasks import cached_task, get_task
-from trainables.verification import verification_scores
 
 
 @dataclass(frozen=True)
@@ -147,17 +146,13 @@ class Trial:
             self.loader.reseed(epoch_seed)
 
     def _scores(self) -> dict[str, float]:
-        """Loss and accuracy on the held-out split (``val_`` or ``test_``), and verify_acc on
-        the gallery (with the open-set threshold) for tasks that have one."""
+        """Loss and accuracy on the held-out split (``val_`` or ``test_``), and the
+        verification scores for tasks that have them (``TaskData.verify``)."""
         loss, acc = self.training.evaluate(self.val_x, self.val_y)
         held_out = self.data.scored_as
         scores = {f"{held_out}_loss": loss, f"{held_out}_acc": acc}
         verify = self.data.verify
-        if verify is None:
-            return scores
-        known = self.training.embed(verify.known_x)
-        unknown = self.training.embed(verify.unknown_x)
-        return scores | verification_scores(unknown, known, verify.known_labels, verify.truth)
+        return scores if verify is None else scores | verify.scores(self.training.embed)
 
     def _diverged(self, detail: str) -> dict[str, Any]:
         # A diverged network is scored as the worst possible accuracy: the rung comparisons of

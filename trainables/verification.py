@@ -8,6 +8,11 @@ The protocol follows the data: where ``dev_identities.csv`` labels some unknown 
 no one in the gallery: it is labelled ``n000000`` when its best similarity is below a threshold,
 the one that scores best on the labelled set (``open_set_threshold``). Otherwise every unknown is
 of a known identity (Fall 2022, the shared Olivetti layout).
+
+Where the data lists pairs of images instead (``val_pairs.txt``, Spring 2024 on), each pair's
+cosine similarity says how likely the two are one person: scored by the ROC AUC and the equal
+error rate (``pair_scores``), with ``verify_acc`` = 1 - EER, the balanced accuracy at the
+threshold where false accepts and false rejects are equally frequent.
 """
 
 from __future__ import annotations
@@ -104,3 +109,37 @@ def verification_scores(
     no_one = torch.tensor([t == NO_ONE for t in truth])
     threshold, accuracy = open_set_threshold(similarity, correct, no_one)
     return {"verify_acc": accuracy, "verify_threshold": threshold}
+
+
+def pair_scores(similarity: torch.Tensor, same: torch.Tensor) -> dict[str, float]:
+    """ROC AUC, equal error rate and ``verify_acc`` (1 - EER) of pair similarities against
+    whether each pair is one person.
+
+    AUC: the chance that a same-person pair scores above a different-person pair (ties count
+    half). EER: where the false accept rate (different pairs at or above a threshold) meets the
+    false reject rate (same pairs below it), over every threshold at a similarity in the data;
+    the mean of the two where they cross between two thresholds.
+    """
+    similarity, same = similarity.double().cpu(), same.bool().cpu()
+    positives, negatives = int(same.sum()), int((~same).sum())
+    if not positives or not negatives:
+        raise ValueError("pair scores need same-person and different-person pairs")
+    ranks = _average_ranks(similarity)
+    auc = (ranks[same].sum() - positives * (positives + 1) / 2) / (positives * negatives)
+    order = torch.argsort(similarity, descending=True)
+    s, y = similarity[order], same[order].double()
+    # Accepting the first k + 1 pairs: only where the next similarity is lower (a tie group is
+    # accepted whole), and accepting none at all.
+    last = torch.cat([s[1:] < s[:-1], torch.tensor([True])])
+    far = torch.cat([torch.zeros(1), (torch.cumsum(1 - y, 0) / negatives)[last]])
+    frr = torch.cat([torch.ones(1), (1 - torch.cumsum(y, 0) / positives)[last]])
+    k = int(torch.argmin((far - frr).abs()))
+    eer = float((far[k] + frr[k]) / 2)
+    return {"verify_acc": 1 - eer, "verify_auc": float(auc), "verify_eer": eer}
+
+
+def _average_ranks(values: torch.Tensor) -> torch.Tensor:
+    """1-based ranks in ascending order, tied values sharing their mean rank."""
+    unique, inverse, counts = torch.unique(values, return_inverse=True, return_counts=True)
+    ends = torch.cumsum(counts, 0).double()
+    return (ends - (counts.double() - 1) / 2)[inverse]

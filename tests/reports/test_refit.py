@@ -22,7 +22,10 @@ def test_interval_is_students_t_on_the_mean():
 @pytest.mark.parametrize(
     ("gains", "start"),
     [
-        ([1.0, 1.2, 0.9], "beats the seed preset (+1.03 points, 95% interval +0.65 to +1.41 over 3 seeds)"),
+        (
+            [1.0, 1.2, 0.9],
+            "beats the seed preset (+1.03 points, 95% interval +0.65 to +1.41 over 3 seeds)",
+        ),
         ([-1.0, -1.2, -0.9], "worse than the seed preset (-1.03 points"),
         ([2.0, -1.5, 0.4], "no clear difference from the seed preset (+0.30 points"),
         ([0.8], "+0.80 points on one seed: no measure of the noise"),

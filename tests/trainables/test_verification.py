@@ -1,5 +1,6 @@
 """Verification: each unknown face takes the identity of its most similar gallery face, or, in
-an open-set layout (some unknowns labelled n000000), no one's below a threshold."""
+an open-set layout (some unknowns labelled n000000), no one's below a threshold; in a pair
+layout, each pair's similarity is scored by ROC AUC and equal error rate."""
 
 from __future__ import annotations
 
@@ -99,3 +100,92 @@ def test_a_trial_on_an_open_set_layout_reports_its_threshold_and_checkpoints_it(
         read_meta(tmp_path / "checkpoint")["metrics"]["verify_threshold"]
         == (metrics["verify_threshold"])
     )
+
+
+def test_pair_scores_on_a_hand_made_case():
+    from trainables.verification import pair_scores
+
+    # Same-person pairs at 0.9, 0.8 and 0.6; different at 0.7, 0.5, 0.4: 8 of the 9
+    # (same, different) comparisons rank the same pair higher; accepting the top three pairs
+    # wrongly accepts 1 of 3 and wrongly rejects 1 of 3.
+    scores = pair_scores(
+        torch.tensor([0.9, 0.8, 0.7, 0.6, 0.5, 0.4]), torch.tensor([1, 1, 0, 1, 0, 0])
+    )
+    assert scores == pytest.approx({"verify_acc": 2 / 3, "verify_auc": 8 / 9, "verify_eer": 1 / 3})
+    ties = pair_scores(torch.full((4,), 0.5), torch.tensor([1, 0, 1, 0]))
+    assert ties == pytest.approx({"verify_acc": 0.5, "verify_auc": 0.5, "verify_eer": 0.5})
+
+
+def pair_layout(root):
+    """The synthetic faces with pair files instead of a gallery (Spring 2024 on): unknown_dev
+    image i is of identity 6 + i % 4, so i and i + 4 are one person."""
+    import shutil
+
+    faces = write_synthetic_hw2p2(root)
+    ver = faces / "verification"
+    shutil.rmtree(ver / "known")
+    (ver / "dev_identities.csv").unlink()
+    same = [f"unknown_dev/{i:03d}.jpg unknown_dev/{i + 4:03d}.jpg 1" for i in range(4)]
+    other = [f"unknown_dev/{i:03d}.jpg unknown_dev/{(i + 1) % 4 + 4:03d}.jpg 0" for i in range(4)]
+    other[0] = other[0].replace("unknown_dev/000", "verification/unknown_dev/000")  # root-relative
+    (ver / "val_pairs.txt").write_text("\n".join(same + other) + "\n")
+    test = [f"unknown_test/{i:03d}.jpg unknown_test/{7 - i:03d}.jpg" for i in range(4)]
+    (ver / "test_pairs.txt").write_text("\n".join(test) + "\n")
+    return faces
+
+
+def test_a_pair_layout_is_read_from_its_files_and_each_line_checked(tmp_path):
+    faces = pair_layout(tmp_path / "faces")
+    layout = validate_layout(faces)
+    ver = faces / "verification"
+    assert (len(layout.pairs), len(layout.test_pairs), layout.known) == (8, 4, ())
+    assert layout.pairs[4] == (ver / "unknown_dev/000.jpg", ver / "unknown_dev/005.jpg", False)
+    assert [same for *_, same in layout.pairs] == [True] * 4 + [False] * 4
+    pairs = ver / "val_pairs.txt"
+    lines = pairs.read_text().splitlines()
+    for bad, message in (
+        (
+            "unknown_dev/000.jpg unknown_dev/004.jpg 2",
+            "line 3 is 'unknown_dev/000.jpg unknown_dev/004.jpg 2': expected IMAGE IMAGE 1 "
+            "(one person) or IMAGE IMAGE 0.",
+        ),
+        (
+            "unknown_dev/000.jpg gone.jpg 1",
+            f"line 3 names gone.jpg, which is neither in {ver} nor in {faces}.",
+        ),
+    ):
+        pairs.write_text("\n".join([*lines[:2], bad, *lines[3:]]))
+        with pytest.raises(DataError) as error:
+            validate_layout(faces)
+        assert str(error.value) == f"HW2P2 data: {pairs} {message}"
+    pairs.write_text("\n".join(lines[:4]))
+    with pytest.raises(DataError, match="all labelled the same"):
+        validate_layout(faces)
+
+
+def test_a_trial_on_a_pair_layout_reports_auc_and_eer(tmp_path):
+    from nas.config import RunConfig
+    from search_spaces.hw2p2_resnet import SEED
+    from trainables.tasks import get_task
+    from trainables.trial import Trial, TrialJob
+    from trainables.verification import pair_scores
+
+    faces = pair_layout(tmp_path / "faces")
+    run = RunConfig(
+        space="hw2p2_resnet", name="x", storage=str(tmp_path), data_dir=str(faces),
+        num_samples=1, max_epochs=1, grace_period=1, reduction_factor=2, num_classes=6,
+        input_size=32,
+    )  # fmt: skip
+    trial = Trial({**SEED, "seed": 0}, TrialJob(run.search_space(), run))
+    (report,) = trial.epochs()
+    metrics = report.metrics
+    assert 0 <= metrics["verify_auc"] <= 1 and 0 <= metrics["verify_eer"] <= 1
+    assert metrics["verify_acc"] == pytest.approx(1 - metrics["verify_eer"])
+    # The same figures from the pairs' similarities, computed apart from the trial.
+    pairs = trial.data.verify
+    similarity = pairs.similarities(trial.training.embed)
+    assert pair_scores(similarity, pairs.same) == pytest.approx(
+        {k: metrics[k] for k in ("verify_acc", "verify_auc", "verify_eer")}
+    )
+    test = get_task("hw2p2").load_verification_pairs(str(faces), trial.data.stats, 32)
+    assert (len(test.first), test.same) == (4, None)

@@ -1,9 +1,15 @@
-"""HW2P2 face data (Fall 2022 layout): validated before any trial, decoded once, then cached.
+"""HW2P2 face data: validated before any trial, decoded once, then cached.
 
     classification/{train,dev}/<identity>/*.jpg    classification/test/*.jpg (unlabelled)
     verification/known/<identity>/*.jpg             the gallery of known identities
     verification/unknown_dev/*.jpg                  labelled by verification/dev_identities.csv
     verification/unknown_test/*.jpg                 unlabelled
+
+That is the gallery layout (Fall 2022; Fall 2023 adds unknowns of no one, ``n000000``). Where
+``verification/val_pairs.txt`` is present instead (Spring 2024 on), verification is by pairs:
+each line names two images and whether they are one person (``IMAGE IMAGE 1`` or ``... 0``),
+``test_pairs.txt`` the same without the label; image paths are relative to ``verification/`` or
+to the data folder.
 
 Decoded images are cached as uint8 arrays (``.npy``, memory-mapped) per split and input size in
 ``$NAS_CACHE_DIR`` (default ``~/.cache/cnn-nas``; the data folder is never written to), so JPEG
@@ -37,6 +43,7 @@ from trainables.data.decode import check_image, decode_chunk
 from trainables.verification import NO_ONE
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+PAIRS, TEST_PAIRS = "val_pairs.txt", "test_pairs.txt"  # in verification/: the pair layout
 CHUNK = 256  # images a decoding process reads and writes at a time
 
 
@@ -50,6 +57,12 @@ class FaceLayout:
     known: tuple[tuple[Path, str], ...]  # gallery image, its identity
     unknown_dev: tuple[tuple[Path, str], ...]  # image, its true identity
     unknown_test: tuple[Path, ...]
+    pairs: tuple[tuple[Path, Path, bool], ...] = ()  # val_pairs.txt: (a, b, one person)
+    test_pairs: tuple[tuple[Path, Path], ...] = ()  # test_pairs.txt
+
+    def pair_images(self, pairs: tuple[tuple, ...]) -> list[Path]:
+        """Every image of ``pairs`` once, in order of first appearance."""
+        return list(dict.fromkeys(p for pair in pairs for p in pair[:2]))
 
 
 def validate_layout(root: str | Path, check_images: bool = True) -> FaceLayout:
@@ -66,22 +79,37 @@ def validate_layout(root: str | Path, check_images: bool = True) -> FaceLayout:
             f"{cls / 'dev'} has identities with no training folder ({', '.join(unseen[:3])}): "
             "every dev identity must also be in classification/train."
         )
-    known = _labelled_folders(ver / "known")
-    unknown_dev = _flat(ver / "unknown_dev")
-    truth = _read_identities(ver / "dev_identities.csv", ver / "unknown_dev", set(known))
-    layout = FaceLayout(
-        root=root,
-        identities=identities,
-        train=tuple((p, index[n]) for n, paths in sorted(train.items()) for p in paths),
-        dev=tuple((p, index[n]) for n, paths in sorted(dev.items()) for p in paths),
-        test=tuple(_flat(cls / "test")),
-        known=tuple((p, n) for n, paths in sorted(known.items()) for p in paths),
-        unknown_dev=tuple((p, truth[p.name]) for p in unknown_dev if p.name in truth),
-        unknown_test=tuple(_flat(ver / "unknown_test")),
-    )
+    classification = {
+        "root": root,
+        "identities": identities,
+        "train": tuple((p, index[n]) for n, paths in sorted(train.items()) for p in paths),
+        "dev": tuple((p, index[n]) for n, paths in sorted(dev.items()) for p in paths),
+        "test": tuple(_flat(cls / "test")),
+    }
+    if (ver / PAIRS).is_file():
+        test_pairs = ver / TEST_PAIRS
+        layout = FaceLayout(
+            **classification,
+            known=(),
+            unknown_dev=(),
+            unknown_test=(),
+            pairs=tuple(_read_pairs(ver / PAIRS, root, labelled=True)),
+            test_pairs=tuple(_read_pairs(test_pairs, root)) if test_pairs.is_file() else (),
+        )
+    else:
+        known = _labelled_folders(ver / "known")
+        unknown_dev = _flat(ver / "unknown_dev")
+        truth = _read_identities(ver / "dev_identities.csv", ver / "unknown_dev", set(known))
+        layout = FaceLayout(
+            **classification,
+            known=tuple((p, n) for n, paths in sorted(known.items()) for p in paths),
+            unknown_dev=tuple((p, truth[p.name]) for p in unknown_dev if p.name in truth),
+            unknown_test=tuple(_flat(ver / "unknown_test")),
+        )
     if check_images:
         every = [p for p, _ in layout.train + layout.dev + layout.known + layout.unknown_dev]
         every += list(layout.test + layout.unknown_test)
+        every += layout.pair_images(layout.pairs + layout.test_pairs)
         # Headers only (a full decode names any file it cannot read later): I/O bound, so
         # threads; the first broken file in layout order is the one named.
         with ThreadPoolExecutor(min(32, 4 * (os.cpu_count() or 1))) as pool:
@@ -224,3 +252,34 @@ def _read_identities(csv_path: Path, images: Path, known: set[str]) -> dict[str,
             )
         truth[row["id"]] = row["label"]
     return truth
+
+
+def _read_pairs(path: Path, root: Path, labelled: bool = False) -> list[tuple]:
+    """(a, b, one person) per line of a labelled pair file, else (a, b); DataError names the
+    first line that is not two images (and a 0 or 1)."""
+    shape = "IMAGE IMAGE 1 (one person) or IMAGE IMAGE 0" if labelled else "IMAGE IMAGE"
+    found = []
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 2 + labelled or (labelled and fields[2] not in ("0", "1")):
+            raise DataError(
+                f"HW2P2 data: {path} line {number} is {line.strip()!r}: expected {shape}."
+            )
+        images = []
+        for name in fields[:2]:
+            image = next((b / name for b in (path.parent, root) if (b / name).is_file()), None)
+            if image is None:
+                raise DataError(
+                    f"HW2P2 data: {path} line {number} names {name}, which is neither in "
+                    f"{path.parent} nor in {root}."
+                )
+            images.append(image)
+        found.append((*images, fields[2] == "1") if labelled else tuple(images))
+    if labelled and len({same for *_, same in found}) < 2:
+        raise DataError(
+            f"HW2P2 data: {path} needs pairs of one person (1) and of two people (0) to score "
+            f"verification; it has {len(found)} pairs, all labelled the same."
+        )
+    return found

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import functools
 
-from trainables.tasks.base import Task, TaskData, VerifySet
+from trainables.tasks.base import PairSet, Task, TaskData, VerifySet
 from trainables.tasks.cifar10 import CIFAR10
 from trainables.tasks.hw2p2 import HW2P2
 
 TASKS: dict[str, Task] = {task.name: task for task in (CIFAR10, HW2P2)}
 
-__all__ = ["TASKS", "Task", "TaskData", "VerifySet", "cached_task", "get_task"]
+__all__ = ["TASKS", "PairSet", "Task", "TaskData", "VerifySet", "cached_task", "get_task"]
 
 
 def get_task(name: str) -> Task:

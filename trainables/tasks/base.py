@@ -2,25 +2,55 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from trainables.data.augment import ChannelStats
 from trainables.data.images import Images
 from trainables.data.publish import publish_once
+from trainables.verification import pair_scores, verification_scores
 
 SPLIT_SEED = 0  # the validation split is the same for every trial and every search
 
 
+Embed = Callable[[Images], torch.Tensor]  # a network's feature vector of every image
+
+
 @dataclass
 class VerifySet:
+    """Gallery verification: each unknown image labelled with a known identity (or no one)."""
+
     known_x: Images  # the gallery
     known_labels: list[str]
     unknown_x: Images  # unknown_dev
     truth: list[str]
+
+    def scores(self, embed: Embed) -> dict[str, float]:
+        known, unknown = embed(self.known_x), embed(self.unknown_x)
+        return verification_scores(unknown, known, self.known_labels, self.truth)
+
+
+@dataclass
+class PairSet:
+    """Pair verification: how similar the two images of each pair are (one person or not)."""
+
+    images: Images  # every image of the pairs, once
+    first: torch.Tensor  # per pair, the index of its first image in ``images``
+    second: torch.Tensor
+    same: torch.Tensor | None  # per pair, whether it is one person; None where unlabelled
+
+    def similarities(self, embed: Embed) -> torch.Tensor:
+        """The cosine similarity of each pair's embeddings."""
+        vectors = F.normalize(embed(self.images).float(), dim=1).cpu()
+        return (vectors[self.first] * vectors[self.second]).sum(dim=1)
+
+    def scores(self, embed: Embed) -> dict[str, float]:
+        return pair_scores(self.similarities(embed), self.same)
 
 
 @dataclass
@@ -30,7 +60,7 @@ class TaskData:
     val_y: torch.Tensor
     stats: ChannelStats
     classes: tuple[str, ...]
-    verify: VerifySet | None = None
+    verify: VerifySet | PairSet | None = None
     # what val_x holds: "val", carved from the training files or a dev split, or "test", the
     # test split a refit (every training image trains) is scored on once at the end
     scored_as: str = "val"

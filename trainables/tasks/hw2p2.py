@@ -14,7 +14,7 @@ from trainables.data.face_augment import FaceAugment
 from trainables.data.hw2p2 import FaceLayout, cached_stats, load_images, validate_layout
 from trainables.data.images import Images
 from trainables.data.synthetic import write_synthetic_hw2p2
-from trainables.tasks.base import Task, TaskData, VerifySet
+from trainables.tasks.base import PairSet, Task, TaskData, VerifySet
 
 
 class Hw2p2(Task):
@@ -26,10 +26,14 @@ class Hw2p2(Task):
 
     def check(self, data_dir: str) -> tuple[int, str]:
         layout = validate_layout(data_dir)
+        verification = (
+            f"{len(layout.pairs):,} verification pairs"
+            if layout.pairs
+            else f"{len(layout.known):,} gallery images"
+        )
         return len(layout.identities), (
             f"HW2P2 faces in {layout.root}: {len(layout.identities):,} identities, "
-            f"{len(layout.train):,} training and {len(layout.dev):,} dev images, "
-            f"{len(layout.known):,} gallery images"
+            f"{len(layout.train):,} training and {len(layout.dev):,} dev images, {verification}"
         )
 
     def training_images(self, data_dir: str, val_fraction: float, train_images: int | None) -> int:
@@ -56,23 +60,28 @@ class Hw2p2(Task):
         unknown_dev for verification."""
         layout = _layout(data_dir)
         train = layout.train[:train_images] if train_images else layout.train
-        images, dev, known, unknown = (
+        images, dev, *verification = (
             load_images(paths, image_size) for paths in _trial_splits(layout, train_images)
         )
         labels = np.array([y for _, y in train], dtype=np.int64)
         stats = cached_stats(images)
+        if layout.pairs:
+            verify = _pair_set(layout, layout.pairs, Images(verification[0], stats))
+        else:
+            known, unknown = verification
+            verify = VerifySet(
+                known_x=Images(known, stats),
+                known_labels=[name for _, name in layout.known],
+                unknown_x=Images(unknown, stats),
+                truth=[name for _, name in layout.unknown_dev],
+            )
         return TaskData(
             train=AugmentedImages(images, labels, face_train_transform(stats)),
             val_x=Images(dev, stats),
             val_y=torch.tensor([y for _, y in layout.dev]),
             stats=stats,
             classes=layout.identities,
-            verify=VerifySet(
-                known_x=Images(known, stats),
-                known_labels=[name for _, name in layout.known],
-                unknown_x=Images(unknown, stats),
-                truth=[name for _, name in layout.unknown_dev],
-            ),
+            verify=verify,
         )
 
     def load_test(self, data_dir: str, stats: ChannelStats, image_size: int):
@@ -80,6 +89,16 @@ class Hw2p2(Task):
         layout = _layout(data_dir)
         images = load_images(list(layout.test), image_size)
         return Images(images, stats), None, [p.name for p in layout.test]
+
+    def load_verification_pairs(
+        self, data_dir: str, stats: ChannelStats, image_size: int
+    ) -> PairSet | None:
+        """The pairs of ``test_pairs.txt`` (unlabelled); None in a gallery layout."""
+        layout = _layout(data_dir)
+        if not layout.pairs:
+            return None
+        images = load_images(layout.pair_images(layout.test_pairs), image_size)
+        return _pair_set(layout, layout.test_pairs, Images(images, stats))
 
     def load_verification_test(
         self, data_dir: str, stats: ChannelStats, image_size: int
@@ -100,12 +119,22 @@ class Hw2p2(Task):
 
 
 def _trial_splits(layout: FaceLayout, train_images: int | None) -> list[list[Path]]:
-    """The images a trial reads: training (the first ``train_images``), dev, gallery,
-    unknown_dev."""
+    """The images a trial reads: training (the first ``train_images``), dev, then gallery and
+    unknown_dev, or the images of the validation pairs."""
     train = layout.train[:train_images] if train_images else layout.train
-    return [
-        [p for p, _ in split] for split in (train, layout.dev, layout.known, layout.unknown_dev)
-    ]
+    splits = [[p for p, _ in split] for split in (train, layout.dev)]
+    if layout.pairs:
+        return [*splits, layout.pair_images(layout.pairs)]
+    return [*splits, *([p for p, _ in split] for split in (layout.known, layout.unknown_dev))]
+
+
+def _pair_set(layout: FaceLayout, pairs: tuple[tuple, ...], images: Images) -> PairSet:
+    """``pairs`` as indices into ``images`` (``layout.pair_images(pairs)``, decoded)."""
+    where = {path: i for i, path in enumerate(layout.pair_images(pairs))}
+    first, second = (torch.tensor([where[pair[k]] for pair in pairs]) for k in (0, 1))
+    labelled = pairs and len(pairs[0]) == 3
+    same = torch.tensor([pair[2] for pair in pairs]) if labelled else None
+    return PairSet(images, first, second, same)
 
 
 @functools.lru_cache(maxsize=4)
