@@ -5,6 +5,8 @@ layout, each pair's similarity is scored by ROC AUC and equal error rate."""
 from __future__ import annotations
 
 import csv
+import dataclasses
+import json
 
 import pytest
 import torch
@@ -165,6 +167,7 @@ def test_a_pair_layout_is_read_from_its_files_and_each_line_checked(tmp_path):
 
 def test_a_trial_on_a_pair_layout_reports_auc_and_eer(tmp_path):
     from nas.config import RunConfig
+    from nas.predict import predict
     from search_spaces.hw2p2_resnet import SEED
     from trainables.tasks import get_task
     from trainables.trial import Trial, TrialJob
@@ -187,5 +190,20 @@ def test_a_trial_on_a_pair_layout_reports_auc_and_eer(tmp_path):
     assert pair_scores(similarity, pairs.same) == pytest.approx(
         {k: metrics[k] for k in ("verify_acc", "verify_auc", "verify_eer")}
     )
-    test = get_task("hw2p2").load_verification_pairs(str(faces), trial.data.stats, 32)
+    size = trial.spec.image_size
+    test = get_task("hw2p2").load_verification_pairs(str(faces), trial.data.stats, size)
     assert (len(test.first), test.same) == (4, None)
+    # nas.predict on an experiment holding this trial: each test pair's similarity, by line.
+    experiment = tmp_path / "experiment"
+    report.save(experiment / "trial_a" / "checkpoint_000000")
+    result = {**metrics, "trial_id": "a", "training_iteration": 1, "time_total_s": 1.0}
+    result |= {"timestamp": 0, "config": {**SEED, "seed": 0}}
+    (experiment / "trial_a" / "result.json").write_text(json.dumps(result) + "\n")
+    record = {"space": "hw2p2_resnet", "options": dataclasses.asdict(run)}
+    (experiment / "run.json").write_text(json.dumps(record))
+    lines = predict(str(experiment), None, tmp_path / "out")
+    assert lines[-1].endswith("cosine similarity of each of 4 test pairs")
+    rows = list(csv.reader((tmp_path / "out" / "verification_submission.csv").open()))
+    expected = test.similarities(trial.training.embed).tolist()
+    assert rows[0] == ["id", "label"] and [r[0] for r in rows[1:]] == ["0", "1", "2", "3"]
+    assert [float(r[1]) for r in rows[1:]] == pytest.approx(expected, abs=1e-5)
