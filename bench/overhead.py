@@ -33,6 +33,7 @@ from trainables.data.synthetic import write_synthetic_cifar10  # noqa: E402
 from trainables.device import Device  # noqa: E402
 from trainables.loop import Training, seed_everything  # noqa: E402
 from trainables.tasks import get_task  # noqa: E402
+from trainables.trial import TrialJob  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -81,7 +82,7 @@ def tuned(
         train_images=limit,
     )
     tuner = tune.Tuner(
-        trainable_for(run.search_space(), run),
+        trainable_for(TrialJob(run.search_space(), run)),
         param_space={**SEED, "seed": tune.grid_search(list(range(trials)))},
         tune_config=tune.TuneConfig(reuse_actors=True),
         run_config=tune.RunConfig(

@@ -154,7 +154,7 @@ def sharing(device: Device, data_dir: Path, storage: Path, trials: int) -> Row:
             gpus = 1.0 / k if device.cuda else 0.0
             run = _run(data_dir, cpus=cpus / k, gpus=gpus)
             tuner = tune.Tuner(
-                trainable_for(run.search_space(), run),
+                trainable_for(TrialJob(run.search_space(), run)),
                 param_space={**_seed_config(), "seed": tune.grid_search(list(range(k)))},
                 tune_config=tune.TuneConfig(max_concurrent_trials=k),
                 run_config=tune.RunConfig(

@@ -101,7 +101,7 @@ def best_model(experiment: str, device: Device) -> tuple[str, Model, list[str]]:
             return which, Model(checkpoint, device), skipped
         except UNREADABLE as e:
             skipped.append(
-                f"skipped {checkpoint.name} of {folder.name}: it does not load "
+                f"skipped {checkpoint.name} of trial {folder.name}: it does not load "
                 f"({type(e).__name__}), a write cut short"
             )
     what = "no checkpoint" if not checkpoints else "no checkpoint that loads"
