@@ -6,6 +6,13 @@ against the rules. A candidate that fails is told to Optuna as infeasible
 (its constraint values are positive, so TPE ranks it below every feasible trial and learns where
 the budget lies) and another is drawn; Ray never sees it. Trials ASHA stops early are told as
 pruned at their last epoch, so TPE compares them fairly with trials that ran to the end.
+
+The study lives in Optuna's journal file storage in the experiment folder (``STUDY``), so Optuna's
+own tools open it while the search runs (``optuna-dashboard <experiment>/study.journal``,
+``optuna.load_study``). The journal, not the pickle Tune saves with each snapshot, is the study's
+truth: a restored searcher reopens it and settles what happened between the snapshot and a kill
+(``_settle``), so no trial is lost or counted twice. An experiment on a URI keeps its study in
+memory, pickled with the snapshot, as Tune's own Optuna searcher does.
 """
 
 from __future__ import annotations
@@ -14,8 +21,12 @@ import json
 import math
 import pickle
 import warnings
+from pathlib import Path
 
 import optuna
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
 from ray import tune
 
 from nas import storage
@@ -25,6 +36,7 @@ from search_spaces.rules import check
 from trainables.models.analysis import Analysis
 
 MAX_DRAWS_PER_SUGGESTION = 500
+REJECTION = "rejected"  # the user attribute of a rejected candidate's Optuna trial
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
@@ -76,17 +88,31 @@ class FeasibleSearch(tune.search.Searcher):
         num_samples: int = 16,  # sizes the sampler's start-up or population
         points_to_evaluate: list[Config] | None = None,
         rejected_log: str | None = None,
+        journal: str | None = None,  # the study's journal file; None: the study stays in memory
+        name: str = "search",
     ):
         super().__init__(metric=space.metric, mode=space.mode)
         self.space, self.seed, self.max_epochs = space, seed, max_epochs
         self._sampler = make_sampler(sampler, seed, num_samples, fixed=tuple(space.fixed))
-        direction = "maximize" if space.mode == "max" else "minimize"
-        self.study = optuna.create_study(direction=direction, sampler=self._sampler)
+        self.journal, self.name = journal, name
+        self.study = self._open_study()
         for point in points_to_evaluate or []:
             self.study.enqueue_trial(point)
         self.rejected_log = rejected_log  # a path or URI; rewritten whole after each suggestion
-        self.rejections: list[dict] = []
-        self._live: dict[str, optuna.Trial] = {}
+        self._live: dict[str, int] = {}  # Tune's trial id -> the Optuna trial's number
+
+    def _open_study(self) -> optuna.Study:
+        storage = None
+        if self.journal is not None:
+            Path(self.journal).parent.mkdir(parents=True, exist_ok=True)
+            storage = JournalStorage(JournalFileBackend(self.journal))
+        return optuna.create_study(
+            study_name=self.name,
+            storage=storage,
+            direction="maximize" if self.space.mode == "max" else "minimize",
+            sampler=self._sampler,
+            load_if_exists=True,
+        )
 
     def set_search_properties(self, metric, mode, config, **spec) -> bool:
         return True  # metric and mode come from the space
@@ -97,7 +123,7 @@ class FeasibleSearch(tune.search.Searcher):
             return self._draw_feasible(trial_id)
         finally:  # the log is rewritten whole (object stores cannot append): once, not per draw
             if self.rejected_log is not None and self.rejected > rejected_before:
-                lines = [json.dumps(entry) + "\n" for entry in self.rejections]
+                lines = [json.dumps(entry) + "\n" for entry in self.rejections()]
                 storage.write_text(self.rejected_log, "".join(lines))
 
     def _draw_feasible(self, trial_id: str) -> Config:
@@ -110,7 +136,7 @@ class FeasibleSearch(tune.search.Searcher):
             if reasons:
                 self._reject(trial, config, reasons, analysis)
                 continue
-            self._live[trial_id] = trial
+            self._live[trial_id] = trial.number
             return {**config, "seed": trial_seed(self.seed, trial.number)}
         raise RuntimeError(
             f"{MAX_DRAWS_PER_SUGGESTION} candidates in a row broke the rules of space "
@@ -119,10 +145,13 @@ class FeasibleSearch(tune.search.Searcher):
         )
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        trial = self._live.get(trial_id)
+        number = self._live.get(trial_id)
         value = result.get(self.space.metric)
-        if trial is not None and value is not None and math.isfinite(value):
-            trial.report(value, step=result["training_iteration"])
+        if number is not None and value is not None and math.isfinite(value):
+            self._trial(number).report(value, step=result["training_iteration"])
+
+    def _trial(self, number: int) -> optuna.Trial:
+        return optuna.Trial(self.study, self.study.get_trials(deepcopy=False)[number]._trial_id)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
         if result and not error:
@@ -133,7 +162,7 @@ class FeasibleSearch(tune.search.Searcher):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
                 self.on_trial_result(trial_id, result)
-        trial = self._live.pop(trial_id, None)
+        trial = self._live.pop(trial_id, None)  # its number
         if trial is None:
             return
         value = (result or {}).get(self.space.metric)
@@ -168,22 +197,57 @@ class FeasibleSearch(tune.search.Searcher):
 
     @property
     def rejected(self) -> int:
-        return len(self.rejections)
+        return len(self.rejections())
+
+    def rejections(self) -> list[dict]:
+        """The candidates that broke the rules, as told to the study: number, reasons, config
+        and the network's figures where it could be built."""
+        trials = self.study.get_trials(deepcopy=False)
+        return [
+            {"number": t.number, **t.user_attrs[REJECTION]}
+            for t in trials
+            if REJECTION in t.user_attrs
+        ]
 
     def _reject(
         self, trial: optuna.Trial, config: Config, reasons: list[str], analysis: Analysis | None
     ) -> None:
-        # The value is never compared: TPE ranks infeasible trials by constraint violation alone.
-        self.study.tell(trial, 0.0)
-        entry = {"number": trial.number, "reasons": reasons, "config": config}
+        entry = {"reasons": reasons, "config": config}
         if analysis is not None:
             entry |= analysis.figures()
-        self.rejections.append(entry)
+        trial.set_user_attr(REJECTION, entry)
+        # The value is never compared: TPE ranks infeasible trials by constraint violation alone.
+        self.study.tell(trial, 0.0)
+
+    # Tune pickles the searcher with the Tuner and saves it with every snapshot; a study in a
+    # journal is reopened from the file instead (its storage holds a file handle and a lock).
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "study": None if self.journal else self.study}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if self.journal is not None:
+            self.study = self._open_study()
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as f:
-            pickle.dump(self.__dict__, f)
+            pickle.dump(self.__getstate__(), f)
 
     def restore(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "rb") as f:
-            self.__dict__.update(pickle.load(f))
+            self.__setstate__(pickle.load(f))
+        self._settle()
+
+    def _settle(self) -> None:
+        """Make the study agree with the snapshot Tune resumes from, after a kill between the
+        two: a trial asked after the snapshot (Tune never started it, and will ask anew) is
+        failed, so it counts nowhere; a trial the snapshot has running but the study saw
+        finish keeps its told value, and its replay is not told again."""
+        live = set(self._live.values())
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if t.number not in live:
+                self.study.tell(t.number, state=TrialState.FAIL)
+        running = {
+            t.number for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        }
+        self._live = {tid: n for tid, n in self._live.items() if n in running}

@@ -14,9 +14,11 @@ from nas import storage
 from nas.config import RunConfig
 from nas.faults import not_counting_lost_nodes
 from nas.logs import LogsFromCheckpoint
+from nas.resume import ORPHANED
 from nas.rungs import FairASHA
 from nas.searcher import FeasibleSearch
 from nas.storage import StorageFull
+from reports.results import STUDY
 from search_spaces.base import Config, SearchSpace
 from trainables.tasks import get_task
 from trainables.trainable import train_trial
@@ -50,6 +52,8 @@ def build_tuner(space: SearchSpace, run: RunConfig) -> tuple[tune.Tuner, Feasibl
         num_samples=run.num_samples,
         points_to_evaluate=[space.preset("seed")] if run.seed_trial else [],
         rejected_log=storage.join(run.experiment_dir, "rejected.jsonl"),
+        journal=study_journal(run),
+        name=run.name,
     )
     scheduler = FairASHA(
         time_attr="training_iteration",
@@ -72,6 +76,12 @@ def build_tuner(space: SearchSpace, run: RunConfig) -> tuple[tune.Tuner, Feasibl
         run_config=tune_run_config(run, METRIC_COLUMNS, space.progress_columns),
     )
     return tuner, searcher
+
+
+def study_journal(run: RunConfig) -> str | None:
+    """Where the search's Optuna study is kept: a journal file in the experiment folder; None
+    (in memory, saved with Tune's snapshots) on a URI, where files cannot be appended to."""
+    return None if storage.is_uri(run.experiment_dir) else storage.join(run.experiment_dir, STUDY)
 
 
 def build_refit_tuner(
@@ -106,7 +116,11 @@ def restore_tuner(space: SearchSpace, run: RunConfig, refit=None) -> tune.Tuner:
     seeds), to continue it; a fresh one in its folder where the driver was killed before Tune's
     first snapshot (its trials were set aside as orphans)."""
     if not tune.Tuner.can_restore(run.experiment_dir):
-        return build_refit_tuner(space, run, *refit) if refit else build_tuner(space, run)[0]
+        if refit:
+            return build_refit_tuner(space, run, *refit)
+        if (journal := study_journal(run)) and storage.exists(journal):  # its trials were too
+            storage.move(journal, storage.join(run.experiment_dir, ORPHANED, STUDY))
+        return build_tuner(space, run)[0]
     not_counting_lost_nodes()
     job = TrialJob(space, run, refit=refit[0] if refit else None)
     return tune.Tuner.restore(

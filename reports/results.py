@@ -12,7 +12,10 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+import optuna
 import pandas as pd
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
 
 from nas import storage
 from nas.faults import LOG as NODE_LOST_LOG
@@ -41,6 +44,7 @@ METRICS = (
 ARCHITECTURE = ("params", "macs", "receptive_field")
 
 
+STUDY = "study.journal"  # the searcher's Optuna study, in Optuna's journal file storage
 REFIT = "refit"  # the folder, inside the experiment's, of its refit (nas.refit)
 REFIT_RECORD = "refit.json"  # in it: what was refit, how, and for which search
 
@@ -53,6 +57,7 @@ class Experiment:
     trials: pd.DataFrame  # one row per trial and rejected candidate (see ``trials_table``)
     problems: tuple[str, ...] = ()  # what could not be read, said once by the caller
     refit: Experiment | None = None  # its refit's models, where it has one
+    study: optuna.Study | None = None  # the searcher's Optuna study, where it is on disk
 
 
 def load_experiment(location: str) -> Experiment:
@@ -72,7 +77,19 @@ def load_experiment(location: str) -> Experiment:
         max_epochs = int(epochs["training_iteration"].max())
     trials = trials_table(epochs, statuses, rejected, max_epochs or 0)
     refit, refit_problems = load_refit(location)
-    return Experiment(location, run, epochs, trials, problems + refit_problems, refit)
+    problems += refit_problems
+    return Experiment(location, run, epochs, trials, problems, refit, load_study(location))
+
+
+def load_study(location: str) -> optuna.Study | None:
+    """The search's Optuna study from its journal (``STUDY``); None where there is none (a
+    refit, an experiment on a URI, one made before the study was kept)."""
+    path = storage.join(location, STUDY)
+    if storage.is_uri(path) or not storage.exists(path):
+        return None
+    journal = JournalStorage(JournalFileBackend(path))
+    (name,) = optuna.get_all_study_names(journal)  # one study, named after the experiment
+    return optuna.load_study(study_name=name, storage=journal)
 
 
 def load_refit(location: str) -> tuple[Experiment | None, tuple[str, ...]]:

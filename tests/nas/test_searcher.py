@@ -107,3 +107,65 @@ def test_rules_no_network_can_meet_are_refused_before_the_search(capsys):
         "candidates, the smallest with 68,168 params; loosen the rules (--max-params) or choose "
         "another space."
     )
+
+
+def stored_study(journal):
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    return optuna.load_study(study_name="s", storage=JournalStorage(JournalFileBackend(journal)))
+
+
+def test_the_study_is_kept_in_optunas_journal_and_loads_with_optuna(tmp_path):
+    journal = str(tmp_path / "study.journal")
+    searcher = FeasibleSearch(SPACE, "tpe", seed=1, max_epochs=3, journal=journal, name="s")
+    drive(searcher, 12)
+    study = stored_study(journal)  # as optuna-dashboard and a user open it
+    states = [t.state.name for t in study.trials]
+    assert states.count("COMPLETE") + states.count("PRUNED") == 12 + searcher.rejected
+    assert "RUNNING" not in states and searcher.rejected > 0
+    rejected = [t for t in study.trials if "rejected" in t.user_attrs]
+    assert len(rejected) == searcher.rejected
+    assert all(max(t.constraints.values()) > 0 for t in rejected)  # infeasible to Optuna
+
+
+def test_a_restored_searcher_settles_the_trials_a_kill_left_between_snapshot_and_journal(
+    tmp_path,
+):
+    journal, snapshot = str(tmp_path / "study.journal"), str(tmp_path / "searcher.pkl")
+    searcher = FeasibleSearch(SPACE, "random", seed=2, max_epochs=3, journal=journal, name="s")
+    searcher.suggest("done")
+    searcher.suggest("running")
+    searcher.save(snapshot)  # Tune's last snapshot: both trials running
+    searcher.suggest("lost")  # asked after it: Tune will never start this one
+    searcher.on_trial_complete("done", {"val_acc": 0.4, "training_iteration": 3})
+    # The driver is killed; Tune unpickles the searcher and restores its snapshot.
+    import pickle
+
+    restored = pickle.loads(pickle.dumps(searcher))
+    restored.restore(snapshot)
+    by_state = {}
+    for t in stored_study(journal).trials:
+        if "rejected" not in t.user_attrs:
+            by_state.setdefault(t.state.name, []).append(t.number)
+    assert len(by_state["FAIL"]) == 1 and len(by_state["RUNNING"]) == 1  # lost; running
+    assert len(by_state["COMPLETE"]) == 1  # done, told once
+    # Tune replays "done" from its checkpoint: already told, its replay changes nothing.
+    restored.on_trial_result("done", {"val_acc": 0.1, "training_iteration": 3})
+    restored.on_trial_complete("done", {"val_acc": 0.1, "training_iteration": 3})
+    restored.on_trial_complete("running", {"val_acc": 0.3, "training_iteration": 1})
+    restored.suggest("new")
+    study = stored_study(journal)
+    values = sorted(
+        t.value
+        for t in study.trials
+        if t.state.name == "COMPLETE" and "rejected" not in t.user_attrs
+    )
+    assert values == [0.4]
+    assert [t.state.name for t in study.trials if "rejected" not in t.user_attrs] == [
+        "COMPLETE",
+        "PRUNED",
+        "FAIL",
+        "RUNNING",
+    ]
