@@ -179,7 +179,7 @@ def summarize(experiment: str, grid, space, config: RunConfig, wall: float) -> d
     from nas.tuner import baseline_config
     from reports.export import export_to
     from reports.results import FAILED, FINISHED, REJECTED, RUNNING, STOPPED, load_experiment
-    from reports.tables import best_trial, preset_trial
+    from reports.tables import derive, preset_trial
 
     results = load_experiment(experiment)  # read once: the counts, the best trial, the reports
     states = results.trials["State"].value_counts()
@@ -195,7 +195,8 @@ def summarize(experiment: str, grid, space, config: RunConfig, wall: float) -> d
         "wall_seconds": round(wall, 1),
     }
     checkpoints = {r.metrics["trial_id"]: r.checkpoint for r in grid if r.metrics}
-    best, seed = best_trial(results), preset_trial(results, baseline_config(space, config))
+    derived = derive(results)  # once: the best trial, what mattered, the reports
+    best, seed = derived.best, preset_trial(results, baseline_config(space, config))
     summary["best"], summary["seed"] = (
         None if row is None else trial_summary(row, space, config, checkpoints)
         for row in (best, seed)
@@ -203,7 +204,15 @@ def summarize(experiment: str, grid, space, config: RunConfig, wall: float) -> d
     summary["gain_over_seed"] = gain_over_seed(summary["best"], summary["seed"], space.mode)
     summary["interrupted"] = bool(summary["unfinished"]) or summary["trials"] < config.num_samples
     summary["resume_command"] = resume_command(config)
-    summary["reports"] = export_to(results)
+    found = derived.importance
+    summary["importance"] = {
+        "note": found.note,
+        "rung": found.rung,
+        "trials": found.trials,
+        "knobs": dict(zip(found.table["knob"], found.table["importance"], strict=True)),
+        "top": found.top(),
+    }
+    summary["reports"] = export_to(derived)
     storage.write_text(storage.join(experiment, "summary.json"), json.dumps(summary, indent=1))
     return summary
 
@@ -293,7 +302,8 @@ def print_summary(summary: dict) -> None:
         f"\nBest trial {best['trial_id']} (by {best['metric']}): {scores} after {best['epochs']} "
         f"epochs, test_acc {test}, {best['params']:,} params, "
         f"{best['macs']:,} MACs, receptive field {best['receptive_field']}\n"
-        f"  config: {config}\n{seed_sentence(summary)}\n{counts}"
+        f"  config: {config}\n{seed_sentence(summary)}\n"
+        f"{summary['importance']['top']}.\n{counts}"
     )
 
 

@@ -17,14 +17,14 @@ from nas import storage
 from reports.charts import write_charts
 from reports.html import write_html
 from reports.results import Experiment, load_experiment
-from reports.tables import derive
+from reports.tables import Derived, derive
 from reports.workbook import write_workbook
 
 
-def export(experiment: Experiment, out: Path) -> list[Path]:
-    """Write every report of ``experiment`` into the local folder ``out``; returns the paths."""
+def export(derived: Derived, out: Path) -> list[Path]:
+    """Write every report of an experiment (its tables, ``derived`` once for every writer) into
+    the local folder ``out``; returns the paths."""
     out.mkdir(parents=True, exist_ok=True)
-    derived = derive(experiment)  # once, for every writer
     csv = out / "ablations.csv"
     derived.ablations.to_csv(csv, index=False)
     refit = []
@@ -40,15 +40,19 @@ def export(experiment: Experiment, out: Path) -> list[Path]:
     ]
 
 
-def export_to(source: str | Experiment, out: str | None = None) -> list[str]:
-    """Export an experiment, by location or loaded, to ``out`` (default: its reports/)."""
-    experiment = source if isinstance(source, Experiment) else load_experiment(source)
-    out = out or storage.join(experiment.location, "reports")
+def export_to(source: str | Experiment | Derived, out: str | None = None) -> list[str]:
+    """Export an experiment, by location, loaded or derived, to ``out`` (default: its
+    reports/)."""
+    if isinstance(source, Derived):
+        derived = source
+    else:
+        derived = derive(source if isinstance(source, Experiment) else load_experiment(source))
+    out = out or storage.join(derived.experiment.location, "reports")
     if not storage.is_uri(out):
-        return [str(p) for p in export(experiment, Path(out))]
+        return [str(p) for p in export(derived, Path(out))]
     with tempfile.TemporaryDirectory() as tmp:  # write locally, then copy to the object store
         written = []
-        for path in export(experiment, Path(tmp)):
+        for path in export(derived, Path(tmp)):
             target = storage.join(out, path.name)
             storage.write_bytes(target, path.read_bytes())
             written.append(target)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from reports.ablations import ablation_table
+from reports.importance import Importance, importance
 from reports.refit import RefitTables, refit_tables
 from reports.results import ARCHITECTURE, METRICS, REJECTED, Experiment
 from search_spaces import SPACES, SearchSpace, space_for_run
@@ -317,13 +318,15 @@ class Derived:
     best_details: tuple[list[tuple], list[tuple]]
     run_rows: list[tuple[str, object]]
     refit: RefitTables | None  # where the experiment has a refit
+    importance: Importance
 
 
 def derive(experiment: Experiment) -> Derived:
-    front, best = pareto(experiment), best_trial(experiment)
+    front, best, metric = pareto(experiment), best_trial(experiment), metric_of(experiment)
+    rungs = rung_epochs(experiment.run.get("options", {}))
     return Derived(
         experiment=experiment,
-        metric=metric_of(experiment),
+        metric=metric,
         ablations=ablation_table(experiment.trials),
         architectures=architectures(experiment),
         pareto=front,
@@ -335,4 +338,5 @@ def derive(experiment: Experiment) -> Derived:
         best_details=best_details(experiment, best),
         run_rows=run_rows(experiment),
         refit=refit_tables(experiment.refit) if experiment.refit else None,
+        importance=importance(experiment.study, metric, rungs),
     )

@@ -1,5 +1,5 @@
-"""``nas.xlsx``: Trials, Architectures, Pareto, Curves, Best, Run and (after a refit) Refit
-sheets (openpyxl)."""
+"""``nas.xlsx``: Trials, Architectures, Pareto, Curves, Best, Run, Importance and (after a
+refit) Refit sheets (openpyxl)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from reports.importance import Importance
 from reports.refit import RefitTables
 from reports.tables import Derived
 
@@ -31,6 +32,7 @@ def write_workbook(derived: Derived, path: Path) -> Path:
     _frame(book.create_sheet("Curves"), derived.curves)
     _best(book.create_sheet("Best"), *derived.best_details)
     _pairs(book.create_sheet("Run"), ("Key", "Value"), derived.run_rows)
+    _importance(book.create_sheet("Importance"), derived.importance)
     if derived.refit is not None:
         _refit(book.create_sheet("Refit"), derived.refit)
     book.save(path)
@@ -59,7 +61,11 @@ def _frame(sheet: Worksheet, frame: pd.DataFrame) -> None:
 def _number_format(column: str) -> str | None:
     if column in ("params", "macs"):
         return "#,##0"
-    if column.endswith(("_acc", "_loss")) or column in ("dropout", "label_smoothing"):
+    if column.endswith(("_acc", "_loss")) or column in (
+        "dropout",
+        "label_smoothing",
+        "importance",
+    ):
         return "0.0000"
     if column.endswith("lr") or column == "weight_decay":
         return "0.00E+00"
@@ -122,6 +128,14 @@ def _refit(sheet: Worksheet, refit: RefitTables) -> None:
         cell.font = BOLD
     for row in refit.models.itertuples(index=False):
         sheet.append([_cell(v) for v in row])
+
+
+def _importance(sheet: Worksheet, importance: Importance) -> None:
+    """The knobs, most important first, then what the figures rest on (or why there are none)."""
+    _frame(sheet, importance.table)
+    sheet.append([])
+    sheet.append([importance.note])
+    sheet.column_dimensions["A"].width = 24
 
 
 def _best(sheet: Worksheet, summary: list[tuple], layers: list[tuple]) -> None:
