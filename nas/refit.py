@@ -104,17 +104,21 @@ def config_of(args: argparse.Namespace) -> RunConfig:
             "options): give the folder nas.run wrote, EXPERIMENT_DIR = --storage/--name."
         )
     search = resumed_config(name, record, {"storage": where, "data_dir": given.get("data_dir")})
+    # The search's own --refit-* (nas.run's) are not this command's: only flags given count.
+    search = dataclasses.replace(search, **dict.fromkeys(SETTINGS))
     return dataclasses.replace(search, **{k: v for k, v in given.items() if k != "data_dir"})
 
 
-def refit(search: RunConfig, resume: bool) -> dict:
+def refit(search: RunConfig, resume: bool, command: str = "nas.refit") -> dict:
     """Refit ``search``'s winners (its ``refit_*`` settings) and return the refit's summary,
-    also written into the experiment's summary.json. Starts Ray unless the caller has."""
+    also written into the experiment's summary.json. Starts Ray unless the caller has.
+    ``command``: the module run (nas.refit, or nas.run --refit-top), for refit.json."""
     import ray
 
     from nas.tuner import build_refit_tuner, fit, restore_tuner
 
     experiment, space = search.experiment_dir, space_named(search.space)
+    DriverLock(experiment, search.name).check()  # a search still running has no final ranking
     record = read_record(experiment)
     check_space_unchanged(
         search.name, record, space, "restore that file to refit this search, or search again"
@@ -160,7 +164,7 @@ def refit(search: RunConfig, resume: bool) -> dict:
     for node, line in prepare_other_nodes(space, run).items():
         print(f"on node {node}: {line}", flush=True)
     with lock:
-        write_refit_record(folder, search, record, candidates, settings, earlier)
+        write_refit_record(folder, search, record, candidates, settings, earlier, command)
         print(
             f"Refitting {len(configs) - 1} configuration(s) of {search.name} and the seed preset: "
             f"{len(settings['seeds'])} seeds each, {settings['epochs']} epochs, no early "
@@ -289,11 +293,16 @@ def candidate(
 
 
 def write_refit_record(
-    folder: str, search: RunConfig, record: dict, candidates, settings, earlier
+    folder: str,
+    search: RunConfig,
+    record: dict,
+    candidates: list[dict],
+    settings: dict,
+    earlier: dict | None,
+    module: str,
 ) -> None:
     """refit.json: started (and on resume, resumed) before any model trains."""
     path = storage.join(folder, REFIT_RECORD)
-    module = f"nas.{Path(sys.argv[0]).stem}"  # nas.refit, or nas.run --refit-top
     command = shlex.join([Path(sys.executable).name, "-m", module, *sys.argv[1:]])
     if earlier:
         earlier.setdefault("resumes", []).append({"command": command, "started": now()})
@@ -326,14 +335,15 @@ def summarize(experiment: str, search: RunConfig, wall: float) -> dict:
     results = load_experiment(experiment)
     tables = refit_tables(results.refit)
     states = tables.models["State"].value_counts()
-    unfinished = len(tables.models) - int(states.get(FINISHED, 0)) - int(states.get(FAILED, 0))
+    expected = len(tables.configurations) * len(tables.seeds)  # Tune makes grid trials lazily
+    unfinished = expected - int(states.get(FINISHED, 0)) - int(states.get(FAILED, 0))
     configurations = tables.configurations.astype(object)
     best = best_model(tables)
     summary = {
         "epochs": tables.epochs,
         "seeds": tables.seeds,
         "score": tables.score,
-        "models": len(tables.models),
+        "models": expected,
         "finished": int(states.get(FINISHED, 0)),
         "failed": int(states.get(FAILED, 0)),
         "unfinished": unfinished,
@@ -418,7 +428,9 @@ def main(argv: list[str] | None = None) -> int:
         with data_in_place(search) as search:
             summary = refit(search, args.resume)
         print_refit(summary)
-        return 130 if summary["interrupted"] else 0
+        if summary["interrupted"]:
+            return 130  # as for Ctrl-C: the refit is resumable
+        return 0 if summary["best_model"] else 1
     except MISTAKES as e:
         return said("nas.refit", e, record_fix="restore it to refit")
     except OSError as e:

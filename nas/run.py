@@ -169,7 +169,7 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
         summary = summarize(experiment, grid, space, config, time.monotonic() - start)
     if config.refit_top and not summary["interrupted"] and summary["best"]:
         began = storage.exists(storage.join(experiment, REFIT, REFIT_RECORD))
-        summary["refit"] = refit(config, resume=resume and began)
+        summary["refit"] = refit(config, resume=resume and began, command="nas.run")
     return summary
 
 
@@ -213,7 +213,10 @@ def summarize(experiment: str, grid, space, config: RunConfig, wall: float) -> d
         "top": found.top(),
     }
     summary["reports"] = export_to(derived)
-    storage.write_text(storage.join(experiment, "summary.json"), json.dumps(summary, indent=1))
+    path = storage.join(experiment, "summary.json")
+    if storage.exists(path) and "refit" in (earlier := json.loads(storage.read_text(path))):
+        summary["refit"] = earlier["refit"]  # a refit's results stay until it is redone
+    storage.write_text(path, json.dumps(summary, indent=1))
     return summary
 
 
@@ -318,9 +321,10 @@ def main(argv: list[str] | None = None) -> int:
         with data_in_place(config) as config:
             summary = run_search(config, args.resume)
         print_summary(summary)
-        if "refit" in summary:
+        refit_ran = config.refit_top and "refit" in summary  # else an earlier refit's, kept
+        if refit_ran:
             print_refit(summary["refit"])
-        if summary["interrupted"] or summary.get("refit", {}).get("interrupted"):
+        if summary["interrupted"] or (refit_ran and summary["refit"]["interrupted"]):
             return 130  # as for Ctrl-C: the experiment is resumable
         return 0 if summary["best"] else 1
     except MISTAKES as e:

@@ -112,6 +112,7 @@ def configuration_table(
             row["verdict"] = verdict(gains)
         rows.append(row)
     table = pd.DataFrame(rows)
+    table["search_rank"] = table["search_rank"].astype("Int64")  # the preset may have none
     means = table[f"mean_{score}"].astype(float)
     table.insert(2, "refit_rank", means.rank(ascending=False, method="min").astype("Int64"))
     return table

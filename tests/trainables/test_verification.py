@@ -12,8 +12,10 @@ import pytest
 import torch
 
 from trainables.data import DataError
+from trainables.data.augment import ChannelStats
 from trainables.data.hw2p2 import validate_layout
 from trainables.data.synthetic import write_synthetic_hw2p2
+from trainables.tasks import get_task
 from trainables.verification import (
     NO_ONE,
     identify,
@@ -145,6 +147,7 @@ def test_a_pair_layout_is_read_from_its_files_and_each_line_checked(tmp_path):
     assert [same for *_, same in layout.pairs] == [True] * 4 + [False] * 4
     pairs = ver / "val_pairs.txt"
     lines = pairs.read_text().splitlines()
+    (tmp_path / "outside.jpg").write_bytes((ver / "unknown_dev/000.jpg").read_bytes())
     for bad, message in (
         (
             "unknown_dev/000.jpg unknown_dev/004.jpg 2",
@@ -155,6 +158,11 @@ def test_a_pair_layout_is_read_from_its_files_and_each_line_checked(tmp_path):
             "unknown_dev/000.jpg gone.jpg 1",
             f"line 3 names gone.jpg, which is neither in {ver} nor in {faces}.",
         ),
+        (
+            "unknown_dev/000.jpg ../../outside.jpg 1",
+            f"line 3 names ../../outside.jpg, outside the data folder {faces}: name images "
+            f"relative to {ver} or {faces}.",
+        ),
     ):
         pairs.write_text("\n".join([*lines[:2], bad, *lines[3:]]))
         with pytest.raises(DataError) as error:
@@ -163,6 +171,15 @@ def test_a_pair_layout_is_read_from_its_files_and_each_line_checked(tmp_path):
     pairs.write_text("\n".join(lines[:4]))
     with pytest.raises(DataError, match="all labelled the same"):
         validate_layout(faces)
+    pairs.write_text("\n".join(lines))
+    (ver / "test_pairs.txt").unlink()  # a layout may come without them; a submission cannot
+    task, stats = get_task("hw2p2"), ChannelStats((128.0,) * 3, (64.0,) * 3)
+    with pytest.raises(DataError) as error:
+        task.load_verification_pairs(str(faces), stats, 32)
+    assert str(error.value) == (
+        f"HW2P2 data: {ver / 'test_pairs.txt'} is missing or lists no pair: nothing to write a "
+        "verification submission for; add the test pairs, one 'IMAGE IMAGE' per line."
+    )
 
 
 def test_a_trial_on_a_pair_layout_reports_auc_and_eer(tmp_path):

@@ -270,6 +270,11 @@ def _read_pairs(path: Path, root: Path, labelled: bool = False) -> list[tuple]:
         images = []
         for name in fields[:2]:
             image = next((b / name for b in (path.parent, root) if (b / name).is_file()), None)
+            if image is not None and not image.resolve().is_relative_to(root.resolve()):
+                raise DataError(
+                    f"HW2P2 data: {path} line {number} names {name}, outside the data folder "
+                    f"{root}: name images relative to {path.parent} or {root}."
+                )
             if image is None:
                 raise DataError(
                     f"HW2P2 data: {path} line {number} names {name}, which is neither in "

@@ -9,9 +9,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from trainables.data import DataError
 from trainables.data.augment import AugmentedImages, ChannelStats, face_train_transform
 from trainables.data.face_augment import FaceAugment
-from trainables.data.hw2p2 import FaceLayout, cached_stats, load_images, validate_layout
+from trainables.data.hw2p2 import (
+    TEST_PAIRS,
+    FaceLayout,
+    cached_stats,
+    load_images,
+    validate_layout,
+)
 from trainables.data.images import Images
 from trainables.data.synthetic import write_synthetic_hw2p2
 from trainables.tasks.base import PairSet, Task, TaskData, VerifySet
@@ -97,6 +104,12 @@ class Hw2p2(Task):
         layout = _layout(data_dir)
         if not layout.pairs:
             return None
+        if not layout.test_pairs:
+            where = Path(data_dir) / "verification" / TEST_PAIRS
+            raise DataError(
+                f"HW2P2 data: {where} is missing or lists no pair: nothing to write a "
+                "verification submission for; add the test pairs, one 'IMAGE IMAGE' per line."
+            )
         images = load_images(layout.pair_images(layout.test_pairs), image_size)
         return _pair_set(layout, layout.test_pairs, Images(images, stats))
 
@@ -131,7 +144,9 @@ def _trial_splits(layout: FaceLayout, train_images: int | None) -> list[list[Pat
 def _pair_set(layout: FaceLayout, pairs: tuple[tuple, ...], images: Images) -> PairSet:
     """``pairs`` as indices into ``images`` (``layout.pair_images(pairs)``, decoded)."""
     where = {path: i for i, path in enumerate(layout.pair_images(pairs))}
-    first, second = (torch.tensor([where[pair[k]] for pair in pairs]) for k in (0, 1))
+    first, second = (
+        torch.tensor([where[pair[k]] for pair in pairs], dtype=torch.long) for k in (0, 1)
+    )
     labelled = pairs and len(pairs[0]) == 3
     same = torch.tensor([pair[2] for pair in pairs]) if labelled else None
     return PairSet(images, first, second, same)
