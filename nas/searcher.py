@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import pickle
 import warnings
 from pathlib import Path
@@ -100,6 +101,7 @@ class FeasibleSearch(tune.search.Searcher):
             self.study.enqueue_trial(point)
         self.rejected_log = rejected_log  # a path or URI; rewritten whole after each suggestion
         self._live: dict[str, int] = {}  # Tune's trial id -> the Optuna trial's number
+        self._unsettled = False  # restored from a pickle and not yet settled (``_settle``)
 
     def _open_study(self) -> optuna.Study:
         storage = None
@@ -118,6 +120,7 @@ class FeasibleSearch(tune.search.Searcher):
         return True  # metric and mode come from the space
 
     def suggest(self, trial_id: str) -> Config | None:
+        self._settled()
         rejected_before = self.rejected
         try:
             return self._draw_feasible(trial_id)
@@ -145,6 +148,7 @@ class FeasibleSearch(tune.search.Searcher):
         )
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
+        self._settled()
         number = self._live.get(trial_id)
         value = result.get(self.space.metric)
         if number is not None and value is not None and math.isfinite(value):
@@ -154,6 +158,7 @@ class FeasibleSearch(tune.search.Searcher):
         return optuna.Trial(self.study, self.study.get_trials(deepcopy=False)[number]._trial_id)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
+        self._settled()
         if result and not error:
             # Tune hands the result that ends a trial (ASHA's stop, the last epoch) only to this
             # hook: record it as that epoch's value too, so a pruned trial is compared at the
@@ -220,14 +225,17 @@ class FeasibleSearch(tune.search.Searcher):
         self.study.tell(trial, 0.0)
 
     # Tune pickles the searcher with the Tuner and saves it with every snapshot; a study in a
-    # journal is reopened from the file instead (its storage holds a file handle and a lock).
+    # journal is reopened from the file instead (its storage holds a file handle and a lock),
+    # and settled against the state it was pickled with before its next use.
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "study": None if self.journal else self.study}
+        asked = len(self.study.get_trials(deepcopy=False))
+        return {**self.__dict__, "study": None if self.journal else self.study, "_asked": asked}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         if self.journal is not None:
             self.study = self._open_study()
+            self._unsettled = True
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as f:
@@ -236,18 +244,37 @@ class FeasibleSearch(tune.search.Searcher):
     def restore(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "rb") as f:
             self.__setstate__(pickle.load(f))
-        self._settle()
+
+    def _settled(self) -> None:
+        if self._unsettled:
+            self._settle()
 
     def _settle(self) -> None:
-        """Make the study agree with the snapshot Tune resumes from, after a kill between the
-        two: a trial asked after the snapshot (Tune never started it, and will ask anew) is
-        failed, so it counts nowhere; a trial the snapshot has running but the study saw
-        finish keeps its told value, and its replay is not told again."""
-        live = set(self._live.values())
-        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if t.number not in live:
+        """Make the journal agree with the snapshot Tune resumes from (after a kill between
+        the two), once, before the restored searcher's first use.
+
+        Trials are asked in number order, so those the snapshot does not know are the journal's
+        last ones: they are dropped (the journal is rewritten without them), finished or not,
+        since Tune never recorded them and asks again. A trial the snapshot has running that
+        finished since keeps its told value, and Tune's replay of it is not told again.
+        """
+        self._unsettled = False
+        trials = self.study.get_trials(deepcopy=False)
+        if len(trials) > self._asked:
+            settling = f"{self.journal}.settling"
+            Path(settling).unlink(missing_ok=True)
+            backend = JournalFileBackend(settling)
+            kept = optuna.create_study(
+                study_name=self.name,
+                storage=JournalStorage(backend),
+                direction=self.study.direction.name.lower(),
+            )
+            kept.add_trials(trials[: self._asked])
+            os.replace(settling, self.journal)
+            self.study = self._open_study()
+        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        live = {t.number for t in running}
+        self._live = {tid: n for tid, n in self._live.items() if n in live}
+        for t in running:  # none, unless Tune lost a trial it was told of
+            if t.number not in self._live.values():
                 self.study.tell(t.number, state=TrialState.FAIL)
-        running = {
-            t.number for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        }
-        self._live = {tid: n for tid, n in self._live.items() if n in running}

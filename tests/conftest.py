@@ -59,3 +59,31 @@ def smoke_experiment(tmp_path_factory) -> tuple[Path, subprocess.CompletedProces
     done = run_module("nas.run", "--space", "cifar_lt200k", *flags.split(), *where)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     return storage / "e2e", done
+
+
+def assert_study_matches_the_trials(experiment: Path) -> None:
+    """The searcher's Optuna study, opened as Optuna's tools open it, holds every trial Tune
+    ran exactly once (found by its seed), in the state and at the epoch the reports show, and
+    every rejected candidate; nothing left running."""
+    import json
+
+    import pandas as pd
+
+    from nas.searcher import trial_seed
+    from reports.results import load_study
+
+    study = load_study(str(experiment))
+    table = pd.read_csv(experiment / "reports" / "ablations.csv")
+    ran = table[table["State"] != "rejected"]
+    trained = [t for t in study.trials if "rejected" not in t.user_attrs]
+    seed = json.loads((experiment / "run.json").read_text())["seed"]
+    by_seed = {trial_seed(seed, t.number): t for t in trained}
+    assert len(by_seed) == len(trained) == len(ran), [t.state.name for t in trained]
+    assert set(by_seed) == set(ran["seed"])
+    states = {"finished": "COMPLETE", "stopped early by ASHA": "PRUNED"}
+    for row in ran.itertuples():
+        trial = by_seed[row.seed]
+        assert trial.state.name == states[row.State], row.Name
+        assert max(trial.intermediate_values) == row.epochs, row.Name
+        assert trial.intermediate_values[row.epochs] == pytest.approx(row.val_acc), row.Name
+    assert len(study.trials) - len(trained) == (table["State"] == "rejected").sum()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import REPO, start_nas_run
+from tests.conftest import REPO, assert_study_matches_the_trials, start_nas_run
 from tests.nas.test_resume_and_faults import epochs_of, wait_for
 
 SITE = Path(__file__).parent / "chaos"  # sitecustomize: slow checkpoint uploads, on request
@@ -110,3 +110,4 @@ def test_five_kills_at_random_moments_lose_nothing(tmp_path):
     assert set(table["State"]) <= {"finished", "stopped early by ASHA"}, table["Notes"]
     summary = json.loads((experiment / "summary.json").read_text())
     assert summary["trials"] == SAMPLES and not summary["interrupted"]
+    assert_study_matches_the_trials(experiment)  # the kills left no trial lost or twice

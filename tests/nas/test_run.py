@@ -11,7 +11,7 @@ from nas.cluster import trials_that_fit
 from nas.run import main
 from reports.results import load_experiment
 from reports.tables import best_trial
-from tests.conftest import run_module
+from tests.conftest import assert_study_matches_the_trials, run_module
 from trainables.data import cifar10
 from trainables.data.synthetic import write_synthetic_hw2p2
 
@@ -137,6 +137,9 @@ def test_end_to_end_search(smoke_experiment):
         assert list(trial_dir.glob("checkpoint_*/model.pt"))
     for path in summary["reports"]:
         assert path in done.stdout and (experiment / "reports" / path.rsplit("/", 1)[1]).exists()
+    assert_study_matches_the_trials(experiment)
+    assert summary["importance"]["top"] in done.stdout  # 6 trials: too few, and it says so
+    assert summary["importance"]["top"].startswith("No importance yet: 6 trials at most")
 
 
 @pytest.mark.slow
