@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -137,8 +138,16 @@ def figure(chart: Chart) -> go.Figure:
     if chart.log_y:
         fig.update_yaxes(type="log")
     if chart.categories is not None:
-        fig.update_xaxes(tickvals=list(range(len(chart.categories))), ticktext=chart.categories)
+        count = len(chart.categories)
+        fig.update_xaxes(
+            tickvals=list(range(count)), ticktext=chart.categories, range=[-0.4, count - 0.6]
+        )
+    if chart.xlabel == "epoch":  # whole epochs, about ten ticks
+        xs = [x for t in chart.traces for x in t.x] or [1]
+        fig.update_xaxes(tick0=math.floor(min(xs)), dtick=max(1, math.ceil(max(xs) / 10)))
     if not chart.traces:
+        fig.update_xaxes(visible=False)
+        fig.update_yaxes(visible=False)
         fig.add_annotation(text=chart.empty, showarrow=False, xref="paper", yref="paper")
     return fig
 

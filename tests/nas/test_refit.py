@@ -237,3 +237,14 @@ def test_a_second_refit_needs_resume(refit_experiment, tmp_path, capsys):
         "now 3); resume without them, or move refit/ away to refit again."
     )
     assert (experiment / "refit" / "refit.json").read_bytes() == before
+
+
+def test_a_configuration_stopped_mid_cycle_is_pointed_out():
+    from nas.refit import mid_cycle
+
+    configs = {"seed_preset": {"t0": 10, "t_mult": 2}, "top_1": {"t0": 10, "t_mult": 1}}
+    assert mid_cycle(configs, 70) == []  # 10 + 20 + 40; and 7 cycles of 10
+    assert mid_cycle(configs, 80) == [
+        "note: seed_preset (t0 10, t_mult 2) is mid-cycle at epoch 80: it is scored before its "
+        "learning rate comes down; its cycles end at epoch 70 or 150."
+    ]
