@@ -83,6 +83,20 @@ def test_a_layout_may_label_unknowns_no_one_but_no_other_stranger(tmp_path):
         validate_layout(faces)
 
 
+def experiment_of(report, run, tmp_path) -> str:
+    """An experiment folder holding one trial (``report``: its one epoch), as nas.run writes."""
+    from search_spaces.hw2p2_resnet import SEED
+
+    experiment = tmp_path / "experiment"
+    report.save(experiment / "trial_a" / "checkpoint_000000")
+    result = {**report.metrics, "trial_id": "a", "training_iteration": 1, "time_total_s": 1.0}
+    result |= {"timestamp": 0, "config": {**SEED, "seed": 0}}
+    (experiment / "trial_a" / "result.json").write_text(json.dumps(result) + "\n")
+    record = {"space": "hw2p2_resnet", "options": dataclasses.asdict(run)}
+    (experiment / "run.json").write_text(json.dumps(record))
+    return str(experiment)
+
+
 def test_a_trial_on_an_open_set_layout_reports_its_threshold_and_checkpoints_it(tmp_path):
     from nas.config import RunConfig
     from search_spaces.hw2p2_resnet import SEED
@@ -95,7 +109,8 @@ def test_a_trial_on_an_open_set_layout_reports_its_threshold_and_checkpoints_it(
         num_samples=1, max_epochs=1, grace_period=1, reduction_factor=2, num_classes=6,
         input_size=32,
     )  # fmt: skip
-    (report,) = Trial({**SEED, "seed": 0}, TrialJob(run.search_space(), run)).epochs()
+    trial = Trial({**SEED, "seed": 0}, TrialJob(run.search_space(), run))
+    (report,) = trial.epochs()
     metrics = report.metrics
     assert 0.25 <= metrics["verify_acc"] <= 1  # at least calling everyone no one (2 of 8)
     assert isinstance(metrics["verify_threshold"], float)
@@ -104,6 +119,27 @@ def test_a_trial_on_an_open_set_layout_reports_its_threshold_and_checkpoints_it(
         read_meta(tmp_path / "checkpoint")["metrics"]["verify_threshold"]
         == (metrics["verify_threshold"])
     )
+    # nas.predict: each unknown_test image is its most similar known identity, or no one where
+    # even that similarity is below the threshold.
+    from nas.predict import predict
+    from trainables.tasks import get_task
+
+    stats, size = trial.data.stats, trial.spec.image_size
+    known, names, unknown, ids = get_task("hw2p2").load_verification_test(str(faces), stats, size)
+    unit = [
+        torch.nn.functional.normalize(trial.training.embed(x), dim=1) for x in (unknown, known)
+    ]
+    best, index = (unit[0] @ unit[1].T).max(dim=1)  # the full matrix: a handful of images
+    expected = [
+        NO_ONE if s < metrics["verify_threshold"] else names[i]
+        for s, i in zip(best.tolist(), index.tolist(), strict=True)
+    ]
+    lines = predict(experiment_of(report, run, tmp_path), None, tmp_path / "out")
+    assert lines[-1].endswith(
+        f"{len(ids)} images of verification/unknown_test, {expected.count(NO_ONE)} of no one known"
+    )
+    rows = list(csv.reader((tmp_path / "out" / "verification_submission.csv").open()))
+    assert rows[1:] == [[i, label] for i, label in zip(ids, expected, strict=True)]
 
 
 def test_pair_scores_on_a_hand_made_case():
@@ -211,14 +247,7 @@ def test_a_trial_on_a_pair_layout_reports_auc_and_eer(tmp_path):
     test = get_task("hw2p2").load_verification_pairs(str(faces), trial.data.stats, size)
     assert (len(test.first), test.same) == (4, None)
     # nas.predict on an experiment holding this trial: each test pair's similarity, by line.
-    experiment = tmp_path / "experiment"
-    report.save(experiment / "trial_a" / "checkpoint_000000")
-    result = {**metrics, "trial_id": "a", "training_iteration": 1, "time_total_s": 1.0}
-    result |= {"timestamp": 0, "config": {**SEED, "seed": 0}}
-    (experiment / "trial_a" / "result.json").write_text(json.dumps(result) + "\n")
-    record = {"space": "hw2p2_resnet", "options": dataclasses.asdict(run)}
-    (experiment / "run.json").write_text(json.dumps(record))
-    lines = predict(str(experiment), None, tmp_path / "out")
+    lines = predict(experiment_of(report, run, tmp_path), None, tmp_path / "out")
     assert lines[-1].endswith("cosine similarity of each of 4 test pairs")
     rows = list(csv.reader((tmp_path / "out" / "verification_submission.csv").open()))
     expected = test.similarities(trial.training.embed).tolist()
