@@ -125,13 +125,14 @@ def figure(chart: Chart) -> go.Figure:
             error_y=error,
             **common,
         )
+    bars = max((len(t.y) for t in chart.traces if t.mode == "bar"), default=0)
     fig.update_layout(
         title=chart.title,
         xaxis_title=chart.xlabel,
         yaxis_title=chart.ylabel,
         showlegend=False,
         template="plotly_white",
-        height=420,
+        height=max(420, 100 + 20 * bars),  # a row per bar
         margin={"l": 70, "r": 20, "t": 50, "b": 60},
         hovermode="closest",
     )
