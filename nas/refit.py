@@ -418,7 +418,7 @@ def print_refit(summary: dict) -> None:
     print(
         "Search ranking against refit ranking: "
         + (
-            "too few configurations scored to compare"
+            "no rank correlation (fewer than two configurations scored, or their scores all tie)"
             if tau is None
             else f"Kendall's tau {tau:+.2f} (1: the search's order held, 0: unrelated)"
         )

@@ -187,7 +187,11 @@ def _summary(derived: Derived) -> str:
 def _refit(refit: RefitTables, drawn: list[Chart]) -> str:
     """The refit: its verdicts, its charts (``drawn``: per configuration its score over seeds
     with the 95% interval, the search's rank against the refit's), and every model."""
-    tau = "n/a (too few)" if refit.kendall_tau is None else f"{refit.kendall_tau:+.2f}"
+    tau = (
+        "n/a (too few scored, or all tied)"
+        if refit.kendall_tau is None
+        else f"{refit.kendall_tau:+.2f}"
+    )
     lead = (
         f"<p>Each configuration trained {refit.epochs} epochs with seeds {refit.seeds}, scored "
         f"by {refit.score}. Kendall's tau between the search's ranking and the refit's: "

@@ -29,7 +29,7 @@ class RefitTables:
     seeds: list[int]
     models: pd.DataFrame  # refit.csv: one row per (configuration, seed)
     configurations: pd.DataFrame  # one row per configuration, the seed preset first
-    kendall_tau: float | None  # search rank against refit rank; None below two configurations
+    kendall_tau: float | None  # search rank against refit rank; None below two ranked, or all tied
 
 
 def refit_tables(refit: Experiment) -> RefitTables:
