@@ -34,9 +34,12 @@ tr.hot td { background: #fff3b0; }
 # and marks its table row. ``data-drawn`` and ``data-errors`` on <body> let a test (or a reader)
 # see that every chart drew and no script failed.
 SCRIPT = """
-window.addEventListener('error', e => {
-  document.body.dataset.errors = (document.body.dataset.errors || '') + e.message + ';';
-});
+const failed = message => {
+  document.body.dataset.errors = (document.body.dataset.errors || '') + message + ';';
+};
+window.addEventListener('error', e => failed(e.message));
+const consoleError = console.error;
+console.error = (...args) => { failed(args.join(' ')); consoleError(...args); };
 const CHARTS = JSON.parse(document.getElementById('charts').textContent);
 const divs = CHARTS.map(c => {
   const div = document.getElementById(c.key);
