@@ -21,13 +21,12 @@ import json
 import math
 import os
 import pickle
-import warnings
 from pathlib import Path
 
 import optuna
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 from ray import tune
 
 from nas import storage
@@ -151,22 +150,21 @@ class FeasibleSearch(tune.search.Searcher):
         self._settled()
         number = self._live.get(trial_id)
         value = result.get(self.space.metric)
-        if number is not None and value is not None and math.isfinite(value):
-            self._trial(number).report(value, step=result["training_iteration"])
-
-    def _trial(self, number: int) -> optuna.Trial:
-        return optuna.Trial(self.study, self.study.get_trials(deepcopy=False)[number]._trial_id)
+        if number is None or value is None or not math.isfinite(value):
+            return
+        frozen, step = self.study.get_trials(deepcopy=False)[number], result["training_iteration"]
+        if step not in frozen.intermediate_values:  # else a replay after a restore: told already
+            # Through the storage, as Trial.report does: building an optuna.Trial here would
+            # run the sampler's before_trial again (evolution would re-plan a running child).
+            self.study._storage.set_trial_intermediate_value(frozen._trial_id, step, float(value))
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
         self._settled()
         if result and not error:
             # Tune hands the result that ends a trial (ASHA's stop, the last epoch) only to this
             # hook: record it as that epoch's value too, so a pruned trial is compared at the
-            # rung where it stopped and evolution sees every trial's last epoch. (A step already
-            # reported is ignored by Optuna, with a warning that says just that.)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                self.on_trial_result(trial_id, result)
+            # rung where it stopped and evolution sees every trial's last epoch.
+            self.on_trial_result(trial_id, result)
         trial = self._live.pop(trial_id, None)  # its number
         if trial is None:
             return
@@ -254,27 +252,39 @@ class FeasibleSearch(tune.search.Searcher):
         the two), once, before the restored searcher's first use.
 
         Trials are asked in number order, so those the snapshot does not know are the journal's
-        last ones: they are dropped (the journal is rewritten without them), finished or not,
-        since Tune never recorded them and asks again. A trial the snapshot has running that
-        finished since keeps its told value, and Tune's replay of it is not told again.
+        last ones: they are dropped, finished or not, since Tune never recorded them and asks
+        again. A trial the snapshot has running that finished since is running again: Tune
+        replays it from its checkpoint and may end it otherwise (ASHA decides anew), and the
+        study records that end. Either way the journal is rewritten whole.
         """
         self._unsettled = False
         trials = self.study.get_trials(deepcopy=False)
-        if len(trials) > self._asked:
+        live = set(self._live.values())
+        kept = trials[: self._asked]
+        ended = {t.number for t in kept if t.number in live and t.state.is_finished()}
+        if len(trials) > len(kept) or ended:
             settling = f"{self.journal}.settling"
             Path(settling).unlink(missing_ok=True)
-            backend = JournalFileBackend(settling)
-            kept = optuna.create_study(
+            study = optuna.create_study(
                 study_name=self.name,
-                storage=JournalStorage(backend),
+                storage=JournalStorage(JournalFileBackend(settling)),
                 direction=self.study.direction.name.lower(),
             )
-            kept.add_trials(trials[: self._asked])
+            study.add_trials(reopened(t) if t.number in ended else t for t in kept)
             os.replace(settling, self.journal)
             self.study = self._open_study()
-        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        live = {t.number for t in running}
-        self._live = {tid: n for tid, n in self._live.items() if n in live}
-        for t in running:  # none, unless Tune lost a trial it was told of
-            if t.number not in self._live.values():
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if t.number not in live:  # none, unless Tune lost a trial it was told of
                 self.study.tell(t.number, state=TrialState.FAIL)
+
+
+def reopened(trial: FrozenTrial) -> FrozenTrial:
+    """``trial`` as it was before it was told its end: running, with its epochs so far."""
+    return optuna.trial.create_trial(
+        state=TrialState.RUNNING,
+        params=trial.params,
+        distributions=trial.distributions,
+        user_attrs=trial.user_attrs,
+        system_attrs=trial.system_attrs,
+        intermediate_values=trial.intermediate_values,
+    )

@@ -56,7 +56,7 @@ def train_trial(config: dict, job: TrialJob) -> None:
 
 
 def newest_checkpoint() -> tune.Checkpoint | None:
-    """The checkpoint this trial goes on from (``restore_point``), the others deleted.
+    """The checkpoint this trial goes on from (``restore_point``), the others but Tune's deleted.
 
     Not necessarily the one Tune hands over (``tune.get_checkpoint()``), which is the one of
     Tune's last snapshot: after a driver was killed, that one may have been deleted since and
@@ -67,13 +67,17 @@ def newest_checkpoint() -> tune.Checkpoint | None:
     fs = storage.storage_filesystem
     found = trial_checkpoints(fs, storage.trial_fs_path)
     chosen = restore_point(fs, storage.trial_fs_path, found)
+    # The one Tune handed over stays: its snapshot names it until the next snapshot, and a
+    # driver killed before that restores from it again (Tune refuses a checkpoint that is gone).
+    # Tune deletes it itself once this trial's next checkpoint is in.
+    handed = tune.get_checkpoint()
+    kept = {chosen[1] if chosen else None, handed.path if handed else None} - {None}
     for _, folder in found:
-        if chosen is None or folder != chosen[1]:  # unlogged, superseded or half written
+        if folder not in kept:  # unlogged, superseded or half written
             fs.delete_dir(folder)
-    if chosen is None:
-        return None
-    storage.current_checkpoint_index = int(chosen[1].rsplit(PREFIX, 1)[1]) + 1
-    return tune.Checkpoint(chosen[1], filesystem=fs)
+    if kept:  # the next checkpoint goes into a folder after both
+        storage.current_checkpoint_index = max(int(f.rsplit(PREFIX, 1)[1]) for f in kept) + 1
+    return None if chosen is None else tune.Checkpoint(chosen[1], filesystem=fs)
 
 
 def restore_point(

@@ -17,6 +17,7 @@ import pytest
 from nas.config import RunConfig
 from nas.run import main
 from nas.samplers import RegularizedEvolution, evaluated
+from reports.results import load_study
 from search_spaces.cifar_lt200k import SPACE
 from tests.conftest import REPO, run_module, start_nas_run
 from trainables.data.synthetic import write_synthetic_cifar10
@@ -243,18 +244,21 @@ def test_evolution_resumes_after_a_kill_with_its_population_intact(tmp_path):
     time.sleep(3)  # let Tune save the searcher with those two trials told
     os.killpg(driver.pid, signal.SIGKILL)
     driver.wait(timeout=60)
-    before = searcher_state(experiment)["study"]
-    population = {t.number: t.intermediate_values for t in evaluated(before)}
+    # The study as the snapshot knew it: the journal's first trials (a kill between the two
+    # leaves later ones, which the resumed searcher drops).
+    known = searcher_state(experiment)["_asked"]
+    before = evaluated(load_study(str(experiment)))
+    population = {t.number: t.intermediate_values for t in before if t.number < known}
     assert len(population) >= 2
 
     again = ["--storage", str(tmp_path), "--name", "k", "--resume", "--smoke-test"]
     resumed = run_module("nas.run", *again)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-2000:]
-    after = searcher_state(experiment)
-    kept = {t.number: t.intermediate_values for t in evaluated(after["study"])}
+    after = load_study(str(experiment))
+    kept = {t.number: t.intermediate_values for t in evaluated(after)}
     assert {n: kept.get(n) for n in population} == population  # nobody lost or changed
-    assert isinstance(after["_sampler"], RegularizedEvolution)
-    children = [t for t in after["study"].trials if "parent" in t.user_attrs]
+    assert isinstance(searcher_state(experiment)["_sampler"], RegularizedEvolution)
+    children = [t for t in after.trials if "parent" in t.user_attrs]
     assert all(t.user_attrs["parent"] < t.number for t in children)
     assert len(kept) >= 6  # the search went on to its six trials
     assert all(list(steps) == [1, 2] for steps in kept.values())  # each one's both epochs

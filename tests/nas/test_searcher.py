@@ -148,13 +148,18 @@ def test_a_restored_searcher_settles_the_trials_a_kill_left_between_snapshot_and
     # The driver is killed; Tune unpickles the searcher and restores its snapshot.
     restored = pickle.loads(pickle.dumps(searcher))
     restored.restore(snapshot)
-    # Tune replays "done" from its checkpoint: already told, its replay changes nothing.
-    restored.on_trial_result("done", {"val_acc": 0.1, "training_iteration": 3})
-    restored.on_trial_complete("done", {"val_acc": 0.1, "training_iteration": 3})
-    restored.on_trial_complete("running", {"val_acc": 0.3, "training_iteration": 1})
+    # Tune replays "done" from its checkpoint (the snapshot has it running); ASHA now stops it
+    # at its first epoch, and the study records that end, not the one the kill undid.
+    study = stored_study(journal)  # until its first use, the journal holds what the kill left
+    trained = [t for t in study.trials if "rejected" not in t.user_attrs]
+    assert [t.state.name for t in trained] == ["COMPLETE", "RUNNING", "RUNNING", "COMPLETE"]
+    restored.on_trial_result("done", {"val_acc": 0.2, "training_iteration": 1})
+    restored.on_trial_complete("done", {"val_acc": 0.2, "training_iteration": 1})
+    restored.on_trial_complete("running", {"val_acc": 0.3, "training_iteration": 3})
     restored.suggest("new")
     study = stored_study(journal)
     trained = [t for t in study.trials if "rejected" not in t.user_attrs]
-    assert [t.state.name for t in trained] == ["COMPLETE", "PRUNED", "RUNNING"]
-    assert [t.value for t in trained[:1]] == [0.4]  # told once; lost and orphan count nowhere
+    assert [t.state.name for t in trained] == ["PRUNED", "COMPLETE", "RUNNING"]
+    assert trained[0].intermediate_values == {1: 0.2, 3: 0.4}  # epoch 3: before the kill
+    assert trained[1].value == 0.3  # lost and orphan count nowhere; nothing is told twice
     assert len(study.trials) == len(trained) + restored.rejected
