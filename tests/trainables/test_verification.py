@@ -83,6 +83,22 @@ def test_a_layout_may_label_unknowns_no_one_but_no_other_stranger(tmp_path):
         validate_layout(faces)
 
 
+def one_epoch_trial(faces, tmp_path):
+    """The face seed network trained one epoch at 32 px on ``faces``: (run, trial, report)."""
+    from nas.config import RunConfig
+    from search_spaces.hw2p2_resnet import SEED
+    from trainables.trial import Trial, TrialJob
+
+    run = RunConfig(
+        space="hw2p2_resnet", name="x", storage=str(tmp_path), data_dir=str(faces),
+        num_samples=1, max_epochs=1, grace_period=1, reduction_factor=2, num_classes=6,
+        input_size=32,
+    )  # fmt: skip
+    trial = Trial({**SEED, "seed": 0}, TrialJob(run.search_space(), run))
+    (report,) = trial.epochs()
+    return run, trial, report
+
+
 def experiment_of(report, run, tmp_path) -> str:
     """An experiment folder holding one trial (``report``: its one epoch), as nas.run writes."""
     from search_spaces.hw2p2_resnet import SEED
@@ -98,19 +114,10 @@ def experiment_of(report, run, tmp_path) -> str:
 
 
 def test_a_trial_on_an_open_set_layout_reports_its_threshold_and_checkpoints_it(tmp_path):
-    from nas.config import RunConfig
-    from search_spaces.hw2p2_resnet import SEED
     from trainables.checkpoints import read_meta
-    from trainables.trial import Trial, TrialJob
 
     faces, _ = open_set_layout(tmp_path / "faces")
-    run = RunConfig(
-        space="hw2p2_resnet", name="x", storage=str(tmp_path), data_dir=str(faces),
-        num_samples=1, max_epochs=1, grace_period=1, reduction_factor=2, num_classes=6,
-        input_size=32,
-    )  # fmt: skip
-    trial = Trial({**SEED, "seed": 0}, TrialJob(run.search_space(), run))
-    (report,) = trial.epochs()
+    run, trial, report = one_epoch_trial(faces, tmp_path)
     metrics = report.metrics
     assert 0.25 <= metrics["verify_acc"] <= 1  # at least calling everyone no one (2 of 8)
     assert isinstance(metrics["verify_threshold"], float)
@@ -219,21 +226,12 @@ def test_a_pair_layout_is_read_from_its_files_and_each_line_checked(tmp_path):
 
 
 def test_a_trial_on_a_pair_layout_reports_auc_and_eer(tmp_path):
-    from nas.config import RunConfig
     from nas.predict import predict
-    from search_spaces.hw2p2_resnet import SEED
     from trainables.tasks import get_task
-    from trainables.trial import Trial, TrialJob
     from trainables.verification import pair_scores
 
     faces = pair_layout(tmp_path / "faces")
-    run = RunConfig(
-        space="hw2p2_resnet", name="x", storage=str(tmp_path), data_dir=str(faces),
-        num_samples=1, max_epochs=1, grace_period=1, reduction_factor=2, num_classes=6,
-        input_size=32,
-    )  # fmt: skip
-    trial = Trial({**SEED, "seed": 0}, TrialJob(run.search_space(), run))
-    (report,) = trial.epochs()
+    run, trial, report = one_epoch_trial(faces, tmp_path)
     metrics = report.metrics
     assert 0 <= metrics["verify_auc"] <= 1 and 0 <= metrics["verify_eer"] <= 1
     assert metrics["verify_acc"] == pytest.approx(1 - metrics["verify_eer"])
