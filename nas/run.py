@@ -204,14 +204,7 @@ def summarize(experiment: str, grid, space, config: RunConfig, wall: float) -> d
     summary["gain_over_seed"] = gain_over_seed(summary["best"], summary["seed"], space.mode)
     summary["interrupted"] = bool(summary["unfinished"]) or summary["trials"] < config.num_samples
     summary["resume_command"] = resume_command(config)
-    found = derived.importance
-    summary["importance"] = {
-        "note": found.note,
-        "rung": found.rung,
-        "trials": found.trials,
-        "knobs": dict(zip(found.table["knob"], found.table["importance"], strict=True)),
-        "top": found.top(),
-    }
+    summary["importance"] = derived.importance.summary()
     summary["reports"] = export_to(derived)
     path = storage.join(experiment, "summary.json")
     if storage.exists(path) and "refit" in (earlier := json.loads(storage.read_text(path))):

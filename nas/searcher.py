@@ -24,19 +24,17 @@ import pickle
 from pathlib import Path
 
 import optuna
-from optuna.storages import JournalStorage
-from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 from ray import tune
 
 from nas import storage
 from nas.samplers import make_sampler
+from reports.results import REJECTION, journal_storage
 from search_spaces.base import Config, SearchSpace
 from search_spaces.rules import check
 from trainables.models.analysis import Analysis
 
 MAX_DRAWS_PER_SUGGESTION = 500
-REJECTION = "rejected"  # the user attribute of a rejected candidate's Optuna trial
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
@@ -106,7 +104,7 @@ class FeasibleSearch(tune.search.Searcher):
         storage = None
         if self.journal is not None:
             Path(self.journal).parent.mkdir(parents=True, exist_ok=True)
-            storage = JournalStorage(JournalFileBackend(self.journal))
+            storage = journal_storage(self.journal)
         return optuna.create_study(
             study_name=self.name,
             storage=storage,
@@ -267,7 +265,7 @@ class FeasibleSearch(tune.search.Searcher):
             Path(settling).unlink(missing_ok=True)
             study = optuna.create_study(
                 study_name=self.name,
-                storage=JournalStorage(JournalFileBackend(settling)),
+                storage=journal_storage(settling),
                 direction=self.study.direction.name.lower(),
             )
             study.add_trials(reopened(t) if t.number in ended else t for t in kept)

@@ -16,6 +16,8 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from reports.results import REJECTION
+
 MIN_TRIALS = 8  # below this, a random forest on the knobs says more about chance than the knobs
 EVALUATOR = "fANOVA"
 
@@ -35,6 +37,17 @@ class Importance:
         )
         return f"{self.note}: {shares}" if shares else self.note
 
+    def summary(self) -> dict:
+        """For summary.json: the sentence, the rung and trials, every knob's share, the top."""
+        knobs = dict(zip(self.table["knob"], self.table["importance"], strict=True))
+        return {
+            "note": self.note,
+            "rung": self.rung,
+            "trials": self.trials,
+            "knobs": knobs,
+            "top": self.top(),
+        }
+
 
 def importance(study: optuna.Study | None, metric: str, rungs: list[int]) -> Importance:
     """The knobs' importance for ``metric`` (the study's objective) at the highest of the
@@ -49,7 +62,7 @@ def importance(study: optuna.Study | None, metric: str, rungs: list[int]) -> Imp
         for t in study.get_trials(deepcopy=False)
         if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
         and t.intermediate_values
-        and "rejected" not in t.user_attrs
+        and REJECTION not in t.user_attrs
     ]
     rungs = rungs or sorted({max(t.intermediate_values) for t in trials})
     reached = {r: [t for t in trials if r in t.intermediate_values] for r in rungs}

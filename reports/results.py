@@ -45,6 +45,7 @@ ARCHITECTURE = ("params", "macs", "receptive_field")
 
 
 STUDY = "study.journal"  # the searcher's Optuna study, in Optuna's journal file storage
+REJECTION = "rejected"  # the user attribute of a rejected candidate's trial in that study
 REFIT = "refit"  # the folder, inside the experiment's, of its refit (nas.refit)
 REFIT_RECORD = "refit.json"  # in it: what was refit, how, and for which search
 
@@ -81,13 +82,18 @@ def load_experiment(location: str) -> Experiment:
     return Experiment(location, run, epochs, trials, problems, refit, load_study(location))
 
 
+def journal_storage(path: str) -> JournalStorage:
+    """Optuna's journal file storage at the local ``path``."""
+    return JournalStorage(JournalFileBackend(path))
+
+
 def load_study(location: str) -> optuna.Study | None:
     """The search's Optuna study from its journal (``STUDY``); None where there is none (a
     refit, an experiment on a URI, one made before the study was kept)."""
     path = storage.join(location, STUDY)
     if storage.is_uri(path) or not storage.exists(path):
         return None
-    journal = JournalStorage(JournalFileBackend(path))
+    journal = journal_storage(path)
     (name,) = optuna.get_all_study_names(journal)  # one study, named after the experiment
     return optuna.load_study(study_name=name, storage=journal)
 
