@@ -1,9 +1,20 @@
-"""The Optuna samplers a search can use: TPE, regularized evolution, random.
+"""The Optuna samplers a search can use: prior-guided, TPE, regularized evolution, random.
 
-All three run inside ``FeasibleSearch`` on one study, so they share its storage, its rule checks
+All four run inside ``FeasibleSearch`` on one study, so they share its storage, its rule checks
 (a candidate that breaks the space's rules is redrawn without spending a trial) and its reports.
 A trial counts as *evaluated* once it has finished with at least one epoch reported (completed
 or stopped by ASHA); rejected candidates never report an epoch, so they are never evaluated.
+
+Lifecycle, per candidate: ``FeasibleSearch.suggest`` calls ``study.ask()``, which runs the
+sampler's ``before_trial`` (where prior search and evolution decide the whole candidate), then the
+space samples its knobs define-by-run (``infer_relative_search_space``/``sample_relative`` once,
+``sample_independent`` per knob not sampled relatively); a rejected candidate is told at once and
+another is asked. Results arrive as intermediate values; the end as ``after_trial``.
+
+Local moves (evolution's mutations, prior search's steps from the incumbent) pick a *kind* of
+knob first (the space's ``kinds``: architecture, optimiser, schedule, batch size,
+regularisation), then one or two knobs of that kind, so a short search reaches the training
+recipe as often as the architecture's many knobs.
 """
 
 from __future__ import annotations
@@ -11,7 +22,8 @@ from __future__ import annotations
 import math
 import random
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import optuna
 from optuna.distributions import (
@@ -22,7 +34,9 @@ from optuna.distributions import (
 )
 from optuna.trial import FrozenTrial, TrialState
 
-SAMPLERS = ("evolution", "tpe", "random")
+SAMPLERS = ("prior", "tpe", "evolution", "random")
+
+Kinds = Mapping[str, Sequence[str]]  # kind -> knob names; a name ending in "_" is a prefix
 
 
 def evaluated(study: optuna.Study) -> list[FrozenTrial]:
@@ -33,17 +47,105 @@ def evaluated(study: optuna.Study) -> list[FrozenTrial]:
 
 
 def make_sampler(
-    name: str, seed: int, num_samples: int, fixed: Sequence[str] = ()
+    name: str,
+    seed: int,
+    num_samples: int,
+    fixed: Sequence[str] = (),
+    prior: Mapping | None = None,
+    kinds: Kinds | None = None,
 ) -> optuna.samplers.BaseSampler:
-    """The sampler called ``name``, sized for a search of ``num_samples`` trials."""
+    """The sampler called ``name``, sized for a search of ``num_samples`` trials.
+
+    ``fixed``: knobs the run fixes (never moved); ``prior``: the space's seed preset (the prior
+    search's belief); ``kinds``: the space's knob kinds (local moves pick a kind first).
+    """
+    startup = min(10, max(3, num_samples // 4))
+    if name == "prior":
+        if prior is None:
+            raise ValueError("the prior searcher needs a prior: the space's seed preset")
+        return PriorGuided(prior, seed, startup, fixed, kinds)
     if name == "tpe":
-        return FeasibleStartTPE(startup=min(10, max(3, num_samples // 4)), seed=seed)
+        return FeasibleStartTPE(startup=startup, seed=seed)
     if name == "evolution":
         population = min(20, max(4, num_samples // 4))
-        return RegularizedEvolution(population, max(2, population // 3), seed, fixed)
+        return RegularizedEvolution(population, max(2, population // 3), seed, fixed, kinds)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     raise ValueError(f"unknown searcher {name!r}; use one of {', '.join(SAMPLERS)}")
+
+
+def kind_of(name: str, kinds: Kinds | None) -> str:
+    """The kind of knob ``name`` is (``"other"`` where the space names none)."""
+    for kind, names in (kinds or {}).items():
+        if any(name == n or (n.endswith("_") and name.startswith(n)) for n in names):
+            return kind
+    return "other"
+
+
+def local_move(
+    rng: random.Random,
+    params: Mapping,
+    distributions: Mapping[str, BaseDistribution],
+    fixed: Sequence[str] = (),
+    kinds: Kinds | None = None,
+) -> tuple[dict, list[str]]:
+    """``params`` with one or two knobs of one kind moved; the moved knobs' names.
+
+    The kind is drawn first, uniformly among the kinds with a knob that can move, then one or
+    two of its knobs (one where the kind has only one).
+    """
+    by_kind: dict[str, list[str]] = {}
+    for name, distribution in distributions.items():
+        if name not in fixed and not distribution.single():
+            by_kind.setdefault(kind_of(name, kinds), []).append(name)
+    plan = dict(params)
+    if not by_kind:
+        return plan, []
+    names = by_kind[rng.choice(list(by_kind))]
+    moved = rng.sample(names, min(len(names), rng.choice((1, 2))))
+    for name in moved:
+        plan[name] = mutate(rng, plan[name], distributions[name])
+    return plan, sorted(moved)
+
+
+def mutate(rng: random.Random, value, distribution: BaseDistribution):
+    """Another value of ``distribution``: a different choice, or a step in (log) range."""
+    if isinstance(distribution, CategoricalDistribution):
+        return rng.choice([c for c in distribution.choices if c != value])
+    if isinstance(distribution, IntDistribution):
+        step = distribution.step
+        options = range(distribution.low, distribution.high + 1, step)
+        return rng.choice([v for v in options if v != value])
+    assert isinstance(distribution, FloatDistribution)
+    low, high, log = distribution.low, distribution.high, distribution.log
+    to, back = (math.log, math.exp) if log else (float, float)
+    width = to(high) - to(low)
+    for _ in range(100):  # a Gaussian step of a quarter of the range, kept inside it
+        moved = back(to(value) + rng.gauss(0.0, width / 4))
+        if low <= moved <= high and moved != value:
+            return moved
+    return rng.uniform(low, high)
+
+
+def standing(trials: Sequence[FrozenTrial], maximize: bool, eta: int = 3) -> list[FrozenTrial]:
+    """``trials`` best first, compared at a common epoch: the highest epoch that ``eta`` of
+    them reached (all of them, where fewer were evaluated), each by its best value up to it.
+
+    Only the trials that reached that epoch are ranked (as ASHA ranks a rung): a trial stopped at
+    epoch 1 meets one that ran 9 epochs at epoch 1, and does not rank at epoch 3.
+    """
+    if not trials:
+        return []
+    reached = sorted((max(t.intermediate_values) for t in trials), reverse=True)
+    common = reached[min(eta, len(reached)) - 1]
+    sign = 1 if maximize else -1
+
+    def fitness(t: FrozenTrial) -> float:
+        values = [v for step, v in t.intermediate_values.items() if step <= common]
+        return max((sign * v for v in values if math.isfinite(v)), default=-math.inf)
+
+    ranked = [t for t in trials if max(t.intermediate_values) >= common]
+    return sorted(ranked, key=lambda t: (-fitness(t), t.number))
 
 
 class FeasibleStartTPE(optuna.samplers.TPESampler):
@@ -91,10 +193,11 @@ class RegularizedEvolution(optuna.samplers.BaseSampler):
     """Regularized evolution (Real et al., 2019, "aging evolution") as an Optuna sampler.
 
     The population is the ``population`` trials evaluated last; the oldest leaves as a new one
-    arrives. Each new candidate copies a parent and changes one or two of its knobs to another
-    value within the space's choices. The parent wins a tournament among ``tournament`` members
-    drawn from the population, compared by their best metric up to the last epoch all of them
-    reached (a trial ASHA stopped at epoch 3 meets one that ran 9 epochs at epoch 3). Until a
+    arrives. Each new candidate copies a parent and changes one or two knobs of one kind to
+    another value within the space's choices (``local_move``). The parent wins a tournament
+    among ``tournament`` members drawn from the population, compared by their best metric up
+    to the last epoch all of them reached (a trial ASHA stopped at epoch 3 meets one that ran 9
+    epochs at epoch 3). Until a
     trial has been evaluated, the parent is the seed preset (the point the search enqueued), so
     the first population is the seed and mutations of it; without one (``--no-seed-trial``),
     the first candidates are random. Knobs the parent lacks (a new block after a depth
@@ -102,9 +205,17 @@ class RegularizedEvolution(optuna.samplers.BaseSampler):
     State (the generator included) pickles with the searcher, so ``--resume`` continues it.
     """
 
-    def __init__(self, population: int, tournament: int, seed: int, fixed: Sequence[str] = ()):
+    def __init__(
+        self,
+        population: int,
+        tournament: int,
+        seed: int,
+        fixed: Sequence[str] = (),
+        kinds: Kinds | None = None,
+    ):
         self.population, self.tournament = population, tournament
         self.fixed = tuple(fixed)  # knobs the run fixes (e.g. --input-size): never mutated
+        self.kinds = kinds
         self._rng = random.Random(seed)
         self._random = optuna.samplers.RandomSampler(seed=seed)
         self._plans: dict[int, dict] = {}  # trial number -> the child's planned params
@@ -121,18 +232,12 @@ class RegularizedEvolution(optuna.samplers.BaseSampler):
         parent = self._parent(study)
         if parent is None:
             return
-        mutable = [
-            name
-            for name, distribution in parent.distributions.items()
-            if name not in self.fixed and not distribution.single()
-        ]
-        mutated = self._rng.sample(mutable, min(len(mutable), self._rng.choice((1, 2))))
-        plan = dict(parent.params)
-        for name in mutated:
-            plan[name] = self._mutate(plan[name], parent.distributions[name])
+        plan, mutated = local_move(
+            self._rng, parent.params, parent.distributions, self.fixed, self.kinds
+        )
         self._plans[trial.number] = plan
         study._storage.set_trial_user_attr(trial._trial_id, "parent", parent.number)
-        study._storage.set_trial_user_attr(trial._trial_id, "mutated", sorted(mutated))
+        study._storage.set_trial_user_attr(trial._trial_id, "mutated", mutated)
 
     def sample_independent(self, study, trial, param_name, param_distribution):
         plan = self._plans.get(trial.number, {})
@@ -148,34 +253,209 @@ class RegularizedEvolution(optuna.samplers.BaseSampler):
     def _parent(self, study: optuna.Study) -> FrozenTrial | None:
         members = evaluated(study)[-self.population :]
         if not members:  # the seed preset (an enqueued point) if the search has one
-            trials = study.get_trials(deepcopy=False)
-            return next((t for t in trials if "fixed_params" in t.system_attrs), None)
+            return _enqueued(study)
         drawn = self._rng.sample(members, min(self.tournament, len(members)))
-        common = min(max(t.intermediate_values) for t in drawn)
-        sign = 1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1
+        maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+        return standing(drawn, maximize, eta=len(drawn))[0]
 
-        def fitness(t: FrozenTrial) -> float:
-            values = [v for step, v in t.intermediate_values.items() if step <= common]
-            finite = [sign * v for v in values if math.isfinite(v)]
-            return max(finite, default=-math.inf)
 
-        return max(drawn, key=lambda t: (fitness(t), -t.number))
+@dataclass(frozen=True)
+class Belief:
+    """How sure a prior is of each of its values (the default: fairly sure)."""
 
-    def _mutate(self, value, distribution: BaseDistribution):
-        """Another value of ``distribution``: a different choice, or a step in (log) range."""
-        rng = self._rng
+    categorical: float = 0.75  # chance that a categorical knob keeps the centre's value
+    spread: float = 0.15  # a numeric knob's standard deviation, as a fraction of its (log) range
+
+
+class PriorGuided(optuna.samplers.BaseSampler):
+    """Prior-guided search (piBO, Hvarfner et al. 2022; PriorBand, Mallik et al. 2023).
+
+    The space's seed preset is the prior: each categorical knob keeps the preset's value with
+    ``belief.categorical`` and takes another choice otherwise; each numeric knob is a normal
+    around the preset's value, in log scale where the knob is, ``belief.spread`` of its range
+    wide, cut to the range. Knobs the preset lacks (a fifth block) are uniform.
+
+    Each candidate comes from one of three *arms*, drawn with weights that move as evaluations
+    come in (``weights``), PriorBand's schedule for a trial that starts at the lowest rung (as
+    every trial of an ASHA search does):
+
+    - ``model``: half the draws, PriorBand's random share at the base rung (1 / (1 + eta^0)),
+      made model-based as in PriorBand+BO: random until ``startup`` trials are evaluated, then
+      Optuna's TPE on every trial so far. It is what frees a search from a misleading prior
+      (``bench/searcher_lab.py``: with the model arm growing from nothing, a misleading prior
+      held the search back to 0.60 points of regret at 100 evaluations, random search 0.40).
+    - ``prior`` and ``incumbent`` share the other half as PriorBand splits it: the top third of
+      the evaluated trials, compared at a common epoch (``standing``), are scored by their rank
+      (3, 2, 1 for the top three) times their likelihood under the prior and under the same
+      belief centred on the incumbent (the best of them); each arm gets its share of the two
+      sums. While the seed preset leads, both centres are the preset and the split is even; as
+      better trials cluster away from it, the incumbent takes over. Before any evaluation the
+      incumbent is the seed preset (the trial the search enqueued first), if the search has it.
+    - ``incumbent`` draws are local moves (``local_move``): one or two knobs of one kind.
+
+    Each trial records its ``arm`` (and, for local moves, ``parent`` and ``mutated``) as user
+    attrs. State (the generator and the model included) pickles with the searcher, so
+    ``--resume`` continues it.
+    """
+
+    def __init__(
+        self,
+        prior: Mapping,
+        seed: int,
+        startup: int,
+        fixed: Sequence[str] = (),
+        kinds: Kinds | None = None,
+        belief: Belief = Belief(),
+        eta: int = 3,
+    ):
+        self.prior, self.startup = dict(prior), startup
+        self.fixed, self.kinds, self.belief, self.eta = tuple(fixed), kinds, belief, eta
+        self._rng = random.Random(seed)
+        self._model = FeasibleStartTPE(startup=startup, seed=seed)
+        self._plans: dict[int, tuple[str, dict]] = {}  # trial number -> (arm, planned params)
+
+    def weights(self, study: optuna.Study) -> dict[str, float]:
+        """The chance of each arm for the next candidate."""
+        return self._weighed(study)[0]
+
+    def _weighed(self, study: optuna.Study) -> tuple[dict[str, float], FrozenTrial | None]:
+        trials = evaluated(study)
+        maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+        ranked = standing(trials, maximize, self.eta)
+        incumbent = ranked[0] if ranked else _enqueued(study)
+        model = 0.5  # PriorBand's random share at the base rung, 1 / (1 + eta^0)
+        share = 0.0
+        if incumbent is not None:
+            top = ranked[: max(1, len(ranked) // self.eta)] or [incumbent]
+            scores = [
+                [
+                    math.log(len(top) - rank) + self._log_likelihood(t, centre)
+                    for rank, t in enumerate(top)
+                ]
+                for centre in (incumbent.params, self.prior)
+            ]
+            near_incumbent, near_prior = (_logsumexp(s) for s in scores)
+            share = 1.0 / (1.0 + math.exp(near_prior - near_incumbent))
+        weights = {"prior": (1 - model) * (1 - share), "incumbent": (1 - model) * share}
+        return weights | {"model": model}, incumbent
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self._model.before_trial(study, trial)
+        if "fixed_params" in trial.system_attrs:  # an enqueued point (the seed preset)
+            return
+        weights, incumbent = self._weighed(study)
+        arm = self._rng.choices(list(weights), list(weights.values()))[0]
+        plan: dict = {}
+        attrs: dict = {"arm": arm}
+        if arm == "incumbent":
+            plan, moved = local_move(
+                self._rng, incumbent.params, incumbent.distributions, self.fixed, self.kinds
+            )
+            attrs |= {"parent": incumbent.number, "mutated": moved}
+        self._plans[trial.number] = (arm, plan)
+        for key, value in attrs.items():
+            study._storage.set_trial_user_attr(trial._trial_id, key, value)
+
+    def _arm(self, trial: FrozenTrial) -> tuple[str, dict]:
+        return self._plans.get(trial.number, ("prior", {}))
+
+    def infer_relative_search_space(self, study, trial) -> dict[str, BaseDistribution]:
+        if self._arm(trial)[0] != "model":
+            return {}
+        return self._model.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space) -> dict:
+        if self._arm(trial)[0] != "model":
+            return {}
+        return self._model.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        arm, plan = self._arm(trial)
+        if arm == "model":
+            return self._model.sample_independent(study, trial, param_name, param_distribution)
+        if param_name in plan:
+            value = plan[param_name]
+            if param_distribution._contains(param_distribution.to_internal_repr(value)):
+                return value
+        return self._draw(param_distribution, self.prior.get(param_name))
+
+    def after_trial(self, study, trial, state, values) -> None:
+        self._model.after_trial(study, trial, state, values)
+        self._plans.pop(trial.number, None)
+
+    def _draw(self, distribution: BaseDistribution, centre):
+        """One value of ``distribution`` from the belief centred on ``centre`` (None: uniform)."""
+        rng, belief = self._rng, self.belief
         if isinstance(distribution, CategoricalDistribution):
-            return rng.choice([c for c in distribution.choices if c != value])
+            choices = list(distribution.choices)
+            if centre not in choices:
+                return rng.choice(choices)
+            others = [c for c in choices if c != centre]
+            keep = not others or rng.random() < belief.categorical
+            return centre if keep else rng.choice(others)
+        to, back = _scale(distribution)
+        if centre is None:
+            u = rng.random()
+        else:
+            mu = to(centre)
+            for _ in range(100):  # the normal cut to the range
+                u = rng.gauss(mu, belief.spread)
+                if 0.0 <= u <= 1.0:
+                    break
+            u = min(1.0, max(0.0, u))
+        value = back(u)
         if isinstance(distribution, IntDistribution):
             step = distribution.step
-            options = range(distribution.low, distribution.high + 1, step)
-            return rng.choice([v for v in options if v != value])
-        assert isinstance(distribution, FloatDistribution)
-        low, high, log = distribution.low, distribution.high, distribution.log
-        to, back = (math.log, math.exp) if log else (float, float)
-        width = to(high) - to(low)
-        for _ in range(100):  # a Gaussian step of a quarter of the range, kept inside it
-            moved = back(to(value) + rng.gauss(0.0, width / 4))
-            if low <= moved <= high and moved != value:
-                return moved
-        return rng.uniform(low, high)
+            value = distribution.low + step * round((value - distribution.low) / step)
+            return min(distribution.high, max(distribution.low, value))
+        return min(distribution.high, max(distribution.low, value))
+
+    def _log_likelihood(self, trial: FrozenTrial, centre: Mapping) -> float:
+        """Log density of ``trial``'s knobs under the belief centred on ``centre``."""
+        total = 0.0
+        for name, value in trial.params.items():
+            distribution = trial.distributions[name]
+            if name in self.fixed or distribution.single():
+                continue
+            total += self._log_density(value, distribution, centre.get(name))
+        return total
+
+    def _log_density(self, value, distribution: BaseDistribution, centre) -> float:
+        if isinstance(distribution, CategoricalDistribution):
+            choices = list(distribution.choices)
+            if centre not in choices:
+                return -math.log(len(choices))
+            if value == centre:
+                return math.log(self.belief.categorical)
+            return math.log((1 - self.belief.categorical) / (len(choices) - 1))
+        if centre is None:
+            return 0.0  # uniform on the scaled range [0, 1]
+        to, _ = _scale(distribution)
+        sigma, mu, u = self.belief.spread, to(centre), to(value)
+        mass = _normal_cdf((1 - mu) / sigma) - _normal_cdf(-mu / sigma)
+        return -0.5 * ((u - mu) / sigma) ** 2 - math.log(sigma * math.sqrt(2 * math.pi) * mass)
+
+
+def _scale(distribution: FloatDistribution | IntDistribution):
+    """Maps between a numeric knob's values and [0, 1] (log scale where the knob is)."""
+    low, high = distribution.low, distribution.high
+    if distribution.log:
+        lo, span = math.log(low), math.log(high) - math.log(low)
+        return (lambda v: (math.log(v) - lo) / span), (lambda u: math.exp(lo + u * span))
+    span = high - low
+    return (lambda v: (v - low) / span), (lambda u: low + u * span)
+
+
+def _normal_cdf(x: float) -> float:
+    return 0.5 * (1 + math.erf(x / math.sqrt(2)))
+
+
+def _logsumexp(values: list[float]) -> float:
+    top = max(values)
+    return top + math.log(sum(math.exp(v - top) for v in values))
+
+
+def _enqueued(study: optuna.Study) -> FrozenTrial | None:
+    """The point the search enqueued first (the seed preset), once it has been asked."""
+    trials = study.get_trials(deepcopy=False)
+    return next((t for t in trials if "fixed_params" in t.system_attrs and t.params), None)

@@ -1,9 +1,9 @@
 """An Optuna-backed Ray Tune searcher that never starts a candidate breaking the space's rules.
 
-Each suggestion asks Optuna for a trial (its sampler: TPE, regularized evolution or random; see
-``nas.samplers``), samples the space define-by-run, decodes it to a spec and checks the spec
-against the rules. A candidate that fails is told to Optuna as infeasible
-(its constraint values are positive, so TPE ranks it below every feasible trial and learns where
+Each suggestion asks Optuna for a trial (its sampler: prior-guided, TPE, regularized evolution
+or random; see ``nas.samplers``), samples the space define-by-run, decodes it to a spec and
+checks the spec against the rules. A candidate that fails is told to Optuna as infeasible (its
+constraint values are positive, so TPE ranks it below every feasible trial and learns where
 the budget lies) and another is drawn; Ray never sees it. Trials ASHA stops early are told as
 pruned at their last epoch, so TPE compares them fairly with trials that ran to the end.
 
@@ -47,7 +47,7 @@ def infeasible(
     ``draws`` random candidates are (as many as the searcher tries before it gives up); None as
     soon as one meets them.
     """
-    _, broken = check(space.decode(space.preset("seed"))[0], space.rules)
+    _, broken = check(space.decode(space.preset("seed"))[0], space.rules, space.analyze)
     if not broken:
         return None
     print(
@@ -58,7 +58,8 @@ def infeasible(
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
     sizes = []
     for _ in range(draws):
-        candidate, reasons = check(space.decode(space.sample(study.ask()))[0], space.rules)
+        spec = space.decode(space.sample(study.ask()))[0]
+        candidate, reasons = check(spec, space.rules, space.analyze)
         if not reasons:
             return None
         if candidate is not None:
@@ -91,7 +92,14 @@ class FeasibleSearch(tune.search.Searcher):
     ):
         super().__init__(metric=space.metric, mode=space.mode)
         self.space, self.seed, self.max_epochs = space, seed, max_epochs
-        self._sampler = make_sampler(sampler, seed, num_samples, fixed=tuple(space.fixed))
+        self._sampler = make_sampler(
+            sampler,
+            seed,
+            num_samples,
+            fixed=tuple(space.fixed),
+            prior=space.preset("seed") if "seed" in space.presets else None,
+            kinds=space.kinds,
+        )
         self.journal, self.name = journal, name
         self.study = self._open_study()
         for point in points_to_evaluate or []:
@@ -131,7 +139,7 @@ class FeasibleSearch(tune.search.Searcher):
             trial = self.study.ask()
             config = self.space.sample(trial)
             spec, _ = self.space.decode(config)
-            analysis, reasons = check(spec, self.space.rules)
+            analysis, reasons = check(spec, self.space.rules, self.space.analyze)
             self._set_constraints(trial, analysis, reasons)
             if reasons:
                 self._reject(trial, config, reasons, analysis)

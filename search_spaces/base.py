@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +12,7 @@ import optuna
 
 from search_spaces.rules import Rules
 from trainables.loop import TrainSettings
+from trainables.models.analysis import Analysis, analyze
 
 Config = dict[str, Any]
 
@@ -45,6 +46,10 @@ class SearchSpace:
     input_sizes: tuple[int, ...] = ()  # what ``sample`` draws as input_size, where it is searched
     # epochs of the full training recipe: what ``nas.refit`` trains the winners for by default
     refit_epochs: int = 30
+    # kind -> knob names (a name ending in "_" is a prefix): local moves of the searchers pick
+    # a kind first, then one or two of its knobs (nas.samplers.local_move)
+    kinds: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    analyze: Callable[[Any], Analysis] = analyze  # a spec -> what the rules read
 
     def for_run(
         self,

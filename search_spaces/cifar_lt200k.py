@@ -21,6 +21,8 @@ BRANCH_DILATIONS = (1, 2, 3)
 TRANSITION_WIDTHS = (16, 24, 32, 48, 64)
 BATCH_SIZES = (64, 128, 256)
 T0_EPOCHS = (1, 2, 5, 10, 20)
+ARCHITECTURE = ("depth", "stem_width", "width_", "expansion_", "dilation_", "transition_width")
+ARCHITECTURE += ("downsample", "norm")  # "width_": the knobs width_0, width_1, ...
 
 # The reference network with its training recipe: always the first trial of a search.
 SEED: Config = {
@@ -104,4 +106,11 @@ SPACE = SearchSpace(
     ),
     asha=AshaDefaults(num_samples=32, max_epochs=30, grace_period=3, reduction_factor=3),
     refit_epochs=30,  # the seed's recipe: three 10-epoch cosine cycles
+    kinds={
+        "architecture": ARCHITECTURE,
+        "optimiser": ("lr", "weight_decay"),
+        "schedule": ("t0", "t_mult"),
+        "batch size": ("batch_size",),
+        "regularisation": ("dropout", "label_smoothing"),
+    },
 )

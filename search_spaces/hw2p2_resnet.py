@@ -99,4 +99,11 @@ SPACE = SearchSpace(
     metrics=("val_acc", "verify_acc"),
     asha=AshaDefaults(num_samples=16, max_epochs=20, grace_period=2, reduction_factor=3),
     refit_epochs=80,  # the seed network was trained for 80 epochs
+    kinds={
+        "architecture": ("family", "blocks_", "width", "expansion", "conv_bias", "input_size"),
+        "optimiser": ("lr", "weight_decay"),
+        "schedule": ("t0", "t_mult"),
+        "batch size": ("batch_size",),
+        "regularisation": ("dropout", "label_smoothing"),
+    },
 )

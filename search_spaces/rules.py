@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,10 +61,16 @@ def violations(analysis: Analysis, rules: Rules) -> list[str]:
     return found
 
 
-def check(spec: Any, rules: Rules) -> tuple[Analysis | None, list[str]]:
-    """Analyse ``spec`` and list what stops it from training (no analysis if unbuildable)."""
+def check(
+    spec: Any, rules: Rules, analyzer: Callable[[Any], Analysis] = analyze
+) -> tuple[Analysis | None, list[str]]:
+    """Analyse ``spec`` and list what stops it from training (no analysis if unbuildable).
+
+    ``analyzer``: the space's (a space whose specs are not networks of ``trainables.models``,
+    such as a tabular benchmark's cells, brings its own).
+    """
     problems = spec.problems()
     if problems:
         return None, problems
-    analysis = analyze(spec)
+    analysis = analyzer(spec)
     return analysis, violations(analysis, rules)

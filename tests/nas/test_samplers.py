@@ -1,20 +1,30 @@
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
 
-from nas.samplers import FeasibleStartTPE, RegularizedEvolution, evaluated
+from nas.samplers import (
+    FeasibleStartTPE,
+    PriorGuided,
+    RegularizedEvolution,
+    evaluated,
+    kind_of,
+    local_move,
+)
 from nas.searcher import FeasibleSearch
 from search_spaces.cifar_lt200k import SEED, SPACE
 from search_spaces.rules import check
 
 
-def evolve(seed: int, count: int, max_epochs: int = 3, searcher=None) -> list[dict]:
+def evolve(
+    seed: int, count: int, max_epochs: int = 3, searcher=None, sampler: str = "evolution"
+) -> list[dict]:
     """Suggest ``count`` trials one after another, each reporting a made-up curve."""
     searcher = searcher or FeasibleSearch(
         SPACE,
-        "evolution",
+        sampler,
         seed=seed,
         max_epochs=max_epochs,
         num_samples=16,
@@ -113,7 +123,7 @@ def test_tpe_start_up_counts_evaluated_candidates_not_rejected_ones():
 
 
 def test_unknown_searcher_names_the_choices():
-    with pytest.raises(ValueError, match="use one of evolution, tpe, random"):
+    with pytest.raises(ValueError, match="use one of prior, tpe, evolution, random"):
         FeasibleSearch(SPACE, "optuna", seed=0)
 
 
@@ -122,3 +132,130 @@ def test_evolution_without_the_seed_preset_starts_from_random_candidates():
     first = searcher.suggest("t0")
     assert knobs(first) != SEED and searcher.rejected > 0  # random draws, some rejected
     assert all("parent" not in t.user_attrs for t in searcher.study.trials)  # nothing to mutate
+
+
+def test_evolution_mutates_one_kind_of_knob_at_a_time():
+    searcher = FeasibleSearch(
+        SPACE, "evolution", seed=4, max_epochs=3, num_samples=16, points_to_evaluate=[SEED]
+    )
+    evolve(4, 30, searcher=searcher)
+    kinds = set()
+    for child in (t for t in searcher.study.trials if "mutated" in t.user_attrs):
+        moved = {kind_of(name, SPACE.kinds) for name in child.user_attrs["mutated"]}
+        assert len(moved) == 1, child.user_attrs["mutated"]
+        kinds |= moved
+    assert kinds == set(SPACE.kinds)  # the recipe is reached, not only the 18 architecture knobs
+
+
+def test_local_moves_pick_every_kind_about_equally_often():
+    import optuna
+
+    study = optuna.create_study()
+    study.enqueue_trial(SEED)
+    SPACE.sample(study.ask())
+    distributions = study.trials[0].distributions  # the seed preset's knobs
+    counts = dict.fromkeys(SPACE.kinds, 0)
+    rng = random.Random(0)
+    for _ in range(500):
+        plan, moved = local_move(rng, SEED, distributions, kinds=SPACE.kinds)
+        assert 1 <= len(moved) <= 2
+        assert {k for k in plan if plan[k] != SEED[k]} == set(moved)
+        (kind,) = {kind_of(name, SPACE.kinds) for name in moved}
+        counts[kind] += 1
+    # 5 kinds: 100 each expected; one knob kind of 18 (architecture) gets no more than its fifth
+    assert all(60 <= n <= 140 for n in counts.values()), counts
+
+
+def prior_draws(count: int, seed: int = 0) -> list[dict]:
+    """``count`` candidates of a prior search that has evaluated nothing (the prior arm)."""
+    import optuna
+
+    sampler = PriorGuided(SEED, seed=seed, startup=4, kinds=SPACE.kinds)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    draws = []
+    while len(draws) < count:
+        trial = study.ask()
+        config = SPACE.sample(trial)
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)  # never evaluated
+        if study.trials[-1].user_attrs["arm"] == "prior":  # else the model's random start-up
+            draws.append(config)
+    assert {t.user_attrs["arm"] for t in study.trials} == {"prior", "model"}
+    return draws
+
+
+def test_prior_search_draws_around_the_seed_preset_before_any_evaluation():
+    import math
+    import statistics
+    from collections import Counter
+
+    draws = prior_draws(300)
+    for name in ("depth", "stem_width", "width_0", "downsample", "norm", "t0", "batch_size"):
+        counts = Counter(d[name] for d in draws)
+        value, n = counts.most_common(1)[0]
+        assert value == SEED[name] and n > 0.6 * len(draws), (name, counts)
+    # numeric knobs: centred on the preset's value, in log scale for lr and weight decay
+    lr = statistics.median(math.log(d["lr"]) for d in draws)
+    assert abs(lr - math.log(SEED["lr"])) < 0.2
+    dropout = statistics.median(d["dropout"] for d in draws)
+    assert abs(dropout - SEED["dropout"]) < 0.01
+    assert 0.02 < statistics.pstdev(d["dropout"] for d in draws) < 0.06  # 0.15 of 0.25 wide
+    assert len({json.dumps(d, sort_keys=True) for d in draws}) == len(draws)  # not one point
+
+
+def report(searcher: FeasibleSearch, trial_id: str, values: list[float]) -> None:
+    for epoch, value in enumerate(values, start=1):
+        searcher.on_trial_result(trial_id, {"val_acc": value, "training_iteration": epoch})
+    searcher.on_trial_complete(trial_id, {"val_acc": values[-1], "training_iteration": 3})
+
+
+def test_prior_search_moves_from_the_prior_to_the_incumbent_and_the_model():
+    searcher = FeasibleSearch(
+        SPACE, "prior", seed=1, max_epochs=3, num_samples=16, points_to_evaluate=[SEED]
+    )
+    sampler = searcher._sampler
+    assert isinstance(sampler, PriorGuided) and sampler.startup == 4
+    assert knobs(searcher.suggest("seed")) == SEED
+    # Before any evaluation the seed preset is the incumbent: prior and incumbent share half,
+    # and the model arm is still random search (its start-up).
+    assert sampler.weights(searcher.study) == {"prior": 0.25, "incumbent": 0.25, "model": 0.5}
+    assert sampler._model._starting(searcher.study)
+    report(searcher, "seed", [0.30, 0.40, 0.50])
+    # Three more evaluated, all worse than the seed: the seed still leads, the split stays even,
+    # and with four trials evaluated the model arm is TPE.
+    for i in range(3):
+        searcher.suggest(f"t{i}")
+        report(searcher, f"t{i}", [0.1, 0.2, 0.3])
+    weights = sampler.weights(searcher.study)
+    assert weights["prior"] == pytest.approx(weights["incumbent"]) and weights["model"] == 0.5
+    assert not sampler._model._starting(searcher.study)
+    # A far-away trial that beats the seed: the incumbent moves to it and takes the prior's share.
+    far = {**SEED, "depth": 3, "stem_width": 8, "width_0": 16, "width_1": 16, "width_2": 24}
+    far = {k: v for k, v in far.items() if k not in ("width_3", "expansion_3", "dilation_3")}
+    far |= {"batch_size": 64, "lr": 0.2, "t0": 2, "norm": "group", "downsample": "stride"}
+    searcher.study.enqueue_trial(far)
+    searcher.suggest("far")
+    report(searcher, "far", [0.5, 0.7, 0.9])
+    weights = sampler.weights(searcher.study)
+    assert weights["incumbent"] > 0.45 and weights["prior"] < 0.05
+    # Local moves now start from the far trial.
+    for i in range(12):
+        searcher.suggest(f"u{i}")
+        report(searcher, f"u{i}", [0.1, 0.1, 0.1])
+    trials = searcher.study.trials
+    far_number = next(
+        t.number for t in trials if t.params.get("norm") == "group" and t.params.get("lr") == 0.2
+    )
+    moves = [t for t in trials if t.user_attrs.get("arm") == "incumbent"]
+    assert moves and moves[-1].user_attrs["parent"] == far_number
+    assert {"incumbent", "model"} <= {t.user_attrs.get("arm") for t in trials}
+
+
+def test_prior_search_continues_identically_after_a_save_and_restore(tmp_path):
+    a = FeasibleSearch(SPACE, "prior", seed=2, max_epochs=3, points_to_evaluate=[SEED])
+    evolve(2, 7, searcher=a)
+    a.save(str(tmp_path / "searcher.pkl"))
+    b = FeasibleSearch(SPACE, "prior", seed=99, max_epochs=3)
+    b.restore(str(tmp_path / "searcher.pkl"))
+    assert evolve(2, 6, searcher=b) == evolve(2, 6, searcher=a)
+    arms = [t.user_attrs.get("arm") for t in a.study.trials]
+    assert {"incumbent", "model"} <= set(arms)  # local moves and TPE replayed identically
