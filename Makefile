@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	PIP_CONFIG_FILE=/dev/null PIP_FIND_LINKS= $(BIN)/pip install -q \
 		torch==2.13.0 torchvision==0.28.0
-	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q -e ".[test,bench]"
 	touch $@
 
 demo: install
