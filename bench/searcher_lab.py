@@ -274,32 +274,33 @@ def plot(runs: list[dict], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def goals(rows: list[dict], evaluations: int) -> list[str]:
-    """The lab's goals, each with its figures and whether it holds (where both rows ran)."""
+def goals(rows: list[dict]) -> list[str]:
+    """The lab's goals, each with its figures and whether it holds (where its rows ran)."""
     at = {(r["searcher"], r["prior"]): r for r in rows}
-    lines = []
     last = max(k for k in rows[0] if isinstance(k, int))
-    if ("tpe", "none") in at and ("stock-tpe", "none") in at:
-        ours, stock = at["tpe", "none"][last], at["stock-tpe", "none"][last]
-        held = ours[0] <= stock[0] + max(ours[1], stock[1])
-        lines.append(
-            f"product TPE no worse than stock TPE at {last} (within one standard error): "
-            f"{ours[0]:.3f} vs {stock[0]:.3f}: {'yes' if held else 'NO'}"
-        )
+
+    def no_worse(ours: tuple[str, str], than: tuple[str, str], claim: str) -> list[str]:
+        if ours not in at or than not in at:
+            return []
+        (a, a_se), (b, b_se) = at[ours][last], at[than][last]
+        held = a <= b + max(a_se, b_se)
+        return [
+            f"{claim} at {last} (within one standard error): {a:.3f} vs {b:.3f}: "
+            + ("yes" if held else "NO")
+        ]
+
+    lines = no_worse(("tpe", "none"), ("stock-tpe", "none"), "product TPE no worse than stock")
     if ("prior", "good") in at and 20 in at["prior", "good"]:
         value = at["prior", "good"][20][0]
         lines.append(
             f"prior search, good prior, at most 0.5 points at 20: {value:.3f}: "
-            f"{'yes' if value <= 0.5 else 'NO'}"
+            + ("yes" if value <= 0.5 else "NO")
         )
-    if ("prior", "misleading") in at and ("random", "none") in at:
-        ours, rand = at["prior", "misleading"][last], at["random", "none"][last]
-        held = ours[0] <= rand[0] + max(ours[1], rand[1])
-        lines.append(
-            f"prior search, misleading prior, no worse than random at {last} (within one "
-            f"standard error): {ours[0]:.3f} vs {rand[0]:.3f}: {'yes' if held else 'NO'}"
-        )
-    return lines
+    return lines + no_worse(
+        ("prior", "misleading"),
+        ("random", "none"),
+        "prior search, misleading prior, no worse than random",
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -329,7 +330,7 @@ def main(argv: list[str] | None = None) -> None:
         runs = list(pool.map(run, *zip(*jobs, strict=True)))
     rows = summarize(runs, checkpoints)
     print(table_text(rows, checkpoints))
-    print("\n".join(goals(rows, args.evaluations)))
+    print("\n".join(goals(rows)))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "searcher_lab.json").write_text(
         json.dumps({"dataset": args.dataset, "checkpoints": checkpoints, "runs": runs})

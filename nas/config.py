@@ -73,7 +73,8 @@ class RunConfig:
     )
     searcher: str = flag(
         "tpe",
-        "evolution (regularized, from the seed preset), tpe (Optuna's TPE) or random",
+        "tpe (Optuna's TPE), prior (around the seed preset, then the incumbent and TPE), "
+        "evolution (regularized, from the seed preset) or random",
         shapes=True,
         choices=SAMPLERS,
     )

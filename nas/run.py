@@ -267,9 +267,14 @@ def seed_sentence(summary: dict) -> str:
     verdict = "beats" if gains.get("test_acc", gains[metric]) > 0 else "does not beat"
     return (
         f"Against the seed preset (trial {seed['trial_id']}, {seed['epochs']} epochs): the best "
-        f"trial {verdict} it: {', '.join(parts)}; one training seed each, and the best of many "
-        "trials is partly the luckiest, so train both again from other seeds before trusting a "
-        "gain of a few points."
+        f"trial {verdict} it: {', '.join(parts)}. How sure: one training seed each, and the "
+        "best of many trials is partly the luckiest, so this alone is no measured gain; "
+        + (
+            "the refit's paired seeds say whether it is beyond the seed-to-seed noise (refit.csv)."
+            if "refit" in summary
+            else "to know, train both again from paired seeds: python -m nas.refit "
+            f"{summary['experiment_dir']} (or --refit-top 2 on the next search)."
+        )
     )
 
 
