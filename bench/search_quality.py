@@ -59,7 +59,9 @@ def search(storage: Path, name: str, args, seed: int, searcher: str) -> dict:
         if done.returncode != 0:
             sys.exit(f"search {name} failed ({done.returncode}):\n{done.stderr[-3000:]}")
         summary = read_summary(folder)
-    refit = summary["refit"]
+    refit = summary.get("refit")
+    if refit is None:  # nas.run refits only a search with a scored trial other than the seed's
+        sys.exit(f"search {name} has no refit in {folder / 'summary.json'}: see its output")
     by_name = {c["configuration"]: c for c in refit["configurations"]}
     top = [by_name.get(f"top_{k}") for k in range(1, args.refit_top + 1)]
     return {
@@ -83,8 +85,11 @@ def refit_unfinished(summary: dict) -> bool:
 
 
 def gain_text(pick: dict | None) -> str:
+    """The paired gain and its interval (none over a single paired seed), or "-" if none."""
     if pick is None or pick.get("gain") is None:
         return "-"
+    if pick.get("gain_low") is None:
+        return f"{pick['gain']:+.2f} (one seed)"
     return f"{pick['gain']:+.2f} ({pick['gain_low']:+.2f} to {pick['gain_high']:+.2f})"
 
 
@@ -119,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--train-images", type=int, default=2000)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="search seeds")
     p.add_argument("--searchers", nargs="+", choices=SAMPLERS, default=list(SAMPLERS))
-    p.add_argument("--refit-top", type=int, default=2)
+    p.add_argument("--refit-top", type=int, default=2, choices=range(1, 11), metavar="K")
     p.add_argument("--refit-seeds", type=int, default=5, help="paired seeds of the refit")
     p.add_argument("--data-dir", type=Path, default=DATA, help="holds cifar-10-batches-py")
     p.add_argument("--keep", type=Path, help="keep the experiment folders here")
@@ -144,8 +149,13 @@ def main(argv: list[str] | None = None) -> None:
                 rows.append(search(storage, f"{searcher}-{seed}", args, seed, searcher))
                 print(table(rows[-1:]).splitlines()[-1], flush=True)
     print(table(rows))
-    gains = [r["picks"][0]["gain"] for r in rows if r["searcher"] == default and r["picks"][0]]
-    print(f"best_over_seed_points: {statistics.mean(gains):.2f}")
+    picks = [r["picks"][0] for r in rows if r["searcher"] == default and r["picks"]]
+    gains = [p["gain"] for p in picks if p is not None and p.get("gain") is not None]
+    print(
+        f"best_over_seed_points: {statistics.mean(gains):.2f}"
+        if gains
+        else "best_over_seed_points: - (no paired gain of the default searcher)"
+    )
 
 
 if __name__ == "__main__":

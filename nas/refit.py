@@ -47,7 +47,6 @@ from reports.refit import PRESET, best_model, refit_tables
 from reports.results import FAILED, FINISHED, REFIT, REFIT_RECORD, Experiment, load_experiment
 from reports.tables import ranking, trial_config
 from search_spaces.base import Config, SearchSpace, is_preset
-from trainables.models.analysis import analyze
 from trainables.tasks import get_task
 
 # The nas.run flags a refit takes too: where and how its trials run.
@@ -309,7 +308,7 @@ def candidate(
     space: SearchSpace, name: str, config: Config, place: int | None = None, row=None
 ) -> dict:
     """One configuration to refit, as refit.json records it."""
-    figures = analyze(space.decode({**config, "seed": 0})[0]).figures()
+    figures = space.analyze(space.decode({**config, "seed": 0})[0]).figures()
     return {
         "name": name,
         "config": config,

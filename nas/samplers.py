@@ -232,8 +232,9 @@ class RegularizedEvolution(optuna.samplers.BaseSampler):
         parent = self._parent(study)
         if parent is None:
             return
+        kinds = getattr(self, "kinds", None)  # a searcher pickled before kinds existed: none
         plan, mutated = local_move(
-            self._rng, parent.params, parent.distributions, self.fixed, self.kinds
+            self._rng, parent.params, parent.distributions, self.fixed, kinds
         )
         self._plans[trial.number] = plan
         study._storage.set_trial_user_attr(trial._trial_id, "parent", parent.number)
@@ -266,6 +267,13 @@ class Belief:
     categorical: float = 0.75  # chance that a categorical knob keeps the centre's value
     spread: float = 0.15  # a numeric knob's standard deviation, as a fraction of its (log) range
 
+    def __post_init__(self):
+        if not (0 < self.categorical < 1 and self.spread > 0):
+            raise ValueError(
+                f"a belief needs 0 < categorical < 1 and spread > 0 (got {self.categorical}, "
+                f"{self.spread}): a certain prior could never be left"
+            )
+
 
 class PriorGuided(optuna.samplers.BaseSampler):
     """Prior-guided search (piBO, Hvarfner et al. 2022; PriorBand, Mallik et al. 2023).
@@ -288,8 +296,9 @@ class PriorGuided(optuna.samplers.BaseSampler):
       the evaluated trials, compared at a common epoch (``standing``), are scored by their rank
       (3, 2, 1 for the top three) times their likelihood under the prior and under the same
       belief centred on the incumbent (the best of them); each arm gets its share of the two
-      sums. While the seed preset leads, both centres are the preset and the split is even; as
-      better trials cluster away from it, the incumbent takes over. Before any evaluation the
+      sums. While the seed preset leads, both centres are the preset and the split is even; a
+      new leader takes most of it at once (its own likelihood counts, as in PriorBand), and
+      keeps it while the trials near it stay on top. Before any evaluation the
       incumbent is the seed preset (the trial the search enqueued first), if the search has it.
     - ``incumbent`` draws are local moves (``local_move``): one or two knobs of one kind.
 
@@ -397,17 +406,15 @@ class PriorGuided(optuna.samplers.BaseSampler):
         if centre is None:
             u = rng.random()
         else:
-            mu = to(centre)
+            mu = _inside(to, centre)
             for _ in range(100):  # the normal cut to the range
                 u = rng.gauss(mu, belief.spread)
                 if 0.0 <= u <= 1.0:
                     break
             u = min(1.0, max(0.0, u))
-        value = back(u)
-        if isinstance(distribution, IntDistribution):
-            step = distribution.step
+        value, step = back(u), distribution.step
+        if step is not None:  # ints, and floats on a grid
             value = distribution.low + step * round((value - distribution.low) / step)
-            return min(distribution.high, max(distribution.low, value))
         return min(distribution.high, max(distribution.low, value))
 
     def _log_likelihood(self, trial: FrozenTrial, centre: Mapping) -> float:
@@ -431,7 +438,7 @@ class PriorGuided(optuna.samplers.BaseSampler):
         if centre is None:
             return 0.0  # uniform on the scaled range [0, 1]
         to, _ = _scale(distribution)
-        sigma, mu, u = self.belief.spread, to(centre), to(value)
+        sigma, mu, u = self.belief.spread, _inside(to, centre), to(value)
         mass = _normal_cdf((1 - mu) / sigma) - _normal_cdf(-mu / sigma)
         return -0.5 * ((u - mu) / sigma) ** 2 - math.log(sigma * math.sqrt(2 * math.pi) * mass)
 
@@ -444,6 +451,14 @@ def _scale(distribution: FloatDistribution | IntDistribution):
         return (lambda v: (math.log(v) - lo) / span), (lambda u: math.exp(lo + u * span))
     span = high - low
     return (lambda v: (v - low) / span), (lambda u: low + u * span)
+
+
+def _inside(to, centre) -> float:
+    """A numeric centre on the [0, 1] scale, moved into the range where it lies outside."""
+    try:
+        return min(1.0, max(0.0, to(centre)))
+    except ValueError:  # not positive, on a log scale
+        return 0.0
 
 
 def _normal_cdf(x: float) -> float:

@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     spec, _ = space.decode(space.presets[args.preset])
-    analysis, broken = check(spec, space.rules)
+    analysis, broken = check(spec, space.rules, space.analyze)
     if analysis is None:
         print(f"nas.summary: error: preset {args.preset!r} cannot be built: {'; '.join(broken)}")
         return 1

@@ -20,7 +20,7 @@ from reports.results import ARCHITECTURE, METRICS, REJECTED, Experiment
 from search_spaces import SPACES, SearchSpace, space_for_run
 from search_spaces.base import Config, is_preset
 from trainables.models import spec_to_dict
-from trainables.models.analysis import analyze, layer_rows
+from trainables.models.analysis import layer_rows
 
 CURVE_COLUMNS = ["epoch", *METRICS]
 
@@ -196,7 +196,7 @@ def best_details(
     ]
     config = trial_config(best)
     summary += list(config.items())
-    layers = [] if space is None else layer_rows(analyze(space.decode(config)[0]))
+    layers = [] if space is None else layer_rows(space.analyze(space.decode(config)[0]))
     return summary, layers
 
 

@@ -51,6 +51,16 @@ class SearchSpace:
     kinds: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     analyze: Callable[[Any], Analysis] = analyze  # a spec -> what the rules read
 
+    def __setstate__(self, state: dict) -> None:
+        # A space pickled by an older version (a searcher's snapshot, resumed after an upgrade)
+        # lacks the fields added since: they take their defaults.
+        for f in dataclasses.fields(self):
+            if f.name not in state and f.default is not dataclasses.MISSING:
+                state[f.name] = f.default
+            elif f.name not in state and f.default_factory is not dataclasses.MISSING:
+                state[f.name] = f.default_factory()
+        self.__dict__.update(state)
+
     def for_run(
         self,
         metric: str | None = None,

@@ -6,6 +6,7 @@ import random
 import pytest
 
 from nas.samplers import (
+    Belief,
     FeasibleStartTPE,
     PriorGuided,
     RegularizedEvolution,
@@ -251,3 +252,25 @@ def test_prior_search_moves_from_the_prior_to_the_incumbent_and_the_model():
     moves = [t for t in trials if t.user_attrs.get("arm") == "incumbent"]
     assert moves and moves[-1].user_attrs["parent"] == far_number
     assert {"incumbent", "model"} <= {t.user_attrs.get("arm") for t in trials}
+    # After the start-up, the model arm is TPE's joint (multivariate) draw, not a fallback.
+    late = [t for t in trials[6:] if t.user_attrs.get("arm") == "model"]
+    assert late and all("tpe:relative_params:0" in t.system_attrs for t in late)
+
+
+def test_a_prior_outside_the_ranges_is_moved_inside_them():
+    import math
+
+    import optuna
+
+    prior = {**SEED, "lr": 10.0, "weight_decay": -1.0, "dropout": 0.9, "stem_width": 12}
+    sampler = PriorGuided(prior, seed=0, startup=4, kinds=SPACE.kinds)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    for _ in range(40):
+        trial = study.ask()
+        config = SPACE.sample(trial)
+        assert 1e-3 <= config["lr"] <= 0.3 and 1e-5 <= config["weight_decay"] <= 2e-3
+        study.tell(trial, 0.5)
+    for t in study.trials:
+        assert math.isfinite(sampler._log_likelihood(t, prior))
+    with pytest.raises(ValueError, match="0 < categorical < 1"):
+        PriorGuided(SEED, seed=0, startup=4, belief=Belief(categorical=1.0))
