@@ -34,6 +34,8 @@ from optuna.distributions import (
 )
 from optuna.trial import FrozenTrial, TrialState
 
+from reports.results import REJECTION
+
 SAMPLERS = ("prior", "tpe", "evolution", "random")
 
 Kinds = Mapping[str, Sequence[str]]  # kind -> knob names; a name ending in "_" is a prefix
@@ -302,10 +304,15 @@ class PriorGuided(optuna.samplers.BaseSampler):
       incumbent is the seed preset (the trial the search enqueued first), if the search has it.
     - ``incumbent`` draws are local moves (``local_move``): one or two knobs of one kind.
 
+    A draw that breaks the space's rules is drawn again from the same arm, so these shares hold
+    among the candidates that train.
+
     Each trial records its ``arm`` (and, for local moves, ``parent`` and ``mutated``) as user
     attrs. State (the generator and the model included) pickles with the searcher, so
     ``--resume`` continues it.
     """
+
+    REDRAWS = 50  # rejected draws in a row from one arm before the arm is drawn again
 
     def __init__(
         self,
@@ -322,6 +329,8 @@ class PriorGuided(optuna.samplers.BaseSampler):
         self._rng = random.Random(seed)
         self._model = FeasibleStartTPE(startup=startup, seed=seed)
         self._plans: dict[int, tuple[str, dict]] = {}  # trial number -> (arm, planned params)
+        self._redraws: dict[int, int] = {}  # trial number -> rejected draws of its arm before it
+        self._redraw: tuple[str, int] | None = None  # the arm of the last draw, if rejected
 
     def weights(self, study: optuna.Study) -> dict[str, float]:
         """The chance of each arm for the next candidate."""
@@ -353,7 +362,10 @@ class PriorGuided(optuna.samplers.BaseSampler):
         if "fixed_params" in trial.system_attrs:  # an enqueued point (the seed preset)
             return
         weights, incumbent = self._weighed(study)
-        arm = self._rng.choices(list(weights), list(weights.values()))[0]
+        if self._redraw is not None:  # the arm whose last draw broke the rules draws again
+            (arm, redraws), self._redraw = self._redraw, None
+        else:
+            arm, redraws = self._rng.choices(list(weights), list(weights.values()))[0], 0
         plan: dict = {}
         attrs: dict = {"arm": arm}
         if arm == "incumbent":
@@ -362,6 +374,7 @@ class PriorGuided(optuna.samplers.BaseSampler):
             )
             attrs |= {"parent": incumbent.number, "mutated": moved}
         self._plans[trial.number] = (arm, plan)
+        self._redraws[trial.number] = redraws
         for key, value in attrs.items():
             study._storage.set_trial_user_attr(trial._trial_id, key, value)
 
@@ -390,7 +403,14 @@ class PriorGuided(optuna.samplers.BaseSampler):
 
     def after_trial(self, study, trial, state, values) -> None:
         self._model.after_trial(study, trial, state, values)
-        self._plans.pop(trial.number, None)
+        arm, _ = self._plans.pop(trial.number, (None, {}))
+        redraws = self._redraws.pop(trial.number, 0) + 1
+        # A draw that broke the space's rules is drawn again from the same arm (up to
+        # ``REDRAWS`` times), so the arms' shares hold among the candidates that train: near a
+        # tight budget most prior draws are rejected, and each re-rolled arm would hand its turn
+        # to the model.
+        if arm is not None and REJECTION in trial.user_attrs and redraws < self.REDRAWS:
+            self._redraw = (arm, redraws)
 
     def _draw(self, distribution: BaseDistribution, centre):
         """One value of ``distribution`` from the belief centred on ``centre`` (None: uniform)."""

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 import random
 
@@ -274,3 +275,23 @@ def test_a_prior_outside_the_ranges_is_moved_inside_them():
         assert math.isfinite(sampler._log_likelihood(t, prior))
     with pytest.raises(ValueError, match="0 < categorical < 1"):
         PriorGuided(SEED, seed=0, startup=4, belief=Belief(categorical=1.0))
+
+
+def test_a_rejected_draw_is_drawn_again_from_the_same_arm():
+    # The seed preset has 197,392 parameters under a 200,000 budget: most prior draws that
+    # widen a layer are rejected; without the redraw, the model would take their turns.
+    searcher = FeasibleSearch(
+        SPACE, "prior", seed=3, max_epochs=3, num_samples=64, points_to_evaluate=[SEED]
+    )
+    searcher.suggest("seed")
+    for i in range(40):
+        searcher.suggest(f"t{i}")
+    trials = searcher.study.trials[1:]
+    rejected = [t for t in trials if "rejected" in t.user_attrs]
+    assert rejected  # the test exercises the redraw
+    for before, after in itertools.pairwise(trials):
+        if "rejected" in before.user_attrs:
+            assert after.user_attrs["arm"] == before.user_attrs["arm"]
+    trained = [t.user_attrs["arm"] for t in trials if "rejected" not in t.user_attrs]
+    # nothing evaluated yet: prior 1/4, incumbent (the seed) 1/4, model 1/2 of 40
+    assert 4 <= trained.count("prior") <= 18 and 4 <= trained.count("incumbent") <= 18, trained
