@@ -39,7 +39,14 @@ from nas.config import (
 )
 from nas.lock import DriverLock
 from nas.nodes import prepare_other_nodes
-from nas.resume import ResumeRefused, check_space_unchanged, resumed_config, set_aside_orphans
+from nas.resume import (
+    ResumeRefused,
+    check_space_unchanged,
+    resumed_config,
+    set_aside_orphans,
+    set_aside_torn_snapshots,
+    torn_sentence,
+)
 from nas.run_record import RUN_RECORD, RecordError, now, read_record
 from nas.smoke import data_in_place
 from reports.export import export_to
@@ -172,6 +179,8 @@ def refit(search: RunConfig, resume: bool, command: str = "nas.refit") -> dict:
         )
         for line in mid_cycle(configs, settings["epochs"]):
             print(line, flush=True)
+        if resume and (torn := set_aside_torn_snapshots(folder)):
+            print(torn_sentence(torn), flush=True)
         if resume and (orphans := set_aside_orphans(folder)):
             print(f"Set aside {len(orphans)} model folder(s) Tune never recorded.", flush=True)
         grid = (configs, settings["seeds"])

@@ -10,6 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import io
+import json
+import pickle
+import pickletools
+import re
 import sys
 
 from nas import storage
@@ -20,6 +25,15 @@ LEGACY_NAMES = {"train_limit": "train_images"}
 
 
 ORPHANED = "orphaned"  # the folder, inside the experiment's, of trials Tune never recorded
+TORN = "torn snapshots"  # the folder, inside ORPHANED, of Tune snapshots a kill left incomplete
+# Tune's snapshot files, one of each kind per driver session: experiment_state-<session>.json
+# with the search generator's search_gen_state-<session>.json and the searcher's
+# searcher-state-<session>.pkl (a search), or basic-variant-state-<session>.json (a refit).
+SEARCH_KINDS = {"experiment_state", "search_gen_state", "searcher-state"}
+REFIT_KINDS = {"experiment_state", "basic-variant-state"}
+SNAPSHOT_FILE = re.compile(
+    r"(?P<kind>[a-z_-]+)-(?P<session>\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d)\.(json|pkl)"
+)
 
 
 class ResumeRefused(Exception):
@@ -112,3 +126,96 @@ def set_aside_orphans(experiment: str) -> list[str]:
             storage.move(folder, storage.join(experiment, ORPHANED, name))
             moved.append(name)
     return moved
+
+
+def set_aside_torn_snapshots(experiment: str) -> list[str]:
+    """Resume from the newest whole Tune snapshot: move the snapshot files of newer driver
+    sessions into ``orphaned/torn snapshots/`` (returns their names) and make the search
+    generator's count of trials agree with the snapshot's trials.
+
+    Tune saves each snapshot (the trials; the search generator's count of trials made; the
+    searcher) in a local staging folder and copies every file to the experiment folder in the
+    background, several at a time, each session's files anew each time. On resume it takes each
+    kind of file from the newest session that has one. A driver killed during that copy can leave
+    a session's files missing, cut short, or from two different snapshots: resumed, the search
+    believed it had made trials Tune had no record of and ended short of --num-samples. A
+    session's snapshot is whole when every kind of file is there and complete and the searcher
+    made as many trials as the trial list holds; the generator's count, a plain number kept for
+    Tune's own bookkeeping, is set to that list's length.
+    """
+    sessions: dict[str, dict[str, str]] = {}  # session -> kind -> location
+    for location in storage.files(experiment):
+        if match := SNAPSHOT_FILE.fullmatch(location.rsplit("/", 1)[-1]):
+            sessions.setdefault(match["session"], {})[match["kind"]] = location
+    seen = set().union(*sessions.values()) if sessions else set()
+    kinds = SEARCH_KINDS if seen & (SEARCH_KINDS - REFIT_KINDS) else REFIT_KINDS
+    newer: list[str] = []
+    for session in sorted(sessions, reverse=True):
+        files = sessions[session]
+        if set(files) == kinds and all(map(whole, files.values())) and agrees(files):
+            count_trials(files)
+            break
+        newer.extend(files.values())
+    for location in newer:
+        storage.move(location, storage.join(experiment, ORPHANED, TORN, location.rsplit("/")[-1]))
+    return sorted(location.rsplit("/", 1)[-1] for location in newer)
+
+
+def agrees(files: dict[str, str]) -> bool:
+    """Whether a session's searcher (where it keeps the count) made as many trials as its
+    trial list holds."""
+    if "searcher-state" not in files:
+        return True
+    state = pickle.loads(storage.read_bytes(files["searcher-state"]))  # Tune loads it anyway
+    made = state.get("suggested") if isinstance(state, dict) else None
+    return made is None or made == len(trials_in(files))
+
+
+def count_trials(files: dict[str, str]) -> None:
+    """Make the search generator's state agree with the snapshot's trials: its count of trials
+    made is their number, and the trials its concurrency limit waits for are those unfinished."""
+    if "search_gen_state" not in files:
+        return
+    import ray.cloudpickle as cloudpickle  # as Tune writes and reads it
+
+    state = cloudpickle.loads(storage.read_bytes(files["search_gen_state"]))
+    trials = trials_in(files)
+    unfinished = {t["trial_id"] for t in trials if t["status"] not in ("TERMINATED", "ERROR")}
+    limiter = state.get("name:ConcurrencyLimiter", {})
+    if (
+        state.get("counter") == len(trials)
+        and limiter.get("live_trials", unfinished) == unfinished
+    ):
+        return
+    state["counter"] = len(trials)
+    if limiter:
+        limiter["live_trials"], limiter["num_unfinished_live_trials"] = unfinished, len(unfinished)
+    storage.write_bytes(files["search_gen_state"], cloudpickle.dumps(state))
+
+
+def trials_in(files: dict[str, str]) -> list[dict]:
+    """The trials of a session's snapshot (Tune's JSON of each)."""
+    snapshot = json.loads(storage.read_bytes(files["experiment_state"]))
+    return [json.loads(trial) for trial, _ in snapshot["trial_data"]]
+
+
+def torn_sentence(names: list[str]) -> str:
+    return (
+        f"Set aside {len(names)} snapshot file(s) a kill left incomplete, in {ORPHANED}/{TORN}/ "
+        f"({', '.join(names)}): resuming from the last whole snapshot."
+    )
+
+
+def whole(location: str) -> bool:
+    """Whether a snapshot file was written to its end: JSON that parses, or a pickle whose
+    opcodes run to STOP (read, not executed)."""
+    data = storage.read_bytes(location)
+    try:
+        if not data.startswith(b"\x80"):  # a pickle's PROTO opcode; Tune's JSON starts "{"
+            json.loads(data)
+        else:
+            for _ in pickletools.genops(io.BytesIO(data)):
+                pass
+    except ValueError:  # JSONDecodeError, or a pickle cut short ("at end of data" and kin)
+        return False
+    return True

@@ -32,7 +32,9 @@ from nas.resume import (
     check_space_unchanged,
     resumed_config,
     set_aside_orphans,
+    set_aside_torn_snapshots,
     space_fingerprint,
+    torn_sentence,
 )
 from nas.run_record import RUN_RECORD, read_record
 from nas.rungs import first_rung, steps_per_epoch
@@ -157,6 +159,8 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
             f"{config.max_concurrent} at a time",
             flush=True,
         )
+        if resume and (torn := set_aside_torn_snapshots(experiment)):
+            print(torn_sentence(torn), flush=True)
         if resume and (orphans := set_aside_orphans(experiment)):
             print(
                 f"Set aside {len(orphans)} trial folder(s) started after Tune's last snapshot, "

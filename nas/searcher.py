@@ -106,6 +106,7 @@ class FeasibleSearch(tune.search.Searcher):
             self.study.enqueue_trial(point)
         self.rejected_log = rejected_log  # a path or URI; rewritten whole after each suggestion
         self._live: dict[str, int] = {}  # Tune's trial id -> the Optuna trial's number
+        self.suggested = 0  # configs handed to Tune: its trials (resume checks the count)
         self._unsettled = False  # restored from a pickle and not yet settled (``_settle``)
 
     def _open_study(self) -> optuna.Study:
@@ -145,6 +146,8 @@ class FeasibleSearch(tune.search.Searcher):
                 self._reject(trial, config, reasons, analysis)
                 continue
             self._live[trial_id] = trial.number
+            if self.suggested is not None:
+                self.suggested += 1
             return {**config, "seed": trial_seed(self.seed, trial.number)}
         raise RuntimeError(
             f"{MAX_DRAWS_PER_SUGGESTION} candidates in a row broke the rules of space "
@@ -236,7 +239,7 @@ class FeasibleSearch(tune.search.Searcher):
         return {**self.__dict__, "study": None if self.journal else self.study, "_asked": asked}
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
+        self.__dict__.update({"suggested": None} | state)  # None: pickled before the count
         if self.journal is not None:
             self.study = self._open_study()
             self._unsettled = True

@@ -52,9 +52,13 @@ def exists(location: str) -> bool:
 
 
 def read_text(location: str) -> str:
+    return read_bytes(location).decode()
+
+
+def read_bytes(location: str) -> bytes:
     fs, path = _fs(location)
     with fs.open_input_stream(path) as f:
-        return f.read().decode()
+        return f.read()
 
 
 def write_text(location: str, text: str) -> None:

@@ -45,8 +45,8 @@ def writing_reports(experiment: Path, since: float) -> bool:
     return written and not newer(experiment / "summary.json")
 
 
-def start(storage: Path, slow_checkpoints: bool) -> subprocess.Popen:
-    """The search, or its resume where a run record exists."""
+def start(storage: Path, slow_checkpoints: bool, log=subprocess.DEVNULL) -> subprocess.Popen:
+    """The search, or its resume where a run record exists (its output to ``log``)."""
     resume = (storage / "chaos" / "run.json").exists()
     flags = f"--smoke-test --num-samples {SAMPLES} --max-epochs {EPOCHS} --grace-period 2"
     args = ["--storage", str(storage), "--name", "chaos", "--smoke-test"]
@@ -54,7 +54,7 @@ def start(storage: Path, slow_checkpoints: bool) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SITE), str(REPO)])}
     if slow_checkpoints:
         env["NAS_CHAOS_SLOW_CHECKPOINT"] = "1"
-    return start_nas_run(*args, env=env, killable=True)
+    return start_nas_run(*args, env=env, killable=True, stdout=log, stderr=subprocess.STDOUT)
 
 
 @pytest.mark.slow
@@ -96,8 +96,11 @@ def test_five_kills_at_random_moments_lose_nothing(tmp_path):
                 assert finished.setdefault(name, text) == text, f"{name} changed ({moment})"
     assert kills[1]["half_written"], "the second kill came while a checkpoint was half written"
 
-    last = start(tmp_path, slow_checkpoints=False)
-    assert last.wait(timeout=600) == 0
+    log = tmp_path / "last resume.log"
+    with log.open("w") as out:
+        last = start(tmp_path, slow_checkpoints=False, log=out)
+        code = last.wait(timeout=600)
+    assert code == 0, log.read_text()[-6000:]
     after = epochs_of(experiment)
     print(json.dumps({"moment": "end of the last resume", "epochs": after}))
     assert len(after) == SAMPLES, after  # exactly --num-samples trials
