@@ -3,10 +3,6 @@ of configurations and seeds): resources, storage, retries, logs."""
 
 from __future__ import annotations
 
-import netrc
-import os
-from pathlib import Path
-
 from ray import tune
 from ray.tune.error import TuneError
 
@@ -156,7 +152,11 @@ def tune_run_config(
         print_intermediate_tables=True,
     )
     # Before Tune's own loggers, which it appends after these.
-    callbacks = [LogsFromCheckpoint()] + ([wandb_callback(run)] if run.wandb else [])
+    callbacks: list[tune.Callback] = [LogsFromCheckpoint()]
+    if run.wandb:
+        from nas.wandb_logs import wandb_callback  # imports W&B: only when asked for
+
+        callbacks.append(wandb_callback(run))
     return tune.RunConfig(
         name=run.name,
         callbacks=callbacks,
@@ -166,43 +166,3 @@ def tune_run_config(
         progress_reporter=reporter,
         verbose=1,
     )
-
-
-def wandb_has_key() -> bool:
-    """Whether W&B can log online: an API key in the environment or from ``wandb login``."""
-    if os.environ.get("WANDB_API_KEY"):
-        return True
-    try:
-        return netrc.netrc().authenticators("api.wandb.ai") is not None
-    except (OSError, netrc.NetrcParseError):
-        return False
-
-
-def wandb_callback(run: RunConfig) -> tune.Callback:
-    """One W&B run per trial (id = trial id, so a resumed trial continues its run).
-
-    Without an API key the runs are written offline (``wandb sync`` uploads them later). The
-    key is only ever read from the environment or netrc by W&B itself: never logged or saved.
-    """
-    # W&B's Tune callback lives in ray.air; ray.tune does not re-export it.
-    from ray.air.integrations.wandb import WandbLoggerCallback
-
-    kwargs = {"resume": "allow"}
-    where = "W&B's default folder"
-    if not storage.is_uri(run.storage):
-        kwargs["dir"] = run.experiment_dir  # offline runs land in <experiment>/wandb/
-        Path(run.experiment_dir).mkdir(parents=True, exist_ok=True)
-        where = f"{run.experiment_dir}/wandb"
-    if os.environ.get("WANDB_MODE") in ("offline", "disabled") or not wandb_has_key():
-        os.environ.setdefault("WANDB_MODE", "offline")
-        kwargs["mode"] = os.environ["WANDB_MODE"]
-        print(
-            f"W&B: no API key found (WANDB_API_KEY or `wandb login`), or WANDB_MODE is set: "
-            f"logging {kwargs['mode']} to {where}; upload later with `wandb sync`.",
-            flush=True,
-        )
-    else:
-        print(f"W&B: logging each trial to project {run.name!r}.", flush=True)
-    # At the end Tune waits upload_timeout for the runs of trials still running, which after a
-    # Ctrl-C never end on their own (the default waits 30 minutes before the driver can exit).
-    return WandbLoggerCallback(project=run.name, group=run.name, upload_timeout=20, **kwargs)

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 
 import pandas as pd
@@ -140,34 +139,6 @@ def test_end_to_end_search(smoke_experiment):
     assert_study_matches_the_trials(experiment)
     assert summary["importance"]["top"] in done.stdout  # 6 trials: too few, and it says so
     assert summary["importance"]["top"].startswith("No importance yet: 6 trials at most")
-
-
-@pytest.mark.slow
-def test_wandb_logs_each_trial_offline_and_never_writes_the_key(tmp_path):
-    secret = "sk-never-print-this-0123456789"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB")}
-    env |= {"WANDB_API_KEY": secret, "WANDB_MODE": "offline", "HOME": str(tmp_path)}
-    flags = [
-        "--space",
-        "cifar_lt200k",
-        "--smoke-test",
-        "--wandb",
-        "--num-samples",
-        "2",
-        "--name",
-        "w",
-    ]
-    done = run_module("nas.run", *flags, "--storage", str(tmp_path / "exp"), env=env)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "W&B: " in done.stdout and "logging offline" in done.stdout
-    experiment = tmp_path / "exp" / "w"
-    trial_ids = {p.name.removeprefix("trial_") for p in experiment.glob("trial_*")}
-    runs = {p.name.rsplit("-", 1)[1] for p in (experiment / "wandb").glob("offline-run-*")}
-    assert runs == trial_ids and len(runs) == 2  # one W&B run per trial, named by trial id
-    assert secret not in done.stdout + done.stderr
-    for path in experiment.rglob("*"):
-        if path.is_file():
-            assert secret.encode() not in path.read_bytes(), path
 
 
 def test_the_first_rung_moves_on_small_data_and_says_so(synthetic_cifar, capsys):

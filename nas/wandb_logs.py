@@ -1,0 +1,112 @@
+"""W&B: one run per trial, holding every epoch once, across kills and resumes.
+
+Ray's ``WandbLoggerCallback`` logs from the driver, through one logging actor per trial. A kill of
+the driver loses what that actor had not written yet (offline: a run folder of 7 bytes, W&B's
+header alone), and the resumed trial starts a new run with the same id from the epoch after its
+checkpoint, so its first epochs were nowhere in W&B. The trial's ``result.json`` is durable
+(``nas.logs`` puts it into the storage with each checkpoint and cuts it back to the checkpoint's
+epoch when the trial starts again), so it is the source: when a trial's W&B run starts,
+``WandbFromResults`` first logs the epochs ``result.json`` already holds, then the new ones. The
+trial's earlier offline run folders move into ``wandb/superseded/``: the one offline folder left
+per trial holds its whole history, and ``wandb sync EXPERIMENT/wandb/offline-run-*`` uploads
+one run per trial with every epoch once. Online, a resumed W&B run goes on from its last
+uploaded step and W&B drops (with a warning) the replayed epochs it has already, so the replay
+only fills the gap. The key is only ever read from the environment or netrc, by W&B itself.
+"""
+
+from __future__ import annotations
+
+import json
+import netrc
+import os
+from pathlib import Path
+
+from ray.air.integrations.wandb import WandbLoggerCallback
+from ray.tune.result import EXPR_RESULT_FILE as RESULTS
+
+from nas import storage
+from nas.config import RunConfig
+
+SUPERSEDED = "superseded"  # inside the W&B folder: earlier offline folders of a resumed trial
+
+
+class WandbFromResults(WandbLoggerCallback):
+    def __init__(self, *args, folder: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.folder = folder  # where W&B writes its run folders, if local and known
+
+    def log_trial_start(self, trial) -> None:
+        if trial in self._trial_logging_futures:  # its W&B run is still open: goes on in it
+            return
+        self.set_aside_earlier_runs(trial.trial_id)
+        super().log_trial_start(trial)
+        for result in logged_results(trial):
+            self.log_trial_result(result["training_iteration"], trial, result)
+
+    def set_aside_earlier_runs(self, run_id: str) -> None:
+        if self.folder is None:
+            return
+        for earlier in Path(self.folder).glob(f"offline-run-*-{run_id}"):
+            (Path(self.folder) / SUPERSEDED).mkdir(exist_ok=True)
+            earlier.rename(Path(self.folder) / SUPERSEDED / earlier.name)
+
+
+def logged_results(trial) -> list[dict]:
+    """The results in the trial's ``result.json`` in the storage (none for a new trial)."""
+    path = f"{trial.path}/{RESULTS}"
+    fs = trial.storage.storage_filesystem
+    try:
+        with fs.open_input_stream(path) as f:
+            text = f.read().decode()
+    except FileNotFoundError:
+        return []
+    results = []
+    for line in text.splitlines():
+        try:
+            results.append(json.loads(line))
+        except json.JSONDecodeError:  # half written by a kill (nas.logs drops it on restore)
+            continue
+    return [r for r in results if "training_iteration" in r]
+
+
+def wandb_has_key() -> bool:
+    """Whether W&B can log online: an API key in the environment or from ``wandb login``."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        return netrc.netrc().authenticators("api.wandb.ai") is not None
+    except (OSError, netrc.NetrcParseError):
+        return False
+
+
+def wandb_callback(run: RunConfig) -> WandbFromResults:
+    """One W&B run per trial (id = trial id, so a resumed trial continues its run).
+
+    Without an API key the runs are written offline (``wandb sync`` uploads them later).
+    """
+    kwargs = {"resume": "allow"}
+    where, sync = "W&B's default folder", "`wandb sync`"
+    if not storage.is_uri(run.storage):
+        kwargs["dir"] = run.experiment_dir  # offline runs land in <experiment>/wandb/
+        Path(run.experiment_dir).mkdir(parents=True, exist_ok=True)
+        where = f"{run.experiment_dir}/wandb"
+        sync = f"`wandb sync {where}/offline-run-*`"
+    if os.environ.get("WANDB_MODE") in ("offline", "disabled") or not wandb_has_key():
+        os.environ.setdefault("WANDB_MODE", "offline")
+        kwargs["mode"] = os.environ["WANDB_MODE"]
+        print(
+            f"W&B: no API key found (WANDB_API_KEY or `wandb login`), or WANDB_MODE is set: "
+            f"logging {kwargs['mode']} to {where}; upload later with {sync}.",
+            flush=True,
+        )
+    else:
+        print(f"W&B: logging each trial to project {run.name!r}.", flush=True)
+    # At the end Tune waits upload_timeout for the runs of trials still running, which after a
+    # Ctrl-C never end on their own (the default waits 30 minutes before the driver can exit).
+    return WandbFromResults(
+        project=run.name,
+        group=run.name,
+        upload_timeout=20,
+        folder=f"{kwargs['dir']}/wandb" if "dir" in kwargs else None,
+        **kwargs,
+    )
