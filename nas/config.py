@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,6 +31,8 @@ SMOKE_TEST = {
     "min_rung_steps": 0,
 }
 REFIT_TOP, REFIT_SEEDS = 3, 3  # nas.refit: configurations besides the seed preset; seeds each
+MAX_SEED = 2**31 - 1
+MIN_CPUS = 0.01  # of a CPU or GPU per trial: Ray counts resources in steps of 0.0001
 SPACE_SHAPED = tuple(SMOKE_TEST)  # None: the space's (its AshaDefaults), or the smoke test's
 
 
@@ -131,10 +134,19 @@ class RunConfig:
                 f"--max-epochs must be >= --grace-period "
                 f"(got {self.max_epochs} < {self.grace_period})."
             )
-        if self.cpus_per_trial <= 0:
-            raise UsageError(f"--cpus-per-trial must be above 0 (got {self.cpus_per_trial}).")
-        if self.gpus_per_trial is not None and self.gpus_per_trial < 0:
-            raise UsageError(f"--gpus-per-trial must be 0 or more (got {self.gpus_per_trial}).")
+        if not 0 <= self.seed <= MAX_SEED:  # Optuna's samplers seed NumPy with it
+            raise UsageError(f"--seed must be between 0 and {MAX_SEED} (got {self.seed}).")
+        if not (math.isfinite(self.cpus_per_trial) and self.cpus_per_trial >= MIN_CPUS):
+            raise UsageError(
+                f"--cpus-per-trial must be a number of CPUs of at least {MIN_CPUS} (got "
+                f"{self.cpus_per_trial}): for example 1, or 0.5 to share a CPU between trials."
+            )
+        gpus = self.gpus_per_trial
+        if gpus is not None and not (math.isfinite(gpus) and (gpus == 0 or gpus >= MIN_CPUS)):
+            raise UsageError(
+                f"--gpus-per-trial must be 0 or a number of GPUs of at least {MIN_CPUS} (got "
+                f"{gpus}): for example 1, or 0.5 to share a GPU between two trials."
+            )
         if self.gpus_per_trial is not None and self.gpus_per_trial > 1:
             raise UsageError(
                 f"--gpus-per-trial above 1 is not supported: a trial trains on one GPU (got "
@@ -184,6 +196,12 @@ class RunConfig:
         if self.input_size is not None and "input_size" not in space.presets["seed"]:
             raise UsageError(
                 f"--input-size does not apply to space {space.name}: its input size is fixed."
+            )
+        sizes = space.input_sizes
+        if self.input_size is not None and not self.smoke_test and self.input_size not in sizes:
+            raise UsageError(
+                f"--input-size must be one of {', '.join(map(str, sizes))} for space "
+                f"{space.name} (got {self.input_size})."
             )
 
     @classmethod

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nas.predict import main as predict
@@ -15,6 +17,7 @@ from nas.run import main as run
 from nas.summary import main as summary
 from reports.export import main as export
 from trainables.data import cifar10
+from trainables.data.synthetic import write_synthetic_cifar10
 
 COMMANDS = {
     "nas.run": run,
@@ -126,7 +129,58 @@ CATALOGUE = [
     ),
     ("reports.export", "{store}/missing", 2, "no experiment folder at {store}/missing."),
     ("reports.export", "{old}", 1, "{old}/run.json is not valid JSON ("),
+    (
+        "nas.run",
+        "--space cifar_lt200k --data-dir {hostile} --storage {store}",
+        1,
+        "{hostile}/cifar-10-batches-py/data_batch_1 is not a readable CIFAR-10 batch file (it "
+        "asks to run posix.system, which a CIFAR-10 batch file never holds; nothing in it was "
+        "run): replace it with the file from the official archive.",
+    ),
+    ("nas.run", "--space cifar_lt200k --seed -1", 2, "--seed must be between 0 and 2147483647"),
+    (
+        "nas.run",
+        "--space cifar_lt200k --cpus-per-trial nan",
+        2,
+        "--cpus-per-trial must be a number of CPUs of at least 0.01 (got nan): ",
+    ),
+    (
+        "nas.run",
+        "--space cifar_lt200k --cpus-per-trial 1e-9",
+        2,
+        "--cpus-per-trial must be a number of CPUs of at least 0.01 (got 1e-09): ",
+    ),
+    (
+        "nas.run",
+        "--space cifar_lt200k --gpus-per-trial nan",
+        2,
+        "--gpus-per-trial must be 0 or a number of GPUs of at least 0.01 (got nan): ",
+    ),
+    (
+        "nas.run",
+        "--space hw2p2_resnet --input-size 32",
+        2,
+        "--input-size must be one of 64, 96, 112, 128, 160, 224 for space hw2p2_resnet (got 32).",
+    ),
 ]
+
+
+class Payload:
+    """An object a crafted batch file rebuilds by running a command (that creates ``marker``)."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def hostile_cifar(folder: Path, marker: Path) -> Path:
+    """CIFAR-10 whose first training batch file runs a command when unpickled naively."""
+    batches = write_synthetic_cifar10(folder, n_train=16, n_test=8) / "cifar-10-batches-py"
+    batch = {"data": np.zeros((1, 3072), np.uint8), "labels": [0], "filenames": [Payload(marker)]}
+    (batches / "data_batch_1").write_bytes(pickle.dumps(batch, protocol=2))
+    return folder
 
 
 def files_under(folder: Path) -> set[Path]:
@@ -150,6 +204,8 @@ def test_each_mistake_is_one_sentence(
     (tmp_path / "file").write_text("")
     names = {"data": synthetic_cifar, "store": store, "file": tmp_path / "file"}
     names |= {"old": old, "bare": bare}
+    if "{hostile}" in arguments:
+        names["hostile"] = hostile_cifar(tmp_path / "hostile", marker=tmp_path / "ran")
     before = files_under(tmp_path)
 
     argv = [a.format(**names) for a in arguments.split()]
@@ -164,3 +220,4 @@ def test_each_mistake_is_one_sentence(
     assert all(experiment in p.parents for p in written), sorted(written)
     assert not any(p.name.startswith(".nas-preflight") for p in files_under(tmp_path))
     assert os.getcwd() == str(tmp_path)
+    assert not (tmp_path / "ran").exists()  # nothing in a data file ran

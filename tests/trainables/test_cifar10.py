@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -160,3 +162,42 @@ def test_labels_outside_the_classes_name_the_file(tmp_path):
         f"{batch} has 2 labels outside 0-9 (the first: 10): CIFAR-10 labels index its 10 "
         "classes; fix or replace the file."
     )
+
+
+class Payload:
+    """What a crafted batch file holds: an object rebuilt by calling a command."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_batch_file_that_would_run_code_is_refused_and_nothing_runs(tmp_path):
+    marker = tmp_path / "ran"
+    batch = {"data": np.zeros((1, 3072), np.uint8), "labels": [0], "filenames": [Payload(marker)]}
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps(batch, protocol=2))
+
+    with pytest.raises(DataError) as refused:
+        read_batch(path)
+
+    assert str(refused.value) == (
+        f"{path} is not a readable CIFAR-10 batch file (it asks to run posix.system, which a "
+        "CIFAR-10 batch file never holds; nothing in it was run): replace it with the file from "
+        "the official archive."
+    )
+    assert not marker.exists()
+
+
+def test_batch_files_of_every_pickle_protocol_read_alike(tmp_path):
+    images = np.arange(2 * 32 * 32 * 3, dtype=np.uint8).reshape(2, 32, 32, 3)
+    for protocol in (2, 3, 4, 5):
+        data = images.transpose(0, 3, 1, 2).reshape(2, -1)
+        path = tmp_path / f"batch_{protocol}"
+        path.write_bytes(pickle.dumps({"data": data, "labels": [3, 7]}, protocol=protocol))
+        read = read_batch(path)
+        assert (read.images == images).all() and read.labels.tolist() == [3, 7]

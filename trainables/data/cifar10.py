@@ -170,12 +170,47 @@ def _complete(folder: Path) -> bool:
     return (folder / "test_batch").exists() and any(folder.glob("data_batch_*"))
 
 
+class BatchUnpickler(pickle.Unpickler):
+    """Reads what a CIFAR-10 batch file holds (dicts, lists, strings, bytes, numbers and NumPy
+    arrays) and refuses anything else before it is built: a pickle names the callables that
+    rebuild its objects, and a crafted batch file could name ``os.system``."""
+
+    ALLOWED = {
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),  # arrays, as NumPy 1 and the official files
+        ("numpy._core.multiarray", "_reconstruct"),  # ... and NumPy 2 name it
+        ("numpy.core.numeric", "_frombuffer"),  # arrays in a protocol-5 pickle
+        ("numpy._core.numeric", "_frombuffer"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("_codecs", "encode"),  # bytes in a protocol-2 pickle written by Python 3
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(
+                f"it asks to run {module}.{name}, which a CIFAR-10 batch file never holds; "
+                "nothing in it was run"
+            )
+        return super().find_class(module, name)
+
+
 def _unpickle(path: Path) -> dict:
     try:
         with open(path, "rb") as f:
-            return pickle.load(f, encoding="latin1")
+            batch = BatchUnpickler(f, encoding="latin1").load()
     except (pickle.UnpicklingError, EOFError, ValueError) as e:
-        raise DataError(f"{path} is not a readable CIFAR-10 batch file ({e}).") from e
+        raise DataError(
+            f"{path} is not a readable CIFAR-10 batch file ({e}): replace it with the file "
+            "from the official archive."
+        ) from e
+    if not isinstance(batch, dict):
+        raise DataError(
+            f"{path} is not a CIFAR-10 batch file: it holds a {type(batch).__name__}, not a "
+            "dict; replace it with the file from the official archive."
+        )
+    return batch
 
 
 def _concat(sets: list[ImageSet]) -> ImageSet:
