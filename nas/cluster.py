@@ -10,6 +10,7 @@ import math
 import os
 import socket
 
+from nas import interrupts
 from nas.config import RunConfig, UsageError
 from trainables.device import trials_per_gpu
 
@@ -43,6 +44,7 @@ def start_ray(config: RunConfig) -> None:
     else:
         num_cpus = config.num_cpus or os.cpu_count()
         ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level="WARNING")
+    interrupts.on_sigterm()  # after ray.init, which installs its own handler
 
 
 def with_resources(config: RunConfig) -> RunConfig:

@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from nas import storage
+from nas import interrupts, storage
 from nas.cli import MISTAKES, said
 from nas.cluster import start_ray, with_resources
 from nas.config import (
@@ -466,10 +466,17 @@ def main(argv: list[str] | None = None) -> int:
             summary = refit(search, args.resume)
         print_refit(summary)
         if summary["interrupted"]:
-            return 130  # as for Ctrl-C: the refit is resumable
+            return interrupts.exit_status()  # Ctrl-C or SIGTERM: the refit is resumable
         return 0 if summary["best_model"] else 1
     except MISTAKES as e:
         return said("nas.refit", e, record_fix="restore it to refit")
+    except KeyboardInterrupt:  # a second Ctrl-C or SIGTERM, or one before the refit ran
+        print(
+            f"nas.refit: stopped at once; continue with: "
+            f"`python -m nas.refit {args.experiment_dir} --resume`.",
+            file=sys.stderr,
+        )
+        return interrupts.exit_status()
     except OSError as e:
         if not storage.is_full(e):
             raise

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from nas import storage
+from nas import interrupts, storage
 from nas.cli import MISTAKES, said
 from nas.cluster import start_ray, with_resources
 from nas.config import RunConfig, UsageError, add_flags, check_name, space_named
@@ -313,6 +313,7 @@ def print_summary(summary: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    config = None
     try:
         args = parser().parse_args(argv)
         if args.list_spaces:
@@ -327,10 +328,14 @@ def main(argv: list[str] | None = None) -> int:
         if refit_ran:
             print_refit(summary["refit"])
         if summary["interrupted"] or (refit_ran and summary["refit"]["interrupted"]):
-            return 130  # as for Ctrl-C: the experiment is resumable
+            return interrupts.exit_status()  # Ctrl-C or SIGTERM: the experiment is resumable
         return 0 if summary["best"] else 1
     except MISTAKES as e:
         return said("nas.run", e, record_fix="restore it, or start a new --name")
+    except KeyboardInterrupt:  # a second Ctrl-C or SIGTERM, or one before the search ran
+        then = f"; continue with `{resume_command(config)}`" if config else ""
+        print(f"nas.run: stopped at once{then}.", file=sys.stderr)
+        return interrupts.exit_status()
     except OSError as e:
         if not storage.is_full(e):
             raise

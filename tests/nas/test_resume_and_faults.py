@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from nas import interrupts
 from nas.config import RunConfig
 from nas.run import main
 from nas.samplers import RegularizedEvolution, evaluated
@@ -89,7 +90,8 @@ def test_faulty_candidates_fail_with_typed_reasons_and_the_search_goes_on(tmp_pa
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_cleanly_and_resume_finishes_without_repeating_epochs(tmp_path):
+def test_sigterm_stops_as_ctrl_c_does_and_resume_finishes_without_repeating_epochs(tmp_path):
+    """SIGTERM (docker stop, Slurm, Kubernetes) goes Tune's Ctrl-C way (``nas.interrupts``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB")}
     env |= {"WANDB_MODE": "offline", "HOME": str(tmp_path)}
     flags = "--smoke-test --wandb --num-samples 4 --max-epochs 3 --grace-period 3"
@@ -97,9 +99,9 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes_without_repeating_epochs(tmp_p
     driver = start_nas_run(*args, env=env)
     experiment = tmp_path / "x"
     wait_for(lambda: sum(len(e) for e in epochs_of(experiment).values()) >= 2)
-    driver.send_signal(signal.SIGINT)
+    driver.send_signal(signal.SIGTERM)
     out, _ = driver.communicate(timeout=240)
-    assert driver.returncode == 130, out[-3000:]
+    assert driver.returncode == 143, out[-3000:]
     assert "Interrupted before the end; continue with:" in out
     before = epochs_of(experiment)
     assert sum(len(e) for e in before.values()) < 4 * 3
@@ -264,3 +266,25 @@ def test_evolution_resumes_after_a_kill_with_its_population_intact(tmp_path):
     assert all(list(steps) == [1, 2] for steps in kept.values())  # each one's both epochs
     # (A trial started after Tune's last snapshot before the kill can leave an empty folder that
     # the resumed run never knew of; the chaos work of the reliability issue deals with those.)
+
+
+def test_a_first_sigterm_is_tunes_stop_and_a_second_stops_at_once(monkeypatch):
+    monkeypatch.setattr(interrupts, "received", [])
+    stops = []
+
+    def tunes_stop(signum, frame):  # as Tune's during a run: note it, give SIGINT back
+        stops.append(signum)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    sigint, sigterm = signal.signal(signal.SIGINT, tunes_stop), signal.getsignal(signal.SIGTERM)
+    try:
+        interrupts.on_sigterm()
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.1)
+        assert stops == [signal.SIGINT] and interrupts.exit_status() == 143
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)
+    finally:
+        signal.signal(signal.SIGTERM, sigterm)
+        signal.signal(signal.SIGINT, sigint)
