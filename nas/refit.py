@@ -66,6 +66,7 @@ RESOURCES = (
     "max_failures",
     "checkpoint_every",
 )
+SUMMARY = "summary.json"  # the experiment's: the search's summary, and its refit's
 SETTINGS = {"refit_top": "top", "refit_seeds": "seeds", "refit_epochs": "epochs"}  # refit.json
 
 
@@ -398,12 +399,34 @@ def summarize(experiment: str, search: RunConfig, wall: float) -> dict:
         "interrupted": unfinished > 0,
         "resume_command": shlex.join(["python", "-m", "nas.refit", experiment, "--resume"]),
     }
-    path = storage.join(experiment, "summary.json")
-    whole = json.loads(storage.read_text(path)) if storage.exists(path) else {}
+    whole = earlier_summary(experiment)
     whole["refit"] = summary
     summary["reports"] = whole["reports"] = export_to(results)
-    storage.write_text(path, json.dumps(whole, indent=1))
+    storage.write_text(storage.join(experiment, SUMMARY), json.dumps(whole, indent=1))
     return summary
+
+
+def earlier_summary(experiment: str) -> dict:
+    """The experiment's summary.json as last written ({} before the first). One that cannot be
+    read (a disk, a kill of another tool, a hand edit) must not end a finished run in a
+    traceback: it is moved to summary.json.damaged, with a line saying so, and written anew."""
+    path = storage.join(experiment, SUMMARY)
+    if not storage.exists(path):
+        return {}
+    try:
+        found = json.loads(storage.read_text(path))
+        problem = None if isinstance(found, dict) else "not a JSON object"
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+        problem = str(e)
+    if problem is None:
+        return found
+    storage.move(path, f"{path}.damaged")
+    print(
+        f"{path} could not be read ({problem}): moved to {SUMMARY}.damaged; a new one is "
+        "written from the results.",
+        flush=True,
+    )
+    return {}
 
 
 def print_refit(summary: dict) -> None:

@@ -26,7 +26,7 @@ from nas.cluster import start_ray, with_resources
 from nas.config import RunConfig, UsageError, add_flags, check_name, space_named
 from nas.lock import DriverLock
 from nas.nodes import prepare_other_nodes
-from nas.refit import print_refit, refit
+from nas.refit import SUMMARY, earlier_summary, print_refit, refit
 from nas.resume import (
     ORPHANED,
     check_space_unchanged,
@@ -210,10 +210,9 @@ def summarize(experiment: str, grid, space, config: RunConfig, wall: float) -> d
     summary["resume_command"] = resume_command(config)
     summary["importance"] = derived.importance.summary()
     summary["reports"] = export_to(derived)
-    path = storage.join(experiment, "summary.json")
-    if storage.exists(path) and "refit" in (earlier := json.loads(storage.read_text(path))):
+    if "refit" in (earlier := earlier_summary(experiment)):
         summary["refit"] = earlier["refit"]  # a refit's results stay until it is redone
-    storage.write_text(path, json.dumps(summary, indent=1))
+    storage.write_text(storage.join(experiment, SUMMARY), json.dumps(summary, indent=1))
     return summary
 
 

@@ -43,6 +43,15 @@ class WandbFromResults(WandbLoggerCallback):
         for result in logged_results(trial):
             self.log_trial_result(result["training_iteration"], trial, result)
 
+    def on_experiment_end(self, trials, **info) -> None:
+        """Close every trial's W&B run, the runs of trials still running after a Ctrl-C
+        included, and wait for them to be written (Ray's waits for runs that never end and
+        then kills them, losing what a busy machine had not written yet)."""
+        for trial in list(self._trial_logging_actors):
+            if trial in self._trial_queues:
+                self._signal_logging_actor_stop(trial)
+        super().on_experiment_end(trials, **info)
+
     def set_aside_earlier_runs(self, run_id: str) -> None:
         if self.folder is None:
             return
@@ -101,12 +110,12 @@ def wandb_callback(run: RunConfig) -> WandbFromResults:
         )
     else:
         print(f"W&B: logging each trial to project {run.name!r}.", flush=True)
-    # At the end Tune waits upload_timeout for the runs of trials still running, which after a
-    # Ctrl-C never end on their own (the default waits 30 minutes before the driver can exit).
+    # At the end every run is closed, and written within upload_timeout or given up (the
+    # trials' result.json holds every epoch whatever happens to W&B's copy).
     return WandbFromResults(
         project=run.name,
         group=run.name,
-        upload_timeout=20,
+        upload_timeout=180,
         folder=f"{kwargs['dir']}/wandb" if "dir" in kwargs else None,
         **kwargs,
     )

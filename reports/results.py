@@ -70,7 +70,8 @@ def load_experiment(location: str) -> Experiment:
         run, problems = read_record(location), ()
     except RecordError as e:  # the results alone still make the reports
         run, problems = {}, (f"{e}: the reports leave out the run's settings",)
-    epochs = epochs_table(location)
+    epochs, unread = epochs_table(location)
+    problems += unread
     statuses = trial_statuses(location)
     rejected = rejected_candidates(location)
     max_epochs = run.get("options", {}).get("max_epochs")
@@ -112,24 +113,43 @@ def load_refit(location: str) -> tuple[Experiment | None, tuple[str, ...]]:
         return None, (
             f"{path} cannot be read ({type(e).__name__}: {e}): the reports leave out the refit",
         )
-    models = epochs_table(folder)
+    models, problems = epochs_table(folder)
     return Experiment(
-        folder, record, models, trials_table(models, trial_statuses(folder), [], epochs)
-    ), ()
+        folder, record, models, trials_table(models, trial_statuses(folder), [], epochs), problems
+    ), problems
 
 
-def epochs_table(location: str) -> pd.DataFrame:
-    """Every reported epoch of every trial: one row per (trial, epoch), config keys prefixed."""
-    rows, configs = [], []
+def epochs_table(location: str) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """Every reported epoch of every trial: one row per (trial, epoch), config keys prefixed;
+    and the lines that could not be read.
+
+    A last line with no end is one being written, or one a kill cut short: left out, as the
+    trial's restore does (``nas.logs``). Any other line that is not a result is left out and
+    named.
+    """
+    rows, configs, problems = [], [], []
     for trial in storage.subfolders(location):
         result_file = storage.join(trial, "result.json")
         if not storage.exists(result_file):
             continue
         name = trial.rstrip("/").rsplit("/", 1)[-1]
-        for line in storage.read_text(result_file).splitlines():
+        text = storage.read_bytes(result_file).decode(errors="replace")
+        lines = text.splitlines()
+        if lines and not text.endswith("\n"):
+            lines.pop()
+        for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
-            result = json.loads(line)
+            try:
+                result = json.loads(line)
+            except ValueError:
+                result = None
+            if not isinstance(result, dict) or "training_iteration" not in result:
+                problems.append(
+                    f"line {number} of {result_file} is not a Tune result: the reports leave "
+                    "it out; restore the file, or delete that line"
+                )
+                continue
             config = result.pop("config", {})
             configs.append(config)
             rows.append({"Name": name, **result, **{f"config/{k}": v for k, v in config.items()}})
@@ -137,9 +157,8 @@ def epochs_table(location: str) -> pd.DataFrame:
     if not table.empty:  # an epoch re-run after a SIGKILL raced its checkpoint: keep the latest
         table = table.drop_duplicates(["trial_id", "training_iteration"], keep="last")
     config_columns = [f"config/{k}" for k in merged_order(configs)]
-    return table.reindex(
-        columns=[c for c in table.columns if c not in config_columns] + config_columns
-    )
+    columns = [c for c in table.columns if c not in config_columns] + config_columns
+    return table.reindex(columns=columns), tuple(problems)
 
 
 def merged_order(configs: list[dict]) -> list[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow.fs as pafs
 import ray
 from ray import tune
-from ray.tune.result import EXPR_RESULT_FILE
+from ray.tune.result import EXPR_RESULT_FILE, TRAINING_ITERATION
 
 from trainables.checkpoints import PREFIX, trial_checkpoints
 from trainables.device import choose_device
@@ -38,7 +38,10 @@ def train_trial(config: dict, job: TrialJob) -> None:
         # Which Ray node ran the epoch (Tune's own node_ip is the same for nodes on one host).
         node = {"node_id": ray.get_runtime_context().get_node_id()}
         for report in trial.epochs():
-            metrics = {**report.metrics, **node}
+            # Tune counts iterations on from the checkpoint it handed over; the trial went on
+            # from ``restore_point``'s (after a kill, a newer one; a damaged one: none, and it
+            # started over). The epoch is the iteration, so logs, ASHA and the study agree.
+            metrics = {**report.metrics, **node, TRAINING_ITERATION: report.metrics["epoch"]}
             if report.save is None:
                 tune.report(metrics)
                 continue

@@ -127,7 +127,7 @@ def test_predict_uses_the_best_refit_model(refit_experiment, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_killed_refit_resumes(smoke_experiment, tmp_path):
+def test_a_killed_refit_resumes_and_a_damaged_summary_is_written_anew(smoke_experiment, tmp_path):
     experiment = shutil.copytree(smoke_experiment[0], tmp_path / "e2e")
     args = [str(experiment), "--top", "1", "--seeds", "2", "--epochs", "4", "--num-cpus", "2"]
     driver = subprocess.Popen(
@@ -147,8 +147,11 @@ def test_a_killed_refit_resumes(smoke_experiment, tmp_path):
     finally:
         os.killpg(driver.pid, signal.SIGKILL)
         driver.wait()
+    (experiment / "summary.json").write_text('{"space": "cifar_lt2')  # damaged meanwhile
     done = run_module("nas.refit", str(experiment), "--resume", "--num-cpus", "2")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert f"{experiment}/summary.json could not be read (" in done.stdout
+    assert (experiment / "summary.json.damaged").read_text() == '{"space": "cifar_lt2'
     summary = json.loads((experiment / "summary.json").read_text())["refit"]
     assert (summary["models"], summary["finished"]) == (4, 4)
     for result in experiment.glob("refit/trial_*/result.json"):

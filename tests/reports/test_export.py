@@ -318,6 +318,22 @@ def test_a_corrupt_run_json_is_one_sentence_and_the_rest_still_exports(handmade,
     assert err.endswith("): restore it, or start a new --name.")
 
 
+def test_result_lines_a_kill_cut_or_garbage_are_left_out_and_named(handmade, capsys):
+    aaa = handmade / "trial_aaa" / "result.json"
+    lines = aaa.read_text().splitlines(keepends=True)
+    aaa.write_text(lines[0] + "#!garbage\n" + lines[1] + lines[2][:30])  # cut by a kill
+    assert main([str(handmade)]) == 1
+    out, err = capsys.readouterr()
+    assert err.strip() == (
+        f"reports.export: error: line 2 of {aaa} is not a Tune result: the reports leave it "
+        "out; restore the file, or delete that line."
+    )
+    table = pd.read_csv(handmade / "reports" / "ablations.csv")
+    assert len(table) == 5 and "report.html" in out  # every trial still reported
+    aaa.write_text(lines[0] + lines[1] + lines[2][:30])  # the cut line alone: a kill's, no note
+    assert main([str(handmade)]) == 0 and capsys.readouterr().err == ""
+
+
 def test_a_retried_trial_that_went_on_is_not_failed_and_lost_nodes_are_noted(tmp_path):
     experiment = tmp_path / "exp"
     write_trial(experiment / "trial_aaa", "aaa", {**SEED, "seed": 1}, [0.3, 0.4, 0.5])
