@@ -44,14 +44,7 @@ from nas.samplers import SAMPLERS  # noqa: E402
 def search(storage: Path, name: str, args, seed: int, searcher: str) -> dict:
     """Run (or resume, or reuse) one search with its refit; the row of the table."""
     folder = storage / name
-    flags = (
-        f"--space cifar_lt200k --num-samples {args.trials} --max-epochs {args.max_epochs} "
-        f"--train-images {args.train_images} --seed {seed} --searcher {searcher} "
-        f"--num-cpus 2 --max-concurrent 2 --refit-top {args.refit_top} "
-        f"--refit-seeds {args.refit_seeds} --refit-epochs {args.max_epochs}"
-    )
-    cmd = [sys.executable, "-m", "nas.run", *flags.split(), "--data-dir", str(args.data_dir)]
-    cmd += ["--storage", str(storage), "--name", name]
+    cmd = [sys.executable, "-m", "nas.run", *flags(args, seed, searcher, storage, name)]
     summary = read_summary(folder)
     if summary is None or summary.get("interrupted") or refit_unfinished(summary):
         resume = ["--resume"] if (folder / "run.json").exists() else []
@@ -72,6 +65,25 @@ def search(storage: Path, name: str, args, seed: int, searcher: str) -> dict:
         "tau": refit["kendall_tau"],
         "seconds": summary["wall_seconds"] + refit["wall_seconds"],
     }
+
+
+def flags(args, seed: int, searcher: str, storage: Path, name: str) -> list[str]:
+    """The ``nas.run`` flags of one search and its refit."""
+    given = (
+        f"--space cifar_lt200k --num-samples {args.trials} --max-epochs {args.max_epochs} "
+        f"--train-images {args.train_images} --seed {seed} --searcher {searcher} "
+        f"--num-cpus 2 --max-concurrent 2 --refit-top {args.refit_top} "
+        f"--refit-seeds {args.refit_seeds} --refit-epochs {args.max_epochs}"
+    )
+    return [
+        *given.split(),
+        "--data-dir",
+        str(args.data_dir),
+        "--storage",
+        str(storage),
+        "--name",
+        name,
+    ]
 
 
 def read_summary(folder: Path) -> dict | None:
@@ -117,7 +129,7 @@ def table(rows: list[dict]) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> None:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--trials", type=int, default=16)
     p.add_argument("--max-epochs", type=int, default=10)
@@ -128,7 +140,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--refit-seeds", type=int, default=5, help="paired seeds of the refit")
     p.add_argument("--data-dir", type=Path, default=DATA, help="holds cifar-10-batches-py")
     p.add_argument("--keep", type=Path, help="keep the experiment folders here")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
     if not (args.data_dir / "cifar-10-batches-py").exists():
         sys.exit(f"needs the CIFAR-10 batches at {args.data_dir}/cifar-10-batches-py")
     default = RunConfig.searcher

@@ -53,7 +53,7 @@ SIZES = {
         "faces_per_identity": 512,
     },
     "cpu": {
-        "cifar_images": 512,
+        "cifar_images": 256,
         "face_batch": 4,
         "face_steps": 2,
         "sharing": 2,

@@ -61,6 +61,19 @@ def smoke_experiment(tmp_path_factory) -> tuple[Path, subprocess.CompletedProces
     return storage / "e2e", done
 
 
+@pytest.fixture(scope="session")
+def refit_experiment(tmp_path_factory):
+    """One command from search to final models: 4 trials, then the top 2 and the seed preset
+    with 2 seeds for 2 epochs each."""
+    storage = tmp_path_factory.mktemp("experiments")
+    flags = "--smoke-test --num-samples 4 --max-epochs 2 --grace-period 1 --reduction-factor 2"
+    refit = "--refit-top 2 --refit-seeds 2 --refit-epochs 2"
+    where = ["--storage", str(storage), "--name", "won", "--seed", "3", "--num-cpus", "2"]
+    done = run_module("nas.run", "--space", "cifar_lt200k", *flags.split(), *refit.split(), *where)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return storage / "won", done.stdout
+
+
 def assert_study_matches_the_trials(experiment: Path) -> None:
     """The searcher's Optuna study, opened as Optuna's tools open it, holds every trial Tune
     ran exactly once (found by its seed), in the state and at the epoch the reports show, and

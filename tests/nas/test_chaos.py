@@ -18,7 +18,7 @@ from tests.conftest import REPO, assert_study_matches_the_trials, start_nas_run
 from tests.nas.test_resume_and_faults import epochs_of, wait_for
 
 SITE = Path(__file__).parent / "chaos"  # sitecustomize: slow checkpoint uploads, on request
-SAMPLES, EPOCHS = 5, 4
+SAMPLES, EPOCHS = 4, 3
 CHECKPOINT_FILES = 3  # model.pt, trainer.pt, trial.json
 
 

@@ -28,19 +28,6 @@ from trainables.data.synthetic import write_synthetic_cifar10
 from trainables.trial import Trial, TrialJob
 
 
-@pytest.fixture(scope="module")
-def refit_experiment(tmp_path_factory):
-    """One command from search to final models: 4 trials, then the top 2 and the seed preset
-    with 2 seeds for 2 epochs each."""
-    storage = tmp_path_factory.mktemp("experiments")
-    flags = "--smoke-test --num-samples 4 --max-epochs 2 --grace-period 1 --reduction-factor 2"
-    refit = "--refit-top 2 --refit-seeds 2 --refit-epochs 2"
-    where = ["--storage", str(storage), "--name", "won", "--seed", "3", "--num-cpus", "2"]
-    done = run_module("nas.run", "--space", "cifar_lt200k", *flags.split(), *refit.split(), *where)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return storage / "won", done.stdout
-
-
 @pytest.mark.slow
 def test_search_then_refit_in_one_command(refit_experiment):
     experiment, out = refit_experiment

@@ -193,7 +193,7 @@ def test_prior_search_draws_around_the_seed_preset_before_any_evaluation():
     import statistics
     from collections import Counter
 
-    draws = prior_draws(300)
+    draws = prior_draws(150)
     for name in ("depth", "stem_width", "width_0", "downsample", "norm", "t0", "batch_size"):
         counts = Counter(d[name] for d in draws)
         value, n = counts.most_common(1)[0]
