@@ -6,7 +6,9 @@ import json
 import re
 import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -74,6 +76,35 @@ def test_resuming_an_experiment_another_driver_runs_is_one_sentence(
     assert re.search(r"last heard \d s ago\): wait for it to end or stop it; a driver that", err)
     assert err.endswith(
         "died is taken over at once on its own host, and 60 s after its last heartbeat from "
-        "another."
+        f"another (if you are sure it is gone, delete {experiment / 'driver.json'})."
     )
     assert json.loads((experiment / "driver.json").read_text())["pid"] == 4242  # untouched
+
+
+def test_a_pid_given_to_another_program_does_not_hold_the_experiment(tmp_path, capsys):
+    """Same host, heartbeat a day old: a live process that is not one of the project's commands
+    (the pid was reused) leaves the lock to be taken over, saying so; one that is keeps it."""
+    experiment = tmp_path / "x"
+    experiment.mkdir()
+    day_old = {"host": socket.gethostname(), "since": 0, "heartbeat": time.time() - 86_400}
+    sleeper = subprocess.Popen(["sleep", "60"])
+    driver = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", "-m", "nas.run", "--resume"]
+    )
+    try:
+        for process in (sleeper, driver):  # its command line is there once it has started
+            while not Path(f"/proc/{process.pid}/cmdline").read_bytes():
+                time.sleep(0.01)
+        (experiment / "driver.json").write_text(json.dumps({**day_old, "pid": driver.pid}))
+        with pytest.raises(ExperimentBusy, match=f"pid {driver.pid} on "):
+            DriverLock(str(experiment), "x").acquire()
+
+        (experiment / "driver.json").write_text(json.dumps({**day_old, "pid": sleeper.pid}))
+        with DriverLock(str(experiment), "x") as lock:
+            assert json.loads((experiment / "driver.json").read_text())["pid"] == lock.me["pid"]
+        assert capsys.readouterr().out == (
+            f"Taking over experiment 'x' from a driver that is gone (pid {sleeper.pid} on "
+            f"{socket.gethostname()}, last heard 86400 s ago).\n"
+        )
+    finally:
+        sleeper.kill(), driver.kill()
