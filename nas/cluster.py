@@ -9,6 +9,7 @@ import dataclasses
 import math
 import os
 import socket
+from pathlib import Path
 
 from nas import interrupts
 from nas.config import RunConfig, UsageError
@@ -45,6 +46,19 @@ def start_ray(config: RunConfig) -> None:
         num_cpus = config.num_cpus or os.cpu_count()
         ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level="WARNING")
     interrupts.on_sigterm()  # after ray.init, which installs its own handler
+
+
+def check_ray_home() -> None:
+    """Raise UsageError where Ray could not keep its files in ``~/.ray`` (``ray.init`` writes
+    its auth token there, and fails with a traceback where HOME is not writable)."""
+    folder = Path.home() / ".ray"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(
+            f"Ray keeps its files in {folder}, which cannot be created ({e.strerror}): set HOME "
+            "to a writable folder."
+        ) from None
 
 
 def with_resources(config: RunConfig) -> RunConfig:

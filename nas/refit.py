@@ -27,7 +27,7 @@ from pathlib import Path
 
 from nas import interrupts, storage
 from nas.cli import MISTAKES, said
-from nas.cluster import start_ray, with_resources
+from nas.cluster import check_ray_home, start_ray, with_resources
 from nas.config import (
     REFIT_SEEDS,
     REFIT_TOP,
@@ -126,6 +126,7 @@ def refit(search: RunConfig, resume: bool, command: str = "nas.refit") -> dict:
 
     experiment, space = search.experiment_dir, space_named(search.space)
     DriverLock(experiment, search.name).check()  # a search still running has no final ranking
+    check_ray_home()
     record = read_record(experiment)
     check_space_unchanged(
         search.name, record, space, "restore that file to refit this search, or search again"

@@ -22,7 +22,7 @@ import pandas as pd
 
 from nas import interrupts, storage
 from nas.cli import MISTAKES, said
-from nas.cluster import start_ray, with_resources
+from nas.cluster import check_ray_home, start_ray, with_resources
 from nas.config import RunConfig, UsageError, add_flags, check_name, space_named
 from nas.lock import DriverLock
 from nas.nodes import prepare_other_nodes
@@ -134,6 +134,7 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
         )
     lock = DriverLock(experiment, config.name)
     lock.check()  # before Ray starts; taken just before the run record is written
+    check_ray_home()
     num_classes, found = get_task(space.task).check(config.data_dir)  # before Ray starts
     print(found, flush=True)
     config = move_first_rung(dataclasses.replace(config, num_classes=num_classes), space)

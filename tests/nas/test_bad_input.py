@@ -221,3 +221,18 @@ def test_each_mistake_is_one_sentence(
     assert not any(p.name.startswith(".nas-preflight") for p in files_under(tmp_path))
     assert os.getcwd() == str(tmp_path)
     assert not (tmp_path / "ran").exists()  # nothing in a data file ran
+
+
+def test_a_home_ray_cannot_write_to_is_one_sentence(
+    synthetic_cifar, tmp_path, monkeypatch, capsys
+):
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("HOME", str(tmp_path / "file" / "home"))  # even root cannot create it
+    args = ["--space", "cifar_lt200k", "--data-dir", str(synthetic_cifar)]
+    assert run([*args, "--storage", str(tmp_path / "store"), "--name", "h"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"nas.run: error: Ray keeps its files in {tmp_path}/file/home/.ray, which cannot be "
+        "created (Not a directory): set HOME to a writable folder.\n"
+    )
+    assert not (tmp_path / "store" / "h" / "run.json").exists()
