@@ -9,9 +9,10 @@ from nas.config import UsageError
 from nas.lock import ExperimentBusy
 from nas.resume import ResumeRefused
 from nas.run_record import RecordError
+from reports.export import NowhereToWrite
 from trainables.data import DataError
 
-MISTAKES = (UsageError, ResumeRefused, ExperimentBusy, RecordError, DataError)
+MISTAKES = (UsageError, ResumeRefused, ExperimentBusy, RecordError, DataError, NowhereToWrite)
 
 
 def said(prog: str, error: Exception, record_fix: str) -> int:

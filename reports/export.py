@@ -21,9 +21,22 @@ from reports.tables import Derived, derive
 from reports.workbook import write_workbook
 
 
+class NowhereToWrite(Exception):
+    """The reports' folder cannot be written safely; the message says why and what to do."""
+
+
 def export(derived: Derived, out: Path) -> list[Path]:
     """Write every report of an experiment (its tables, ``derived`` once for every writer) into
-    the local folder ``out``; returns the paths."""
+    the local folder ``out``; returns the paths. Never through a symbolic link: a link planted
+    as the folder or one of its files could send the reports anywhere."""
+    if out.exists() and not out.is_dir():
+        raise NowhereToWrite(f"{out} is a file: give a folder for the reports (made if missing)")
+    links = [path for path in (out, *(out.iterdir() if out.is_dir() else ())) if path.is_symlink()]
+    if links:
+        raise NowhereToWrite(
+            f"{links[0]} is a symbolic link (to {links[0].readlink()}): the reports are written "
+            "only into real files; remove the link, or give another --out"
+        )
     out.mkdir(parents=True, exist_ok=True)
     csv = out / "ablations.csv"
     derived.ablations.to_csv(csv, index=False)
@@ -68,10 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         experiment = load_experiment(args.experiment_dir)
-    except FileNotFoundError as e:
+        written = export_to(experiment, args.out)
+    except (FileNotFoundError, NowhereToWrite) as e:
         print(f"reports.export: error: {e}.", file=sys.stderr)
         return 2
-    for path in export_to(experiment, args.out):
+    for path in written:
         print(path)
     for problem in experiment.problems:  # written from the rest; said, and a non-zero exit
         print(f"reports.export: error: {problem}.", file=sys.stderr)

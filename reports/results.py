@@ -66,6 +66,12 @@ def load_experiment(location: str) -> Experiment:
     location = storage.resolve(location)
     if not storage.exists(location):
         raise FileNotFoundError(f"no experiment folder at {location}")
+    if not is_experiment(location):
+        raise FileNotFoundError(
+            f"{location} is not an experiment folder (no run.json, no Tune snapshot, no "
+            "trial_* folder): give the folder of one experiment, such as "
+            f"{storage.join(location, 'NAME')} for an experiment NAME stored there"
+        )
     try:
         run, problems = read_record(location), ()
     except RecordError as e:  # the results alone still make the reports
@@ -81,6 +87,14 @@ def load_experiment(location: str) -> Experiment:
     refit, refit_problems = load_refit(location)
     problems += refit_problems
     return Experiment(location, run, epochs, trials, problems, refit, load_study(location))
+
+
+def is_experiment(location: str) -> bool:
+    """Whether ``location`` holds an experiment: its run.json, a Tune snapshot or a trial."""
+    names = [f.rsplit("/", 1)[-1] for f in storage.files(location)]
+    if "run.json" in names or any(n.startswith("experiment_state-") for n in names):
+        return True
+    return any(f.rsplit("/", 1)[-1].startswith("trial_") for f in storage.subfolders(location))
 
 
 def journal_storage(path: str) -> JournalStorage:

@@ -130,6 +130,27 @@ CATALOGUE = [
     ("reports.export", "{store}/missing", 2, "no experiment folder at {store}/missing."),
     ("reports.export", "{old}", 1, "{old}/run.json is not valid JSON ("),
     (
+        "reports.export",
+        "{store}",
+        2,
+        "{store} is not an experiment folder (no run.json, no Tune snapshot, no trial_* folder): "
+        "give the folder of one experiment, such as {store}/NAME for an experiment NAME stored "
+        "there.",
+    ),
+    (
+        "reports.export",
+        "{old} --out {file}",
+        2,
+        "{file} is a file: give a folder for the reports (made if missing).",
+    ),
+    (
+        "reports.export",
+        "{old} --out {link}",
+        2,
+        "{link} is a symbolic link (to {outside}): the reports are written only into real "
+        "files; remove the link, or give another --out.",
+    ),
+    (
         "nas.run",
         "--space cifar_lt200k --data-dir {hostile} --storage {store}",
         1,
@@ -203,7 +224,8 @@ def test_each_mistake_is_one_sentence(
     (old / "run.json").write_text(json.dumps({"space": "cifar_lt200k"})[:12])
     (tmp_path / "file").write_text("")
     names = {"data": synthetic_cifar, "store": store, "file": tmp_path / "file"}
-    names |= {"old": old, "bare": bare}
+    names |= {"old": old, "bare": bare, "link": tmp_path / "link", "outside": tmp_path / "outside"}
+    (tmp_path / "link").symlink_to(tmp_path / "outside", target_is_directory=True)
     if "{hostile}" in arguments:
         names["hostile"] = hostile_cifar(tmp_path / "hostile", marker=tmp_path / "ran")
     before = files_under(tmp_path)
