@@ -86,7 +86,15 @@ def load_experiment(location: str) -> Experiment:
     trials = trials_table(epochs, statuses, rejected, max_epochs or 0)
     refit, refit_problems = load_refit(location)
     problems += refit_problems
-    return Experiment(location, run, epochs, trials, problems, refit, load_study(location))
+    try:
+        study = load_study(location)
+    except (ValueError, KeyError, TypeError) as e:  # empty, or lines that are not Optuna's
+        study = None
+        problems += (
+            f"{storage.join(location, STUDY)} cannot be read ({type(e).__name__}: {e}): the "
+            "reports leave out the knobs' importance; restore the file",
+        )
+    return Experiment(location, run, epochs, trials, problems, refit, study)
 
 
 def is_experiment(location: str) -> bool:

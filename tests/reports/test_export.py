@@ -334,6 +334,19 @@ def test_result_lines_a_kill_cut_or_garbage_are_left_out_and_named(handmade, cap
     assert main([str(handmade)]) == 0 and capsys.readouterr().err == ""
 
 
+def test_an_empty_or_garbled_study_journal_is_one_sentence_and_the_rest_exports(handmade, capsys):
+    journal = handmade / "study.journal"
+    for damaged in ("", '{"op_code": 0, "worker_id": "w", "study_name": "x"}\n#!\n{}\n'):
+        journal.write_text(damaged)
+        assert main([str(handmade)]) == 1
+        out, err = capsys.readouterr()
+        assert err.startswith(f"reports.export: error: {journal} cannot be read (")
+        assert err.strip().endswith(
+            "the reports leave out the knobs' importance; restore the file."
+        )
+        assert len(err.strip().splitlines()) == 1 and "report.html" in out
+
+
 def test_a_retried_trial_that_went_on_is_not_failed_and_lost_nodes_are_noted(tmp_path):
     experiment = tmp_path / "exp"
     write_trial(experiment / "trial_aaa", "aaa", {**SEED, "seed": 1}, [0.3, 0.4, 0.5])
