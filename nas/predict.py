@@ -123,9 +123,18 @@ def predict(experiment: str, data_dir: str | None, out: Path) -> list[str]:
         raise DataError(
             f"{experiment} has no run.json naming a known space: cannot tell its task."
         )
-    data_dir = data_dir or record["options"]["data_dir"]
+    data_dir = data_dir or record.get("options", {}).get("data_dir")
+    if data_dir is None:
+        raise DataError(
+            f"{experiment}/run.json does not say which data the search used: give --data-dir."
+        )
     which, model, skipped = best_model(experiment, choose_device())
     checkpoint, meta = model.checkpoint, model.meta
+    if missing := [key for key in ("stats", "epoch") if key not in meta]:
+        raise DataError(
+            f"{checkpoint}/trial.json has no {' or '.join(missing)}: the checkpoint cannot "
+            "predict; restore the file."
+        )
     stats = ChannelStats.from_dict(meta["stats"])
     classes = meta.get("classes")
     size = model.spec.image_size
@@ -187,6 +196,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except DataError as e:
         print(f"nas.predict: error: {e}", file=sys.stderr)
+        return 1
+    except PermissionError as e:  # a read-only experiment folder
+        print(
+            f"nas.predict: error: cannot write {e.filename} ({e.strerror}): give --out a "
+            "folder you can write to.",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -123,6 +123,12 @@ CATALOGUE = [
     ("nas.predict", "{old}", 1, "{old}/run.json is not valid JSON ("),
     (
         "nas.predict",
+        "{optionless}",
+        1,
+        "{optionless}/run.json does not say which data the search used: give --data-dir.",
+    ),
+    (
+        "nas.predict",
         "{bare}",
         1,
         "{bare} has no run.json naming a known space: cannot tell its task.",
@@ -226,6 +232,9 @@ def test_each_mistake_is_one_sentence(
     names = {"data": synthetic_cifar, "store": store, "file": tmp_path / "file"}
     names |= {"old": old, "bare": bare, "link": tmp_path / "link", "outside": tmp_path / "outside"}
     (tmp_path / "link").symlink_to(tmp_path / "outside", target_is_directory=True)
+    names["optionless"] = store / "optionless"
+    names["optionless"].mkdir()
+    (names["optionless"] / "run.json").write_text(json.dumps({"space": "cifar_lt200k"}))
     if "{hostile}" in arguments:
         names["hostile"] = hostile_cifar(tmp_path / "hostile", marker=tmp_path / "ran")
     before = files_under(tmp_path)
