@@ -9,7 +9,7 @@ from nas.config import UsageError
 from nas.lock import ExperimentBusy
 from nas.resume import ResumeRefused
 from nas.run_record import RecordError
-from reports.export import NowhereToWrite
+from reports.results import NowhereToWrite
 from trainables.data import DataError
 
 MISTAKES = (UsageError, ResumeRefused, ExperimentBusy, RecordError, DataError, NowhereToWrite)

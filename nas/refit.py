@@ -49,7 +49,6 @@ from nas.resume import (
 )
 from nas.run_record import RUN_RECORD, RecordError, now, read_record
 from nas.smoke import data_in_place
-from reports.export import export_to
 from reports.refit import PRESET, best_model, refit_tables
 from reports.results import FAILED, FINISHED, REFIT, REFIT_RECORD, Experiment, load_experiment
 from reports.tables import ranking, trial_config
@@ -67,6 +66,7 @@ RESOURCES = (
     "checkpoint_every",
 )
 SUMMARY = "summary.json"  # the experiment's: the search's summary, and its refit's
+REFIT_KEYS = ("search", "score", "top", "seeds", "epochs", "candidates")  # refit.json's own
 SETTINGS = {"refit_top": "top", "refit_seeds": "seeds", "refit_epochs": "epochs"}  # refit.json
 
 
@@ -224,9 +224,14 @@ def read_refit_record(folder: str) -> dict | None:
     if not storage.exists(path):
         return None
     try:
-        return json.loads(storage.read_text(path))
+        record = json.loads(storage.read_text(path))
     except ValueError as e:
         raise RecordError(f"{path} is not valid JSON ({e})") from None
+    if not isinstance(record, dict):
+        raise RecordError(f"{path} is not a refit record (a {type(record).__name__})")
+    if missing := [key for key in REFIT_KEYS if key not in record]:
+        raise RecordError(f"{path} is not a whole refit record (no {', '.join(missing)})")
+    return record
 
 
 def check_refit_folder(search: RunConfig, record: dict, earlier: dict | None, resume: bool):
@@ -371,6 +376,8 @@ def end_refit_record(folder: str) -> None:
 def summarize(experiment: str, search: RunConfig, wall: float) -> dict:
     """The refit's summary (per configuration, Kendall's tau, the best model), written into the
     experiment's summary.json beside the search's, with the reports."""
+    from reports.export import export_to  # the charts' matplotlib: only when writing
+
     results = load_experiment(experiment)
     tables = refit_tables(results.refit)
     states = tables.models["State"].value_counts()

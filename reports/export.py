@@ -16,13 +16,9 @@ from pathlib import Path
 from nas import storage
 from reports.charts import write_charts
 from reports.html import write_html
-from reports.results import Experiment, load_experiment
+from reports.results import Experiment, NowhereToWrite, load_experiment
 from reports.tables import Derived, derive
 from reports.workbook import write_workbook
-
-
-class NowhereToWrite(Exception):
-    """The reports' folder cannot be written safely; the message says why and what to do."""
 
 
 def export(derived: Derived, out: Path) -> list[Path]:

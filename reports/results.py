@@ -50,6 +50,10 @@ REFIT = "refit"  # the folder, inside the experiment's, of its refit (nas.refit)
 REFIT_RECORD = "refit.json"  # in it: what was refit, how, and for which search
 
 
+class NowhereToWrite(Exception):
+    """The reports' folder cannot be written safely; the message says why and what to do."""
+
+
 @dataclass
 class Experiment:
     location: str

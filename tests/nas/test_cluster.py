@@ -60,7 +60,8 @@ def test_search_on_two_nodes_survives_a_killed_driver(two_node_cluster, tmp_path
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     after = epochs_of(experiment)
     assert len(after) == 4  # exactly --num-samples trials
-    assert all(epochs == [1, 2, 3] for epochs in after.values())  # none repeated or restarted
+    once = all(epochs == [1, 2, 3] for epochs in after.values())  # none repeated or restarted
+    assert once, (before, after, resumed.stdout[-4000:])
     for name, text in finished_results.items():  # finished trials were not run again
         assert (experiment / name / "result.json").read_text() == text
     continued = [n for n, e in before.items() if 0 < len(e) < 3]

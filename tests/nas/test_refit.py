@@ -116,7 +116,7 @@ def test_predict_uses_the_best_refit_model(refit_experiment, tmp_path):
 @pytest.mark.slow
 def test_a_killed_refit_resumes_and_a_damaged_summary_is_written_anew(smoke_experiment, tmp_path):
     experiment = shutil.copytree(smoke_experiment[0], tmp_path / "e2e")
-    args = [str(experiment), "--top", "1", "--seeds", "2", "--epochs", "4", "--num-cpus", "2"]
+    args = [str(experiment), "--top", "1", "--seeds", "2", "--epochs", "3", "--num-cpus", "2"]
     driver = subprocess.Popen(
         [sys.executable, "-m", "nas.refit", *args],
         cwd=REPO,
@@ -145,7 +145,7 @@ def test_a_killed_refit_resumes_and_a_damaged_summary_is_written_anew(smoke_expe
         epochs = [
             json.loads(line)["training_iteration"] for line in result.read_text().splitlines()
         ]
-        assert epochs == [1, 2, 3, 4], result
+        assert epochs == [1, 2, 3], result
     resumes = json.loads((experiment / "refit" / "refit.json").read_text())["resumes"]
     assert len(resumes) == 1 and resumes[0]["command"].endswith("--resume --num-cpus 2")
 
@@ -195,6 +195,11 @@ def test_bad_refit_inputs(smoke_experiment, refit_experiment, tmp_path, capsys):
     assert err.startswith(f"nas.refit: error: {experiment / 'refit'} holds the refit of another")
     assert err.endswith("move that folder away to refit this search.")
     assert (experiment / "refit" / "refit.json").read_bytes() == before
+    (experiment / "refit" / "refit.json").write_text("{}")  # emptied: not another search's
+    assert bad(capsys, where, "--resume") == (
+        f"nas.refit: error: {experiment / 'refit' / 'refit.json'} is not a whole refit record "
+        "(no search, score, top, seeds, epochs, candidates): restore it to refit."
+    )
     shutil.rmtree(experiment / "refit")
     # The space's source changed since the search.
     record = json.loads((experiment / "run.json").read_text())

@@ -39,7 +39,11 @@ def test_unknown_space_lists_known_ones(capsys):
         (["--max-epochs", "-2"], "--max-epochs must be at least 1 (got -2)."),
         (["--num-samples", "0"], "--num-samples must be at least 1 (got 0)."),
         (["--reduction-factor", "1"], "--reduction-factor must be at least 2 (got 1)."),
-        (["--gpus-per-trial", "-0.5"], "--gpus-per-trial must be 0 or more (got -0.5)."),
+        (
+            ["--gpus-per-trial", "-0.5"],
+            "--gpus-per-trial must be 0 or a number of GPUs of at least 0.01 (got -0.5): for "
+            "example 1, or 0.5 to share a GPU between two trials.",
+        ),
         (
             ["--gpus-per-trial", "2"],
             "--gpus-per-trial above 1 is not supported: a trial trains on one GPU (got 2); "
