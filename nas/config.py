@@ -32,7 +32,7 @@ SMOKE_TEST = {
 }
 REFIT_TOP, REFIT_SEEDS = 3, 3  # nas.refit: configurations besides the seed preset; seeds each
 MAX_SEED = 2**31 - 1
-MIN_CPUS = 0.01  # of a CPU or GPU per trial: Ray counts resources in steps of 0.0001
+MIN_SHARE = 0.01  # of a CPU or GPU per trial: Ray counts resources in steps of 0.0001
 SPACE_SHAPED = tuple(SMOKE_TEST)  # None: the space's (its AshaDefaults), or the smoke test's
 
 
@@ -136,15 +136,15 @@ class RunConfig:
             )
         if not 0 <= self.seed <= MAX_SEED:  # Optuna's samplers seed NumPy with it
             raise UsageError(f"--seed must be between 0 and {MAX_SEED} (got {self.seed}).")
-        if not (math.isfinite(self.cpus_per_trial) and self.cpus_per_trial >= MIN_CPUS):
+        if not (math.isfinite(self.cpus_per_trial) and self.cpus_per_trial >= MIN_SHARE):
             raise UsageError(
-                f"--cpus-per-trial must be a number of CPUs of at least {MIN_CPUS} (got "
+                f"--cpus-per-trial must be a number of CPUs of at least {MIN_SHARE} (got "
                 f"{self.cpus_per_trial}): for example 1, or 0.5 to share a CPU between trials."
             )
         gpus = self.gpus_per_trial
-        if gpus is not None and not (math.isfinite(gpus) and (gpus == 0 or gpus >= MIN_CPUS)):
+        if gpus is not None and not (math.isfinite(gpus) and (gpus == 0 or gpus >= MIN_SHARE)):
             raise UsageError(
-                f"--gpus-per-trial must be 0 or a number of GPUs of at least {MIN_CPUS} (got "
+                f"--gpus-per-trial must be 0 or a number of GPUs of at least {MIN_SHARE} (got "
                 f"{gpus}): for example 1, or 0.5 to share a GPU between two trials."
             )
         if self.gpus_per_trial is not None and self.gpus_per_trial > 1:

@@ -63,16 +63,17 @@ class DriverLock:
         self._stop = threading.Event()
         self._beat: threading.Thread | None = None
 
-    def check(self) -> None:
-        """Raise ExperimentBusy if a live driver other than this one has the experiment."""
-        other = self._read()
+    def check(self, other: dict | None = None) -> None:
+        """Raise ExperimentBusy if a live driver other than this one has the experiment
+        (``other``: driver.json as just read; read here if not given)."""
+        other = self._read() if other is None else other
         if other is not None and not self._mine(other) and self._alive(other):
             raise ExperimentBusy(self._busy(other))
 
     def acquire(self) -> None:
         """Take the experiment, or raise ExperimentBusy naming the live driver that has it."""
         other = self._read()
-        self.check()
+        self.check(other)
         if other is not None and not self._mine(other):
             print(
                 f"Taking over experiment {self.name!r} from a driver that is gone (pid "

@@ -152,26 +152,28 @@ def set_aside_torn_snapshots(experiment: str) -> list[str]:
     newer: list[str] = []
     for session in sorted(sessions, reverse=True):
         files = sessions[session]
-        if set(files) == kinds and all(map(whole, files.values())) and agrees(files):
-            count_trials(files)
-            break
+        if set(files) == kinds and all(map(whole, files.values())):
+            trials = trials_in(files)
+            if agrees(files, trials):
+                count_trials(files, trials)
+                break
         newer.extend(files.values())
     for location in newer:
         storage.move(location, storage.join(experiment, ORPHANED, TORN, location.rsplit("/")[-1]))
     return sorted(location.rsplit("/", 1)[-1] for location in newer)
 
 
-def agrees(files: dict[str, str]) -> bool:
+def agrees(files: dict[str, str], trials: list[dict]) -> bool:
     """Whether a session's searcher (where it keeps the count) made as many trials as its
     trial list holds."""
     if "searcher-state" not in files:
         return True
     state = pickle.loads(storage.read_bytes(files["searcher-state"]))  # Tune loads it anyway
     made = state.get("suggested") if isinstance(state, dict) else None
-    return made is None or made == len(trials_in(files))
+    return made is None or made == len(trials)
 
 
-def count_trials(files: dict[str, str]) -> None:
+def count_trials(files: dict[str, str], trials: list[dict]) -> None:
     """Make the search generator's state agree with the snapshot's trials: its count of trials
     made is their number, and the trials its concurrency limit waits for are those unfinished."""
     if "search_gen_state" not in files:
@@ -179,7 +181,6 @@ def count_trials(files: dict[str, str]) -> None:
     import ray.cloudpickle as cloudpickle  # as Tune writes and reads it
 
     state = cloudpickle.loads(storage.read_bytes(files["search_gen_state"]))
-    trials = trials_in(files)
     unfinished = {t["trial_id"] for t in trials if t["status"] not in ("TERMINATED", "ERROR")}
     limiter = state.get("name:ConcurrencyLimiter", {})
     if (

@@ -17,6 +17,7 @@ only fills the gap. The key is only ever read from the environment or netrc, by 
 from __future__ import annotations
 
 import json
+import math
 import netrc
 import os
 from pathlib import Path
@@ -26,6 +27,7 @@ from ray.tune.result import EXPR_RESULT_FILE as RESULTS
 
 from nas import storage
 from nas.config import RunConfig
+from nas.logs import results_up_to
 
 SUPERSEDED = "superseded"  # inside the W&B folder: earlier offline folders of a resumed trial
 
@@ -47,9 +49,8 @@ class WandbFromResults(WandbLoggerCallback):
         """Close every trial's W&B run, the runs of trials still running after a Ctrl-C
         included, and wait for them to be written (Ray's waits for runs that never end and
         then kills them, losing what a busy machine had not written yet)."""
-        for trial in list(self._trial_logging_actors):
-            if trial in self._trial_queues:
-                self._signal_logging_actor_stop(trial)
+        for trial in list(self._trial_queues):
+            self._signal_logging_actor_stop(trial)
         super().on_experiment_end(trials, **info)
 
     def set_aside_earlier_runs(self, run_id: str) -> None:
@@ -61,21 +62,14 @@ class WandbFromResults(WandbLoggerCallback):
 
 
 def logged_results(trial) -> list[dict]:
-    """The results in the trial's ``result.json`` in the storage (none for a new trial)."""
-    path = f"{trial.path}/{RESULTS}"
+    """The whole results in the trial's ``result.json`` in the storage (none for a new trial)."""
     fs = trial.storage.storage_filesystem
     try:
-        with fs.open_input_stream(path) as f:
+        with fs.open_input_stream(f"{trial.path}/{RESULTS}") as f:
             text = f.read().decode()
     except FileNotFoundError:
         return []
-    results = []
-    for line in text.splitlines():
-        try:
-            results.append(json.loads(line))
-        except json.JSONDecodeError:  # half written by a kill (nas.logs drops it on restore)
-            continue
-    return [r for r in results if "training_iteration" in r]
+    return [json.loads(line) for line in results_up_to(text, math.inf).splitlines()]
 
 
 def wandb_has_key() -> bool:

@@ -141,7 +141,7 @@ def load_refit(location: str) -> tuple[Experiment | None, tuple[str, ...]]:
         )
     models, problems = epochs_table(folder)
     return Experiment(
-        folder, record, models, trials_table(models, trial_statuses(folder), [], epochs), problems
+        folder, record, models, trials_table(models, trial_statuses(folder), [], epochs)
     ), problems
 
 
