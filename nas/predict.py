@@ -1,8 +1,8 @@
 """``python -m nas.predict EXPERIMENT_DIR [--data-dir DIR] [--out DIR]``: submission CSVs.
 
-Loads the latest checkpoint of the best refit model (``nas.refit``), or where there is none of
-the best trial (the state dict with ``weights_only=True``), and writes
-``id,label`` CSV files: for HW2P2, ``classification_submission.csv`` (every image of
+Loads the latest checkpoint of the search's pick as the refit trained it again (``nas.refit``),
+or where there is none of the search's best trial (the state dict with ``weights_only=True``),
+and writes ``id,label`` CSV files: for HW2P2, ``classification_submission.csv`` (every image of
 ``classification/test``, labelled with an identity) and ``verification_submission.csv`` (every
 image of ``verification/unknown_test``, labelled with the most similar known identity; in a
 pair layout, each line of ``test_pairs.txt`` by number with its cosine similarity); for
@@ -21,8 +21,7 @@ import torch
 
 from nas import storage
 from nas.run_record import RecordError, read_record
-from reports.refit import best_model as refit_model
-from reports.refit import refit_tables
+from reports.refit import final_model, refit_tables
 from reports.results import load_experiment
 from reports.tables import best_trial
 from search_spaces import SPACES
@@ -66,34 +65,40 @@ class Model:
         return self._run(images, lambda xb: self.net.forward_features(xb).flatten(1))
 
 
-def best_model(experiment: str, device: Device) -> tuple[str, Model, list[str]]:
-    """Which model predicts (one line), the model of its newest checkpoint that loads (local
-    experiments), and a line per newer checkpoint folder skipped because it does not load.
+def chosen_model(experiment: str, device: Device) -> tuple[str, Model, list[str]]:
+    """Which model predicts and why (one line), the model of its newest checkpoint that loads
+    (local experiments), and a line per newer checkpoint folder skipped because it does not load.
 
-    The best refit model where the experiment has a refit with a finished model
-    (``reports.refit.best_model``), else the best trial of the search. A kill during a
+    The search's pick trained again by the refit (``reports.refit.final_model``: the
+    configuration the search ranked first, its first refit seed), where the refit trained it
+    for at least the epochs the search did: the same network on more data, no shorter. Else the
+    search's best trial itself. Neither choice looks at a test score. A kill during a
     checkpoint write can leave the newest folder half written: it is skipped, never used, and
     the one before it (which Tune keeps until the new one is whole) is.
     """
     results = load_experiment(experiment)
+    best = best_trial(results)
+    if best is None:
+        raise DataError(
+            f"no trial of {experiment} reported a metric yet: nothing to predict with."
+        )
     refit = refit_tables(results.refit) if results.refit else None
-    chosen = None if refit is None else refit_model(refit)
-    if chosen is not None:
-        folder = Path(results.refit.location, chosen["Name"])
-        mean = refit.configurations.set_index("configuration").loc[
-            chosen["configuration"], f"mean_{refit.score}"
-        ]
+    final = None if refit is None else final_model(refit)
+    if final is not None and refit.epochs >= int(best["epochs"]):
+        folder = Path(results.refit.location, final["Name"])
         which = (
-            f"best refit model {chosen['Name']} (configuration {chosen['configuration']}, "
-            f"{refit.score} {float(chosen[refit.score]):.4f}, mean over its seeds {mean:.4f})"
+            f"refit model {final['Name']}: the search's pick ({final['configuration']}) trained "
+            f"again for {refit.epochs} epochs on more data, seed {int(final['seed'])} (the "
+            f"first of the refit's seeds), chosen before any score; its {refit.score} "
+            f"{float(final[refit.score]):.4f}"
         )
     else:
-        best = best_trial(results)
-        if best is None:
-            raise DataError(
-                f"no trial of {experiment} reported a metric yet: nothing to predict with."
+        folder, which = Path(experiment, best["Name"]), f"best trial {best['Name']} of the search"
+        if final is not None:
+            which += (
+                f" (the refit trained its models {refit.epochs} epochs, fewer than this "
+                f"trial's {int(best['epochs'])}: not used)"
             )
-        folder, which = Path(experiment, best["Name"]), f"best trial {best['Name']}"
     checkpoints = sorted(folder.glob("checkpoint_*"), reverse=True)
     skipped = []
     for checkpoint in checkpoints:
@@ -128,7 +133,7 @@ def predict(experiment: str, data_dir: str | None, out: Path) -> list[str]:
         raise DataError(
             f"{experiment}/run.json does not say which data the search used: give --data-dir."
         )
-    which, model, skipped = best_model(experiment, choose_device())
+    which, model, skipped = chosen_model(experiment, choose_device())
     checkpoint, meta = model.checkpoint, model.meta
     if missing := [key for key in ("stats", "epoch") if key not in meta]:
         raise DataError(

@@ -49,7 +49,7 @@ from nas.resume import (
 )
 from nas.run_record import RUN_RECORD, RecordError, now, read_record
 from nas.smoke import data_in_place
-from reports.refit import PRESET, best_model, refit_tables
+from reports.refit import PRESET, final_model, refit_tables
 from reports.results import FAILED, FINISHED, REFIT, REFIT_RECORD, Experiment, load_experiment
 from reports.tables import ranking, trial_config
 from search_spaces.base import Config, SearchSpace, is_preset
@@ -374,7 +374,7 @@ def end_refit_record(folder: str) -> None:
 
 
 def summarize(experiment: str, search: RunConfig, wall: float) -> dict:
-    """The refit's summary (per configuration, Kendall's tau, the best model), written into the
+    """The refit's summary (per configuration, Kendall's tau, the final model), written into the
     experiment's summary.json beside the search's, with the reports."""
     from reports.export import export_to  # the charts' matplotlib: only when writing
 
@@ -384,7 +384,7 @@ def summarize(experiment: str, search: RunConfig, wall: float) -> dict:
     expected = len(tables.configurations) * len(tables.seeds)  # Tune makes grid trials lazily
     unfinished = expected - int(states.get(FINISHED, 0)) - int(states.get(FAILED, 0))
     configurations = tables.configurations.astype(object)
-    best = best_model(tables)
+    final = final_model(tables)
     summary = {
         "epochs": tables.epochs,
         "seeds": tables.seeds,
@@ -395,13 +395,13 @@ def summarize(experiment: str, search: RunConfig, wall: float) -> dict:
         "unfinished": unfinished,
         "configurations": configurations.where(configurations.notna(), None).to_dict("records"),
         "kendall_tau": tables.kendall_tau,
-        "best_model": None
-        if best is None
+        "final_model": None
+        if final is None
         else {
-            "model": best["Name"],
-            "configuration": best["configuration"],
-            "seed": int(best["seed"]),
-            tables.score: float(best[tables.score]),
+            "model": final["Name"],
+            "configuration": final["configuration"],
+            "seed": int(final["seed"]),
+            tables.score: float(final[tables.score]),
         },
         "wall_seconds": round(wall, 1),
         "interrupted": unfinished > 0,
@@ -462,10 +462,14 @@ def print_refit(summary: dict) -> None:
             else f"Kendall's tau {tau:+.2f} (1: the search's order held, 0: unrelated)"
         )
     )
-    if best := summary["best_model"]:
+    if final := summary["final_model"]:
         print(
-            f"Best refit model: {best['model']} ({score} {best[score]:.4f}); nas.predict uses it"
+            f"Final model: {final['model']}, the search's pick ({final['configuration']}) with "
+            f"the first of the seeds, chosen before any score ({score} {final[score]:.4f} only "
+            "reports); nas.predict uses it"
         )
+    elif summary["finished"]:
+        print("No model of the search's pick finished: nas.predict uses the search's best trial")
     print(f"Wall time: {summary['wall_seconds']:.0f} s\nReports:")
     print("\n".join(f"  {path}" for path in summary["reports"]))
     if summary["interrupted"]:
@@ -498,7 +502,7 @@ def main(argv: list[str] | None = None) -> int:
         print_refit(summary)
         if summary["interrupted"]:
             return interrupts.exit_status()  # Ctrl-C or SIGTERM: the refit is resumable
-        return 0 if summary["best_model"] else 1
+        return 0 if summary["final_model"] else 1
     except MISTAKES as e:
         return said("nas.refit", e, record_fix="restore it to refit")
     except KeyboardInterrupt:  # a second Ctrl-C or SIGTERM, or one before the refit ran

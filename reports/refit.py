@@ -160,14 +160,20 @@ def kendall_tau(configurations: pd.DataFrame) -> float | None:
     return None if math.isnan(tau.statistic) else float(tau.statistic)
 
 
-def best_model(tables: RefitTables) -> pd.Series | None:
-    """The refit model ``nas.predict`` uses: of the configuration with the best mean score, its
-    finished model that scored best. None before any model finished."""
-    ranked = tables.configurations.dropna(subset=["refit_rank"])
+def final_model(tables: RefitTables) -> pd.Series | None:
+    """The refit model ``nas.predict`` uses, fixed before any model is scored: the search's pick
+    (the configuration its ranking put first, by the search's metric on validation) trained with
+    the first of the refit's seeds that finished. The refit's scores (the test split, where it
+    has labels) only report how the pick compares with the seed preset; they never choose, or
+    the test split would both select and report. None before the pick has a finished model."""
+    ranked = tables.configurations.dropna(subset=["search_rank"])
     if ranked.empty:
         return None
-    name = ranked.sort_values("refit_rank").iloc[0]["configuration"]
+    pick = ranked.sort_values("search_rank").iloc[0]["configuration"]
     models = tables.models[
-        (tables.models["configuration"] == name) & (tables.models["State"] == FINISHED)
+        (tables.models["configuration"] == pick) & (tables.models["State"] == FINISHED)
     ]
-    return models.loc[models[tables.score].astype(float).idxmax()]
+    if models.empty:
+        return None
+    order = models["seed"].astype(int).map(tables.seeds.index)
+    return models.loc[order.idxmin()]

@@ -97,9 +97,15 @@ def test_a_refit_model_replays_on_all_training_images(refit_experiment, tmp_path
 
 
 @pytest.mark.slow
-def test_predict_uses_the_best_refit_model(refit_experiment, tmp_path):
+def test_predict_uses_the_searchs_pick_not_the_best_test_score(refit_experiment, tmp_path):
+    """The final model is fixed before scores: top-ranked configuration, first refit seed."""
     experiment, _ = refit_experiment
-    best = json.loads((experiment / "summary.json").read_text())["refit"]["best_model"]
+    refit = json.loads((experiment / "summary.json").read_text())["refit"]
+    final = refit["final_model"]
+    ranks = {c["configuration"]: c["search_rank"] for c in refit["configurations"]}
+    pick = min((r, name) for name, r in ranks.items() if r is not None)[1]
+    assert (final["configuration"], final["seed"]) == (pick, refit["seeds"][0])
+    assert final["model"] == f"trial_{pick}_seed{refit['seeds'][0]}"
     data_dir = write_synthetic_cifar10(tmp_path / "data")
     done = run_module(
         "nas.predict", str(experiment), "--data-dir", str(data_dir), "--out", str(tmp_path)
@@ -107,10 +113,11 @@ def test_predict_uses_the_best_refit_model(refit_experiment, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     first, second = done.stdout.strip().splitlines()
     assert first.startswith(
-        f"best refit model {best['model']} (configuration {best['configuration']}, "
-        f"test_acc {best['test_acc']:.4f}"
+        f"refit model {final['model']}: the search's pick ({pick}) trained again for "
+        f"{refit['epochs']} epochs on more data, seed {refit['seeds'][0]} (the first of the "
+        f"refit's seeds), chosen before any score; its test_acc {final['test_acc']:.4f}"
     )
-    assert second.endswith(f"test accuracy {best['test_acc']:.4f}")
+    assert second.endswith(f"test accuracy {final['test_acc']:.4f}")
 
 
 @pytest.mark.slow

@@ -8,7 +8,15 @@ import math
 import pandas as pd
 import pytest
 
-from reports.refit import PRESET, configuration_table, interval, kendall_tau, verdict
+from reports.refit import (
+    PRESET,
+    RefitTables,
+    configuration_table,
+    final_model,
+    interval,
+    kendall_tau,
+    verdict,
+)
 
 
 def test_interval_is_students_t_on_the_mean():
@@ -62,3 +70,27 @@ def test_gains_are_paired_by_seed_and_ranks_correlate():
     assert failed["seeds"] == 0 and pd.isna(failed["refit_rank"])
     assert list(table["refit_rank"][:2]) == [2, 1]
     assert kendall_tau(table) == pytest.approx(1.0)  # search: top_1 above the preset; so refit
+
+
+def test_the_final_model_is_chosen_before_any_test_score():
+    """The search's pick with the first refit seed that finished, though another configuration
+    and another seed of the pick score higher on test: the test split only reports."""
+    scores = {PRESET: [0.80, 0.81, 0.82], "top_1": [0.60, 0.65, 0.70], "top_2": [0.75, 0.7, 0.7]}
+    rows = [
+        {"Name": f"trial_{name}_seed{s}", "configuration": name, "seed": s, "test_acc": v}
+        | {"State": "failed" if (name, s) == ("top_1", 5) else "finished"}
+        for name, values in scores.items()
+        for s, v in zip((5, 2, 9), values, strict=True)
+    ]
+    candidates = {
+        name: {"search_rank": rank, "search_trial": None, "search_value": None}
+        | {"params": 1, "macs": 1}
+        for name, rank in ((PRESET, 3), ("top_1", 1), ("top_2", 2))
+    }
+    models = pd.DataFrame(rows)
+    table = configuration_table(models, candidates, "test_acc", "val_acc")
+    tables = RefitTables("test_acc", 10, [5, 2, 9], models, table, kendall_tau(table))
+    final = final_model(tables)
+    assert (final["Name"], final["test_acc"]) == ("trial_top_1_seed2", 0.65)
+    nothing = models.assign(State="failed")
+    assert final_model(RefitTables("test_acc", 10, [5, 2, 9], nothing, table, None)) is None
