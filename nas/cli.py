@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import sys
 
+from experiment.lock import ExperimentBusy
+from experiment.record import RecordError
+from experiment.results import NowhereToWrite
 from nas.config import UsageError
-from nas.lock import ExperimentBusy
 from nas.resume import ResumeRefused
-from nas.run_record import RecordError
-from reports.results import NowhereToWrite
 from trainables.data import DataError
 
 MISTAKES = (UsageError, ResumeRefused, ExperimentBusy, RecordError, DataError, NowhereToWrite)

@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from nas import storage
+from experiment import storage
 from nas.samplers import SAMPLERS
 from search_spaces import SPACES, get_space, space_for_run
 from search_spaces.base import SearchSpace

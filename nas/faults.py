@@ -24,9 +24,9 @@ import json
 import time
 from pathlib import Path
 
-from nas.storage import StorageFull, is_full
+from experiment.layout import NODE_LOST
+from experiment.storage import StorageFull, is_full
 
-LOG = "node_lost.jsonl"
 UNCOUNTED = 3  # losses per trial that do not count against --max-failures
 
 
@@ -38,7 +38,7 @@ def is_lost_worker(error: BaseException | None) -> bool:
 
 
 def losses(trial) -> list[dict]:
-    path = Path(trial.local_path or "") / LOG
+    path = Path(trial.local_path or "") / NODE_LOST
     if not trial.local_path or not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -54,7 +54,7 @@ def record_loss(trial, error: BaseException) -> None:
     }
     folder = Path(trial.local_path)
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / LOG, "a") as f:
+    with open(folder / NODE_LOST, "a") as f:
         f.write(json.dumps(entry) + "\n")
 
 

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import torch
 
-from nas import storage
-from nas.run_record import RecordError, read_record
+from experiment import storage
+from experiment.record import RecordError, read_record
+from experiment.results import load_experiment
 from reports.refit import final_model, refit_tables
-from reports.results import load_experiment
 from reports.tables import best_trial
 from search_spaces import SPACES
 from trainables.checkpoints import read_meta, spec_in

@@ -25,7 +25,13 @@ import sys
 import time
 from pathlib import Path
 
-from nas import interrupts, storage
+from experiment import storage
+from experiment.layout import REFIT, REFIT_RECORD, RUN_RECORD
+from experiment.lock import DriverLock
+from experiment.record import RecordError, now, read_record
+from experiment.results import FAILED, FINISHED, Experiment, load_experiment
+from experiment.summary import read_summary, write_summary
+from nas import interrupts
 from nas.cli import MISTAKES, said
 from nas.cluster import check_ray_home, start_ray, with_resources
 from nas.config import (
@@ -37,7 +43,6 @@ from nas.config import (
     check_name,
     space_named,
 )
-from nas.lock import DriverLock
 from nas.nodes import prepare_other_nodes
 from nas.resume import (
     ResumeRefused,
@@ -47,10 +52,8 @@ from nas.resume import (
     set_aside_torn_snapshots,
     torn_sentence,
 )
-from nas.run_record import RUN_RECORD, RecordError, now, read_record
 from nas.smoke import data_in_place
 from reports.refit import PRESET, final_model, refit_tables
-from reports.results import FAILED, FINISHED, REFIT, REFIT_RECORD, Experiment, load_experiment
 from reports.tables import ranking, trial_config
 from search_spaces.base import Config, SearchSpace, is_preset
 from trainables.tasks import get_task
@@ -65,7 +68,6 @@ RESOURCES = (
     "max_failures",
     "checkpoint_every",
 )
-SUMMARY = "summary.json"  # the experiment's: the search's summary, and its refit's
 REFIT_KEYS = ("search", "score", "top", "seeds", "epochs", "candidates")  # refit.json's own
 SETTINGS = {"refit_top": "top", "refit_seeds": "seeds", "refit_epochs": "epochs"}  # refit.json
 
@@ -407,34 +409,11 @@ def summarize(experiment: str, search: RunConfig, wall: float) -> dict:
         "interrupted": unfinished > 0,
         "resume_command": shlex.join(["python", "-m", "nas.refit", experiment, "--resume"]),
     }
-    whole = earlier_summary(experiment)
+    whole = read_summary(experiment)
     whole["refit"] = summary
     summary["reports"] = whole["reports"] = export_to(results)
-    storage.write_text(storage.join(experiment, SUMMARY), json.dumps(whole, indent=1))
+    write_summary(experiment, whole)
     return summary
-
-
-def earlier_summary(experiment: str) -> dict:
-    """The experiment's summary.json as last written ({} before the first). One that cannot be
-    read (a disk, a kill of another tool, a hand edit) must not end a finished run in a
-    traceback: it is moved to summary.json.damaged, with a line saying so, and written anew."""
-    path = storage.join(experiment, SUMMARY)
-    if not storage.exists(path):
-        return {}
-    try:
-        found = json.loads(storage.read_text(path))
-        problem = None if isinstance(found, dict) else "not a JSON object"
-    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
-        problem = str(e)
-    if problem is None:
-        return found
-    storage.move(path, f"{path}.damaged")
-    print(
-        f"{path} could not be read ({problem}): moved to {SUMMARY}.damaged; a new one is "
-        "written from the results.",
-        flush=True,
-    )
-    return {}
 
 
 def print_refit(summary: dict) -> None:

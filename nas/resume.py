@@ -17,15 +17,14 @@ import pickletools
 import re
 import sys
 
-from nas import storage
+from experiment import storage
+from experiment.layout import ORPHANED, TORN
 from nas.config import RunConfig
 from search_spaces.base import SearchSpace
 
 LEGACY_NAMES = {"train_limit": "train_images"}
 
 
-ORPHANED = "orphaned"  # the folder, inside the experiment's, of trials Tune never recorded
-TORN = "torn snapshots"  # the folder, inside ORPHANED, of Tune snapshots a kill left incomplete
 # Tune's snapshot files, one of each kind per driver session: experiment_state-<session>.json
 # with the search generator's search_gen_state-<session>.json and the searcher's
 # searcher-state-<session>.pkl (a search), or basic-variant-state-<session>.json (a refit).
@@ -113,7 +112,7 @@ def set_aside_orphans(experiment: str) -> list[str]:
     nothing of them, and the searcher proposes those trials again. Left in place, their folders
     would count as extra trials. Returns the folders moved (none if the snapshot is unreadable).
     """
-    from reports.results import trial_folders, tune_snapshot
+    from experiment.results import trial_folders, tune_snapshot
 
     try:
         known = trial_folders(tune_snapshot(experiment) or {})

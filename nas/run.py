@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import os
 import shlex
@@ -20,15 +19,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from nas import interrupts, storage
+from experiment import storage
+from experiment.layout import ORPHANED, REFIT, REFIT_RECORD, RUN_RECORD
+from experiment.lock import DriverLock
+from experiment.record import read_record
+from experiment.summary import read_summary, write_summary
+from nas import interrupts
 from nas.cli import MISTAKES, said
 from nas.cluster import check_ray_home, start_ray, with_resources
 from nas.config import RunConfig, UsageError, add_flags, check_name, space_named
-from nas.lock import DriverLock
 from nas.nodes import prepare_other_nodes
-from nas.refit import SUMMARY, earlier_summary, print_refit, refit
+from nas.refit import print_refit, refit
 from nas.resume import (
-    ORPHANED,
     check_space_unchanged,
     resumed_config,
     set_aside_orphans,
@@ -36,11 +38,9 @@ from nas.resume import (
     space_fingerprint,
     torn_sentence,
 )
-from nas.run_record import RUN_RECORD, read_record
 from nas.rungs import first_rung, steps_per_epoch
 from nas.searcher import infeasible
 from nas.smoke import data_in_place
-from reports.results import REFIT, REFIT_RECORD
 from search_spaces import SPACES
 from trainables.tasks import get_task
 
@@ -122,7 +122,7 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
     """Run (or resume) the search and return the summary written to the experiment folder."""
     import ray
 
-    from nas.run_record import end_record, start_record
+    from experiment.record import end_record, start_record
     from nas.tuner import build_tuner, fit, restore_tuner
 
     space = space_named(config.space)
@@ -181,9 +181,9 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
 def summarize(experiment: str, grid, space, config: RunConfig, wall: float) -> dict:
     """The summary of a search that ran (counts, best and seed trials), written with the
     reports into the experiment folder."""
+    from experiment.results import FAILED, FINISHED, REJECTED, RUNNING, STOPPED, load_experiment
     from nas.tuner import baseline_config
     from reports.export import export_to
-    from reports.results import FAILED, FINISHED, REJECTED, RUNNING, STOPPED, load_experiment
     from reports.tables import derive, preset_trial
 
     results = load_experiment(experiment)  # read once: the counts, the best trial, the reports
@@ -211,15 +211,15 @@ def summarize(experiment: str, grid, space, config: RunConfig, wall: float) -> d
     summary["resume_command"] = resume_command(config)
     summary["importance"] = derived.importance.summary()
     summary["reports"] = export_to(derived)
-    if "refit" in (earlier := earlier_summary(experiment)):
+    if "refit" in (earlier := read_summary(experiment)):
         summary["refit"] = earlier["refit"]  # a refit's results stay until it is redone
-    storage.write_text(storage.join(experiment, SUMMARY), json.dumps(summary, indent=1))
+    write_summary(experiment, summary)
     return summary
 
 
 def trial_summary(row, space, config: RunConfig, checkpoints: dict) -> dict:
     """One trial's config, last metrics and accuracy on the test split (from its checkpoint)."""
-    from reports.results import ARCHITECTURE
+    from experiment.results import ARCHITECTURE
     from reports.tables import trial_config
     from trainables.checkpoints import evaluate_checkpoint
 

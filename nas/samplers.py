@@ -34,7 +34,7 @@ from optuna.distributions import (
 )
 from optuna.trial import FrozenTrial, TrialState
 
-from reports.results import REJECTION
+from experiment.results import REJECTION
 
 SAMPLERS = ("prior", "tpe", "evolution", "random")
 

@@ -27,9 +27,9 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from ray import tune
 
-from nas import storage
+from experiment import storage
+from experiment.results import REJECTION, journal_storage
 from nas.samplers import make_sampler
-from reports.results import REJECTION, journal_storage
 from search_spaces.base import Config, SearchSpace
 from search_spaces.rules import check
 from trainables.models.analysis import Analysis

@@ -6,15 +6,14 @@ from __future__ import annotations
 from ray import tune
 from ray.tune.error import TuneError
 
-from nas import storage
+from experiment import storage
+from experiment.layout import ORPHANED, REJECTED_LOG, STUDY
+from experiment.logs import LogsFromCheckpoint
+from experiment.storage import StorageFull
 from nas.config import RunConfig
 from nas.faults import not_counting_lost_nodes
-from nas.logs import LogsFromCheckpoint
-from nas.resume import ORPHANED
 from nas.rungs import FairASHA
 from nas.searcher import FeasibleSearch
-from nas.storage import StorageFull
-from reports.results import STUDY
 from search_spaces.base import Config, SearchSpace
 from trainables.tasks import get_task
 from trainables.trainable import train_trial
@@ -47,7 +46,7 @@ def build_tuner(space: SearchSpace, run: RunConfig) -> tuple[tune.Tuner, Feasibl
         max_epochs=run.max_epochs,
         num_samples=run.num_samples,
         points_to_evaluate=[space.preset("seed")] if run.seed_trial else [],
-        rejected_log=storage.join(run.experiment_dir, "rejected.jsonl"),
+        rejected_log=storage.join(run.experiment_dir, REJECTED_LOG),
         journal=study_journal(run),
         name=run.name,
     )

@@ -4,14 +4,15 @@ Ray's ``WandbLoggerCallback`` logs from the driver, through one logging actor pe
 the driver loses what that actor had not written yet (offline: a run folder of 7 bytes, W&B's
 header alone), and the resumed trial starts a new run with the same id from the epoch after its
 checkpoint, so its first epochs were nowhere in W&B. The trial's ``result.json`` is durable
-(``nas.logs`` puts it into the storage with each checkpoint and cuts it back to the checkpoint's
-epoch when the trial starts again), so it is the source: when a trial's W&B run starts,
-``WandbFromResults`` first logs the epochs ``result.json`` already holds, then the new ones. The
-trial's earlier offline run folders move into ``wandb/superseded/``: the one offline folder left
-per trial holds its whole history, and ``wandb sync EXPERIMENT/wandb/offline-run-*`` uploads
-one run per trial with every epoch once. Online, a resumed W&B run goes on from its last
-uploaded step and W&B drops (with a warning) the replayed epochs it has already, so the replay
-only fills the gap. The key is only ever read from the environment or netrc, by W&B itself.
+(``experiment.logs`` puts it into the storage with each checkpoint and cuts it back to the
+checkpoint's epoch when the trial starts again), so it is the source: when a trial's W&B run
+starts, ``WandbFromResults`` first logs the epochs ``result.json`` already holds, then the new
+ones. The trial's earlier offline run folders move into ``wandb/superseded/``: the one offline
+folder left per trial holds its whole history, and ``wandb sync
+EXPERIMENT/wandb/offline-run-*`` uploads one run per trial with every epoch once. Online, a
+resumed W&B run goes on from its last uploaded step and W&B drops (with a warning) the replayed
+epochs it has already, so the replay only fills the gap. The key is only ever read from the
+environment or netrc, by W&B itself.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from pathlib import Path
 from ray.air.integrations.wandb import WandbLoggerCallback
 from ray.tune.result import EXPR_RESULT_FILE as RESULTS
 
-from nas import storage
+from experiment import storage
+from experiment.logs import results_up_to
 from nas.config import RunConfig
-from nas.logs import results_up_to
 
 SUPERSEDED = "superseded"  # inside the W&B folder: earlier offline folders of a resumed trial
 

@@ -13,10 +13,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from nas import storage
+from experiment import storage
+from experiment.layout import REPORTS
+from experiment.results import Experiment, NowhereToWrite, load_experiment
 from reports.charts import write_charts
 from reports.html import write_html
-from reports.results import Experiment, NowhereToWrite, load_experiment
 from reports.tables import Derived, derive
 from reports.workbook import write_workbook
 
@@ -56,7 +57,7 @@ def export_to(source: str | Experiment | Derived, out: str | None = None) -> lis
         derived = source
     else:
         derived = derive(source if isinstance(source, Experiment) else load_experiment(source))
-    out = out or storage.join(derived.experiment.location, "reports")
+    out = out or storage.join(derived.experiment.location, REPORTS)
     if not storage.is_uri(out):
         return [str(p) for p in export(derived, Path(out))]
     with tempfile.TemporaryDirectory() as tmp:  # write locally, then copy to the object store

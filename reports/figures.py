@@ -15,8 +15,8 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.colors import to_hex
 
+from experiment.results import STOPPED
 from reports.refit import RefitTables
-from reports.results import STOPPED
 from reports.tables import Derived, configs
 
 PALETTE = [to_hex(c) for c in colormaps["tab10"].colors]

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from experiment.results import FINISHED, Experiment
 from reports.ablations import ablation_table
-from reports.results import FINISHED, Experiment
 
 PRESET = "seed_preset"  # the name of the reference configuration in a refit
 

@@ -1,6 +1,6 @@
 """Tables derived from an experiment's results: architectures, Pareto front, curves, best, run.
 
-Pure functions of the tables ``reports.results`` reads; the workbook, charts and HTML report
+Pure functions of the tables ``experiment.results`` reads; the workbook, charts and HTML report
 all draw from these.
 """
 
@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from experiment.results import ARCHITECTURE, METRICS, REJECTED, Experiment
 from reports.ablations import ablation_table
 from reports.importance import Importance, importance
 from reports.refit import RefitTables, refit_tables
-from reports.results import ARCHITECTURE, METRICS, REJECTED, Experiment
 from search_spaces import SPACES, SearchSpace, space_for_run
 from search_spaces.base import Config, is_preset
 from trainables.models import spec_to_dict

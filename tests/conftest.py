@@ -82,8 +82,8 @@ def assert_study_matches_the_trials(experiment: Path) -> None:
 
     import pandas as pd
 
+    from experiment.results import load_study
     from nas.searcher import trial_seed
-    from reports.results import load_study
 
     study = load_study(str(experiment))
     table = pd.read_csv(experiment / "reports" / "ablations.csv")

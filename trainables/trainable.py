@@ -92,8 +92,8 @@ def restore_point(
     A worker uploads a checkpoint before the driver logs its result, so a driver killed in
     between (its workers live on for a few seconds and finish their uploads) leaves a checkpoint
     of an epoch the logs never saw: going on from it would lose that epoch's line. The one
-    before is still there, since Tune deletes a trial's older checkpoint only after ``nas.logs``
-    has put the new one's result in the storage. None: the trial starts over.
+    before is still there, since Tune deletes a trial's older checkpoint only after
+    ``experiment.logs`` has put the new one's result in the storage. None: the trial starts over.
     """
     logged = logged_epochs(fs, trial_folder)
     found = trial_checkpoints(fs, trial_folder) if found is None else found

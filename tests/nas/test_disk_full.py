@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import ray
 
-from nas import storage
+from experiment import storage
 from nas.run import main
 from tests.conftest import run_module, start_nas_run
 from tests.nas.test_resume_and_faults import ablations, epochs_of, wait_for

@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from experiment.results import load_experiment
 from nas.config import RunConfig
 from nas.refit import main as refit_main
 from nas.refit import pick_candidates
-from reports.results import load_experiment
 from reports.tables import ranking
 from search_spaces import get_space
 from tests.conftest import REPO, run_module

@@ -14,11 +14,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from experiment.results import load_study
 from nas import interrupts
 from nas.config import RunConfig
 from nas.run import main
 from nas.samplers import RegularizedEvolution, evaluated
-from reports.results import load_study
 from search_spaces.cifar_lt200k import SPACE
 from tests.conftest import REPO, run_module, start_nas_run
 from trainables.data.synthetic import write_synthetic_cifar10

@@ -6,9 +6,9 @@ import shutil
 import pandas as pd
 import pytest
 
+from experiment.results import load_experiment
 from nas.cluster import trials_that_fit
 from nas.run import main
-from reports.results import load_experiment
 from reports.tables import best_trial
 from tests.conftest import assert_study_matches_the_trials, run_module
 from trainables.data import cifar10

@@ -12,8 +12,8 @@ import openpyxl
 import pandas as pd
 import pytest
 
+from experiment.results import load_experiment
 from reports.export import export_to, main
-from reports.results import load_experiment
 from search_spaces.cifar_lt200k import SEED
 
 SHEETS = ["Trials", "Architectures", "Pareto", "Curves", "Best", "Run", "Importance"]
@@ -269,7 +269,7 @@ def test_html_report_renders_in_chromium(handmade, tmp_path):
 
 def test_architectures_read_their_figures_and_rules_from_the_results(tmp_path):
     """Trained trials met the run's rules; a rejected candidate shows why it never ran."""
-    from reports.results import Experiment
+    from experiment.results import Experiment
     from reports.tables import architectures
 
     wide = {**SEED, "width_0": 64}

@@ -17,13 +17,11 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from nas import storage
+from experiment import storage
+from experiment.layout import RUN_RECORD
 
 PACKAGES = ("torch", "torchvision", "ray", "optuna", "albumentations", "numpy", "pandas")
 REPO = Path(__file__).resolve().parents[1]
-
-
-RUN_RECORD = "run.json"
 
 
 def now() -> str:

@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from nas.logs import progress_up_to, results_up_to
+from experiment.logs import progress_up_to, results_up_to
 from tests.conftest import REPO
 
 RESULTS = "".join(json.dumps({"training_iteration": i, "val_acc": i / 10}) + "\n" for i in (1, 2))
@@ -35,7 +35,7 @@ RETRIED = textwrap.dedent(
     import json, os, sys, tempfile
     import ray
     from ray import tune
-    from nas.logs import LogsFromCheckpoint
+    from experiment.logs import LogsFromCheckpoint
     from trainables.checkpoints import MANIFEST
 
     def trainable(config):

@@ -21,7 +21,7 @@ from ray import tune
 from ray.tune.result import EXPR_PROGRESS_FILE as PROGRESS
 from ray.tune.result import EXPR_RESULT_FILE as RESULTS
 
-from nas.storage import write_whole
+from experiment.storage import write_whole
 from trainables.trainable import restore_point
 
 

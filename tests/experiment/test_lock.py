@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from nas.lock import STALE_S, DriverLock, ExperimentBusy
+from experiment.lock import STALE_S, DriverLock, ExperimentBusy
 from nas.resume import space_fingerprint
 from nas.run import main
 from search_spaces.cifar_lt200k import SPACE

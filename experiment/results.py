@@ -17,9 +17,9 @@ import pandas as pd
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
-from nas import storage
-from nas.faults import LOG as NODE_LOST_LOG
-from nas.run_record import RecordError, read_record
+from experiment import storage
+from experiment.layout import NODE_LOST, REFIT, REFIT_RECORD, REJECTED_LOG, RUN_RECORD, STUDY
+from experiment.record import RecordError, read_record
 
 FINISHED, STOPPED, REJECTED, FAILED, RUNNING = (
     "finished",
@@ -44,10 +44,7 @@ METRICS = (
 ARCHITECTURE = ("params", "macs", "receptive_field")
 
 
-STUDY = "study.journal"  # the searcher's Optuna study, in Optuna's journal file storage
 REJECTION = "rejected"  # the user attribute of a rejected candidate's trial in that study
-REFIT = "refit"  # the folder, inside the experiment's, of its refit (nas.refit)
-REFIT_RECORD = "refit.json"  # in it: what was refit, how, and for which search
 
 
 class NowhereToWrite(Exception):
@@ -104,7 +101,7 @@ def load_experiment(location: str) -> Experiment:
 def is_experiment(location: str) -> bool:
     """Whether ``location`` holds an experiment: its run.json, a Tune snapshot or a trial."""
     names = [f.rsplit("/", 1)[-1] for f in storage.files(location)]
-    if "run.json" in names or any(n.startswith("experiment_state-") for n in names):
+    if RUN_RECORD in names or any(n.startswith("experiment_state-") for n in names):
         return True
     return any(f.rsplit("/", 1)[-1].startswith("trial_") for f in storage.subfolders(location))
 
@@ -150,7 +147,7 @@ def epochs_table(location: str) -> tuple[pd.DataFrame, tuple[str, ...]]:
     and the lines that could not be read.
 
     A last line with no end is one being written, or one a kill cut short: left out, as the
-    trial's restore does (``nas.logs``). Any other line that is not a result is left out and
+    trial's restore does (``experiment.logs``). Any other line that is not a result is left out and
     named.
     """
     rows, configs, problems = [], [], []
@@ -224,7 +221,7 @@ def trial_statuses(location: str) -> dict[str, dict]:
         error = None
         if runtime.get("error_filename") and folder:
             error = _last_line(storage.join(location, folder, runtime["error_filename"]))
-        lost = storage.join(location, folder, NODE_LOST_LOG) if folder else None
+        lost = storage.join(location, folder, NODE_LOST) if folder else None
         found[trial["trial_id"]] = {
             "status": trial.get("status"),
             "nodes_lost": _lines(lost) if lost and storage.exists(lost) else 0,
@@ -250,7 +247,7 @@ def _last_line(path: str) -> str | None:
 
 
 def rejected_candidates(location: str) -> list[dict]:
-    path = storage.join(location, "rejected.jsonl")
+    path = storage.join(location, REJECTED_LOG)
     if not storage.exists(path):
         return []
     return [json.loads(line) for line in storage.read_text(path).splitlines() if line.strip()]

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from nas import storage
+from experiment import storage
 
 
 def test_local_paths_and_uris_read_and_write_alike(tmp_path):

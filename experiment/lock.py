@@ -22,7 +22,8 @@ import threading
 import time
 from datetime import datetime
 
-from nas import storage
+from experiment import storage
+from experiment.layout import DRIVER
 
 HEARTBEAT_S = 10.0
 STALE_S = 60.0  # six missed heartbeats: the driver is gone
@@ -57,7 +58,7 @@ def runs_a_command(pid: int) -> bool | None:
 
 class DriverLock:
     def __init__(self, experiment: str, name: str):
-        self.path = storage.join(experiment, "driver.json")
+        self.path = storage.join(experiment, DRIVER)
         self.name = name
         self.me = {"host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}
         self._stop = threading.Event()
