@@ -90,11 +90,11 @@ def cifar_throughput(device: Device, data_dir: Path) -> Row:
     product = len(labels) / reports[-1]["epoch_seconds"]
 
     # Bare: the same images, normalised once and already on the device, no augmentation.
-    where, batch = device.torch_device, trial.settings.batch_size
+    where, batch = device.torch_device, trial.recipe.batch_size
     x = normalize(torch.from_numpy(images).to(where), trial.data.stats)
     y = torch.from_numpy(labels).to(where)
     batches = [(x[i : i + batch], y[i : i + batch]) for i in range(0, len(y), batch)]
-    training = Training(trial.spec, trial.settings, device)
+    training = Training(trial.spec, trial.recipe, device)
     training.train_epoch(batches, steps=len(batches))  # warm-up: cuDNN autotuning, caches
     bare = len(y) / training.train_epoch(batches, steps=len(batches)).seconds
     return Row(
@@ -120,7 +120,7 @@ def checkpoint_round_trip(device: Device, data_dir: Path, folder: Path) -> Row:
 
     accuracy = {}
     for name, where in (("device", device), ("cpu", Device(torch.device("cpu")))):
-        training = Training(restored.spec, restored.settings, where)
+        training = Training(restored.spec, restored.recipe, where)
         load_checkpoint(folder, training)
         accuracy[name] = training.evaluate(restored.data.val_x, restored.data.val_y)[1]
     ok = got["epoch"] == 2 and drift <= tolerance
@@ -187,8 +187,8 @@ def sharing(device: Device, data_dir: Path, storage: Path, trials: int) -> Row:
 def face_throughput(device: Device, batch: int, steps: int) -> Row:
     """Training steps of the face seed network (ResNet-50, 7,000 classes) at 224 px."""
     space = get_space("hw2p2_resnet")
-    spec, settings = space.decode({**space.presets["seed"], "seed": 0})
-    training = Training(spec, dataclasses.replace(settings, batch_size=batch), device)
+    spec, recipe = space.decode({**space.presets["seed"], "seed": 0})
+    training = Training(spec, dataclasses.replace(recipe, batch_size=batch), device)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(batch, 3, 224, 224, generator=g).to(device.torch_device)
     y = torch.randint(0, spec.num_classes, (batch,), generator=g).to(device.torch_device)
@@ -224,7 +224,7 @@ def face_trial_path(device: Device, folder: Path, size: int, per_identity: int) 
     rate = images / reports[-1]["epoch_seconds"]
     return Row(
         f"face trial path, {size} px",
-        f"{rate:,.1f} img/s (ResNet-50, {images:,} images, batch {trial.settings.batch_size}, "
+        f"{rate:,.1f} img/s (ResNet-50, {images:,} images, batch {trial.recipe.batch_size}, "
         f"loader workers: {int(run.cpus_per_trial) - 1}, augmented on "
         f"{device.torch_device.type}){_memory(device)}",
         "ok",

@@ -181,7 +181,7 @@ def refit(search: RunConfig, resume: bool, command: str = "nas.refit") -> dict:
             f"stopping, {run.max_concurrent} at a time, into {folder}",
             flush=True,
         )
-        for line in mid_cycle(configs, settings["epochs"]):
+        for line in mid_cycle(space, configs, settings["epochs"]):
             print(line, flush=True)
         if resume and (torn := set_aside_torn_snapshots(folder)):
             print(torn_sentence(torn), flush=True)
@@ -194,27 +194,18 @@ def refit(search: RunConfig, resume: bool, command: str = "nas.refit") -> dict:
     return summarize(experiment, search, time.monotonic() - start)
 
 
-def restarts(t0: int, t_mult: int, until: int) -> list[int]:
-    """The epochs at which a CosineAnnealingWarmRestarts(t0, t_mult) cycle ends, to ``until``
-    and one past it."""
-    ends, length = [t0], t0
-    while ends[-1] <= until:
-        length *= t_mult
-        ends.append(ends[-1] + length)
-    return ends
-
-
-def mid_cycle(configs: dict[str, Config], epochs: int) -> list[str]:
-    """A line per configuration whose warm restarts do not end a cycle at ``epochs``: its models
+def mid_cycle(space: SearchSpace, configs: dict[str, Config], epochs: int) -> list[str]:
+    """A line per configuration whose recipe does not end a cycle at ``epochs``: its models
     are scored part-way down a cosine, at a higher learning rate than at a cycle's end."""
     lines = []
     for name, config in configs.items():
-        ends = restarts(int(config["t0"]), int(config["t_mult"]), epochs)
+        _, recipe = space.decode({**config, "seed": 0})
+        ends = recipe.cycle_ends(epochs)
         if epochs not in ends:
             before = [e for e in ends if e < epochs]
             nearest = f"{before[-1]} or {ends[-1]}" if before else str(ends[-1])
             lines.append(
-                f"note: {name} (t0 {config['t0']}, t_mult {config['t_mult']}) is mid-cycle at "
+                f"note: {name} ({recipe.cycle_knobs()}) is mid-cycle at "
                 f"epoch {epochs}: it is scored before its learning rate comes down; its cycles "
                 f"end at epoch {nearest}."
             )

@@ -227,30 +227,18 @@ def _plain(value):
 
 
 def lr_schedules(experiment: Experiment, points_per_epoch: int = 20) -> dict[str, pd.DataFrame]:
-    """Each trial's learning rate through the epochs it trained, from its own scheduler.
-
-    The schedule is replayed with the trial's settings on a throwaway parameter, so the curve
-    is exactly the one ``CosineAnnealingWarmRestarts`` followed during training.
-    """
-    import torch
-
+    """Each trial's learning rate through the epochs it trained, asked of its recipe, which
+    replays its own scheduler: the curve is exactly the one the trial followed."""
     space = space_of(experiment)
     done = trained(experiment.trials)
     schedules = {}
     for (_, trial), config in zip(done.iterrows(), configs(done), strict=True):
         if space is None:
             continue
-        _, settings = space.decode(config)
-        optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=settings.lr)
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
-            optimizer, T_0=settings.t0, T_mult=settings.t_mult
-        )
-        xs, ys = [0.0], [settings.lr]
-        for step in range(1, int(trial["epochs"]) * points_per_epoch + 1):
-            scheduler.step(step / points_per_epoch)
-            xs.append(step / points_per_epoch)
-            ys.append(optimizer.param_groups[0]["lr"])
-        schedules[trial["Name"]] = pd.DataFrame({"epoch": xs, "lr": ys})
+        _, recipe = space.decode(config)
+        steps = int(trial["epochs"]) * points_per_epoch
+        xs = [step / points_per_epoch for step in range(steps + 1)]
+        schedules[trial["Name"]] = pd.DataFrame({"epoch": xs, "lr": recipe.lr_at(xs)})
     return schedules
 
 

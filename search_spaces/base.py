@@ -11,8 +11,8 @@ from typing import Any
 import optuna
 
 from search_spaces.rules import Rules
-from trainables.loop import TrainSettings
 from trainables.models.analysis import Analysis, analyze
+from trainables.recipe import Recipe
 
 Config = dict[str, Any]
 
@@ -33,7 +33,7 @@ class SearchSpace:
     description: str  # one line, shown by --list-spaces
     task: str  # which data set the trials train on (see trainables.tasks)
     sample: Callable[[optuna.Trial], Config]  # define-by-run: draw one flat config
-    decode: Callable[[Config], tuple[Any, TrainSettings]]  # config -> (model spec, settings)
+    decode: Callable[[Config], tuple[Any, Recipe]]  # config -> (model spec, training recipe)
     presets: dict[str, Config]  # named full configs; "seed" is the reference network
     rules: Rules
     batch_sizes: tuple[int, ...]  # the batch sizes ``sample`` draws from (for ASHA's first rung)
@@ -107,9 +107,9 @@ def _with_knobs(sample, knobs, trial: optuna.Trial) -> Config:
     return {**sample(trial), **dict(knobs)}
 
 
-def _with_spec(decode, fields, config: Config) -> tuple[Any, TrainSettings]:
-    spec, settings = decode(config)
-    return dataclasses.replace(spec, **dict(fields)), settings
+def _with_spec(decode, fields, config: Config) -> tuple[Any, Recipe]:
+    spec, recipe = decode(config)
+    return dataclasses.replace(spec, **dict(fields)), recipe
 
 
 class ConfigKeys:
@@ -125,16 +125,15 @@ class ConfigKeys:
         self._unread.discard(key)
         return self._config[key]
 
-    def train_settings(self) -> TrainSettings:
-        """The training hyperparameters every space searches, under their usual keys."""
-        return TrainSettings(
-            lr=self["lr"],
-            weight_decay=self["weight_decay"],
-            label_smoothing=self["label_smoothing"],
-            t0=self["t0"],
-            t_mult=self["t_mult"],
-            batch_size=self["batch_size"],
-        )
+    def recipe(self, recipe: type) -> Recipe:
+        """The space's training recipe (a class of ``trainables.recipe``), each knob read under
+        its own name; a knob with a default (SGD's momentum) keeps it unless the config has it."""
+        knobs = {
+            f.name: self[f.name]
+            for f in dataclasses.fields(recipe)
+            if f.name in self._config or f.default is dataclasses.MISSING
+        }
+        return recipe(**knobs)
 
     def done(self) -> None:
         if self._unread:

@@ -10,8 +10,8 @@ import optuna
 
 from search_spaces.base import AshaDefaults, Config, ConfigKeys, SearchSpace
 from search_spaces.rules import Rules
-from trainables.loop import TrainSettings
 from trainables.models.cifar_net import DOWNSAMPLES, NORMS, CifarNetSpec
+from trainables.recipe import Recipe, SgdWarmRestarts
 
 DEPTHS = (3, 4, 5)  # blocks; a 32x32 input halves depth-1 times
 STEM_WIDTHS = (8, 16, 24, 32)
@@ -69,7 +69,7 @@ def sample(trial: optuna.Trial) -> Config:
     return config
 
 
-def decode(config: Config) -> tuple[CifarNetSpec, TrainSettings]:
+def decode(config: Config) -> tuple[CifarNetSpec, Recipe]:
     keys = ConfigKeys(config)
     depth = keys["depth"]
     spec = CifarNetSpec(
@@ -82,9 +82,9 @@ def decode(config: Config) -> tuple[CifarNetSpec, TrainSettings]:
         norm=keys["norm"],
         dropout=keys["dropout"],
     )
-    settings = keys.train_settings()
+    recipe = keys.recipe(SgdWarmRestarts)
     keys.done()
-    return spec, settings
+    return spec, recipe
 
 
 SPACE = SearchSpace(

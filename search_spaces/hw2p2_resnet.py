@@ -11,9 +11,9 @@ import optuna
 
 from search_spaces.base import AshaDefaults, Config, ConfigKeys, SearchSpace
 from search_spaces.rules import Rules
-from trainables.loop import TrainSettings
 from trainables.models.convnext import ConvNeXtSpec
 from trainables.models.resnet import ResNetSpec
+from trainables.recipe import Recipe, SgdWarmRestarts
 
 FAMILIES = ("resnet", "convnext")
 STAGES = 4
@@ -63,7 +63,7 @@ def sample(trial: optuna.Trial) -> Config:
     return config
 
 
-def decode(config: Config) -> tuple[ResNetSpec | ConvNeXtSpec, TrainSettings]:
+def decode(config: Config) -> tuple[ResNetSpec | ConvNeXtSpec, Recipe]:
     keys = ConfigKeys(config)
     layers = tuple(keys[f"blocks_{i}"] for i in range(STAGES))
     widths = tuple(keys["width"] * 2**i for i in range(STAGES))
@@ -80,9 +80,9 @@ def decode(config: Config) -> tuple[ResNetSpec | ConvNeXtSpec, TrainSettings]:
         spec = ConvNeXtSpec(**common)
     else:
         raise ValueError(f"family must be one of {FAMILIES}, got {keys['family']!r}")
-    settings = keys.train_settings()
+    recipe = keys.recipe(SgdWarmRestarts)
     keys.done()
-    return spec, settings
+    return spec, recipe
 
 
 SPACE = SearchSpace(

@@ -1,13 +1,12 @@
 """A trial's checkpoint folder: lean, ``weights_only``-loadable, enough to resume and audit.
 
 ``model.pt`` holds the state dict alone (for predictions), ``trainer.pt`` the optimizer,
-scheduler, scaler and RNG states, ``trial.json`` the config, spec, training settings, epoch and
+scheduler, scaler and RNG states, ``trial.json`` the config, spec, training recipe, epoch and
 data statistics: all that rebuilds the model and its training, without the search space.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,9 @@ import torch
 
 from trainables.data.augment import ChannelStats
 from trainables.device import choose_device
-from trainables.loop import Training, TrainSettings
+from trainables.loop import Training
 from trainables.models import spec_from_dict, spec_to_dict
+from trainables.recipe import recipe_from
 from trainables.tasks import get_task
 
 MANIFEST = "manifest.json"  # written last: the epoch and every file's size
@@ -36,7 +36,8 @@ def save_checkpoint(
         "epoch": training.epoch,
         "config": config,
         "spec": spec_to_dict(spec),
-        "settings": dataclasses.asdict(training.settings),
+        "recipe": training.recipe.name,
+        "settings": training.recipe.as_dict(),  # the recipe's knobs
         **extra,
     }
     (folder / "trial.json").write_text(json.dumps(meta, indent=1))
@@ -91,17 +92,22 @@ def spec_in(meta: dict) -> Any:
     return spec_from_dict(spec.pop("family"), spec)
 
 
+def recipe_in(meta: dict) -> Any:
+    """The training recipe a trial.json holds."""
+    return recipe_from(meta["settings"], meta.get("recipe"))
+
+
 def evaluate_checkpoint(folder: Path, task: str, data_dir: str) -> tuple[float, float]:
     """Test loss and accuracy of the model in a trial checkpoint (the test split, used once).
 
-    Rebuilt from the checkpoint alone (its spec and training settings). NaN for a task whose
+    Rebuilt from the checkpoint alone (its spec and training recipe). NaN for a task whose
     test split is unlabelled (HW2P2), without loading anything.
     """
     if not get_task(task).has_test_labels:
         return float("nan"), float("nan")
     meta = read_meta(folder)
-    spec, settings = spec_in(meta), TrainSettings(**meta["settings"])
-    training = Training(spec, settings, choose_device())
+    spec = spec_in(meta)
+    training = Training(spec, recipe_in(meta), choose_device())
     load_checkpoint(folder, training)
     stats = ChannelStats.from_dict(meta["stats"])
     x, y, _ = get_task(task).load_test(data_dir, stats, spec.image_size)

@@ -1,8 +1,9 @@
 """The training loop: plain PyTorch, no Ray.
 
-SGD with Nesterov momentum, cross-entropy with label smoothing, and CosineAnnealingWarmRestarts
-stepped every iteration with the fractional epoch. Tensors are channels_last (oneDNN on CPU
-and cuDNN on GPU are both faster with it: 99 -> 132 img/s for the seed network on one CPU core).
+The optimiser, its schedule and the loss's label smoothing come from the trial's recipe
+(``trainables.recipe``), advanced every iteration with the fractional epoch. Tensors are
+channels_last (oneDNN on CPU and cuDNN on GPU are both faster with it: 99 -> 132 img/s for the
+seed network on one CPU core).
 Precision, scaler and syncs come from the ``Device`` (``trainables.device``): on CUDA autocast
 in bf16 where the GPU has it natively, else fp16 with a gradient scaler; on CPU fp32.
 """
@@ -22,21 +23,11 @@ from torch import nn
 from trainables.data.images import Images
 from trainables.device import Device
 from trainables.models import create_model
+from trainables.recipe import Recipe
 
 
 class NonFiniteLoss(ArithmeticError):
     """The training loss became NaN or infinite."""
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    lr: float  # peak learning rate of each cosine cycle
-    weight_decay: float
-    label_smoothing: float
-    t0: int  # epochs in the first cosine cycle
-    t_mult: int  # each restart's cycle is t_mult times longer
-    batch_size: int
-    momentum: float = 0.9
 
 
 @dataclass(frozen=True)
@@ -50,8 +41,8 @@ class EpochStats:
 class Training:
     """Model, optimizer, scheduler and scaler of one trial, on one device."""
 
-    def __init__(self, spec: Any, settings: TrainSettings, device: Device, compile: bool = False):
-        self.device, self.settings = device, settings
+    def __init__(self, spec: Any, recipe: Recipe, device: Device, compile: bool = False):
+        self.device, self.recipe = device, recipe
         self.model = create_model(spec).to(device.torch_device, memory_format=torch.channels_last)
         # The compiled forward shares the model's parameters; the state dict stays the model's.
         # Dynamo's cache is per process: a reused worker would hit its recompile limit after a
@@ -59,18 +50,9 @@ class Training:
         if compile:
             torch._dynamo.reset()
         self.forward = torch.compile(self.model) if compile else self.model
-        self.optimizer = torch.optim.SGD(
-            self.model.parameters(),
-            lr=settings.lr,
-            momentum=settings.momentum,
-            nesterov=True,
-            weight_decay=settings.weight_decay,
-        )
-        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
-            self.optimizer, T_0=settings.t0, T_mult=settings.t_mult
-        )
+        self.optimizer, self.scheduler = recipe.build(self.model.parameters())
         self.scaler = device.grad_scaler()
-        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
+        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
         self.epoch = 0  # epochs completed
         # Unix times at which this trial's first optimizer step began (its batch on the device)
         # and ended: start-up is the first minus the trial's start; the step itself is compute.
@@ -105,7 +87,7 @@ class Training:
             if self.first_step_at is None:
                 self.device.synchronize()  # the step's kernels have run, not just launched
                 self.first_step_at = time.time()
-            self.scheduler.step(self.epoch + (i + 1) / steps)
+            self.recipe.advance(self.scheduler, self.epoch + (i + 1) / steps)
             total_loss += loss.detach() * len(y)
             correct += (logits.argmax(1) == y).sum()
             seen += len(y)

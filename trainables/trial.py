@@ -31,7 +31,7 @@ class TrialJob:
     """What every trial of one search shares (the config holds what differs)."""
 
     # search_spaces.SearchSpace as the run searches it: its task, and decode (config -> model
-    # spec and TrainSettings) with the run's fixed values
+    # spec and training recipe) with the run's fixed values
     space: Any
     # nas.config.RunConfig: data_dir, val_fraction, train_images, max_epochs, cpus_per_trial,
     # checkpoint_every, compile
@@ -73,7 +73,7 @@ class Trial:
         space, run = job.space, job.run
         torch.set_num_threads(max(1, int(run.cpus_per_trial)))
         self.config, self.job, self.run = config, job, run
-        self.spec, self.settings = space.decode(config)
+        self.spec, self.recipe = space.decode(config)
         self.seed = config["seed"]
         seed_everything(self.seed)
         val_fraction = None if job.refit is not None else run.val_fraction
@@ -82,13 +82,13 @@ class Trial:
         )
         self.device = device or choose_device()
         self.device.prepare()
-        self.training = Training(self.spec, self.settings, self.device, run.compile)
+        self.training = Training(self.spec, self.recipe, self.device, run.compile)
         if checkpoint is not None:
             load_checkpoint(checkpoint, self.training)
         self.architecture = analyze(self.spec).figures()
         self.val_x, self.val_y = self.data.val_x, self.data.val_y
         task, where = get_task(space.task), self.device.torch_device
-        train, batch = self.data.train, self.settings.batch_size
+        train, batch = self.data.train, self.recipe.batch_size
         augment = task.batch_augment(self.data.stats)
         if augment is not None and task.streams:
             # uint8 batches from the memory-mapped cache, augmented on the device; loader
@@ -106,7 +106,7 @@ class Trial:
             self._loader_rng = torch.Generator()  # shuffling, reseeded every epoch
             self.loader = DataLoader(
                 self.data.train,
-                batch_size=self.settings.batch_size,
+                batch_size=self.recipe.batch_size,
                 shuffle=True,
                 generator=self._loader_rng,
                 pin_memory=self.device.cuda,

@@ -244,9 +244,11 @@ def test_a_second_refit_needs_resume(refit_experiment, tmp_path, capsys):
 def test_a_configuration_stopped_mid_cycle_is_pointed_out():
     from nas.refit import mid_cycle
 
-    configs = {"seed_preset": {"t0": 10, "t_mult": 2}, "top_1": {"t0": 10, "t_mult": 1}}
-    assert mid_cycle(configs, 70) == []  # 10 + 20 + 40; and 7 cycles of 10
-    assert mid_cycle(configs, 80) == [
+    space = get_space("cifar_lt200k")
+    preset = {k: v for k, v in space.presets["seed"].items() if k != "seed"}
+    configs = {"seed_preset": {**preset, "t0": 10, "t_mult": 2}, "top_1": {**preset, "t_mult": 1}}
+    assert mid_cycle(space, configs, 70) == []  # 10 + 20 + 40; and 7 cycles of 10
+    assert mid_cycle(space, configs, 80) == [
         "note: seed_preset (t0 10, t_mult 2) is mid-cycle at epoch 80: it is scored before its "
         "learning rate comes down; its cycles end at epoch 70 or 150."
     ]

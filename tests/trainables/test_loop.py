@@ -7,15 +7,16 @@ from torch.utils.data import DataLoader
 
 from trainables.checkpoints import load_checkpoint, save_checkpoint
 from trainables.device import Device
-from trainables.loop import Training, TrainSettings, seed_everything
+from trainables.loop import Training, seed_everything
 from trainables.models.cifar_net import CifarNetSpec
+from trainables.recipe import SgdWarmRestarts
 from trainables.tasks import get_task
 
 SMALL = CifarNetSpec(
     stem_width=8, widths=(16,) * 3, expansions=(32,) * 3, dilations=(2,) * 3, transition_width=16
 )
 CPU = Device(torch.device("cpu"))
-SETTINGS = TrainSettings(
+SETTINGS = SgdWarmRestarts(
     lr=0.05, weight_decay=5e-4, label_smoothing=0.1, t0=2, t_mult=1, batch_size=32
 )
 
