@@ -26,6 +26,7 @@ from pathlib import Path
 
 from experiment.layout import NODE_LOST
 from experiment.storage import StorageFull, is_full
+from nas.ray_compat import wrap_trial_errors
 
 UNCOUNTED = 3  # losses per trial that do not count against --max-failures
 
@@ -60,29 +61,21 @@ def record_loss(trial, error: BaseException) -> None:
 
 def not_counting_lost_nodes() -> None:
     """Make Tune's trials in this driver treat lost workers and a full storage as above
-    (idempotent).
+    (idempotent; ``nas.ray_compat.wrap_trial_errors``)."""
+    wrap_trial_errors(handle_error)
 
-    Tune has no hook between a trial's error and its decision to retry it (``should_recover``
-    reads the count right after ``handle_error``), so this is the one place that wraps a method
-    of Tune's.
-    """
-    from ray.tune.experiment import Trial
 
-    tune_handle_error = getattr(Trial.handle_error, "tune_handle_error", Trial.handle_error)
-
-    def handle_error(trial: Trial, error=None) -> None:
-        counted = trial.run_metadata.num_failures
-        tune_handle_error(trial, error)
-        if is_full(error):
-            trial.run_metadata.num_failures = counted
-            line = str(error).strip().splitlines()[-1]
-            raise StorageFull(f"trial {trial.trial_id} could not write ({line})")
-        if not is_lost_worker(error) or not trial.local_path:
-            return
-        uncounted = len(losses(trial)) < UNCOUNTED
-        record_loss(trial, error)
-        if uncounted:  # requeued from its checkpoint, even at --max-failures 0
-            trial.run_metadata.num_failures = counted
-
-    handle_error.tune_handle_error = tune_handle_error
-    Trial.handle_error = handle_error
+def handle_error(tune_handle_error, trial, error=None) -> None:
+    """Tune's handling of a trial's error, then the count put back for a fault."""
+    counted = trial.run_metadata.num_failures
+    tune_handle_error(trial, error)
+    if is_full(error):
+        trial.run_metadata.num_failures = counted
+        line = str(error).strip().splitlines()[-1]
+        raise StorageFull(f"trial {trial.trial_id} could not write ({line})")
+    if not is_lost_worker(error) or not trial.local_path:
+        return
+    uncounted = len(losses(trial)) < UNCOUNTED
+    record_loss(trial, error)
+    if uncounted:  # requeued from its checkpoint, even at --max-failures 0
+        trial.run_metadata.num_failures = counted

@@ -20,6 +20,7 @@ import sys
 from experiment import storage
 from experiment.layout import ORPHANED, TORN
 from nas.config import RunConfig
+from nas.ray_compat import recount_generator
 from search_spaces.base import SearchSpace
 
 LEGACY_NAMES = {"train_limit": "train_images"}
@@ -181,16 +182,8 @@ def count_trials(files: dict[str, str], trials: list[dict]) -> None:
 
     state = cloudpickle.loads(storage.read_bytes(files["search_gen_state"]))
     unfinished = {t["trial_id"] for t in trials if t["status"] not in ("TERMINATED", "ERROR")}
-    limiter = state.get("name:ConcurrencyLimiter", {})
-    if (
-        state.get("counter") == len(trials)
-        and limiter.get("live_trials", unfinished) == unfinished
-    ):
-        return
-    state["counter"] = len(trials)
-    if limiter:
-        limiter["live_trials"], limiter["num_unfinished_live_trials"] = unfinished, len(unfinished)
-    storage.write_bytes(files["search_gen_state"], cloudpickle.dumps(state))
+    if recount_generator(state, len(trials), unfinished):
+        storage.write_bytes(files["search_gen_state"], cloudpickle.dumps(state))
 
 
 def trials_in(files: dict[str, str]) -> list[dict]:

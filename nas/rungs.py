@@ -20,6 +20,7 @@ import math
 
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
+from nas.ray_compat import asha_metric, asha_time, take_back_stop
 from search_spaces.base import Config, is_preset
 
 
@@ -49,8 +50,9 @@ class FairASHA(ASHAScheduler):
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
         action = super().on_trial_result(tune_controller, trial, self._best_so_far(trial, result))
         protected = is_preset(trial.config, self.baseline)
-        if action == TrialScheduler.STOP and protected and result[self._time_attr] < self._max_t:
-            self._num_stopped -= 1
+        time_attr, max_t = asha_time(self)
+        if action == TrialScheduler.STOP and protected and result[time_attr] < max_t:
+            take_back_stop(self)
             return TrialScheduler.CONTINUE
         return action
 
@@ -63,10 +65,10 @@ class FairASHA(ASHAScheduler):
         self._best.pop(trial.trial_id, None)
 
     def _best_so_far(self, trial, result: dict) -> dict:
-        value = result.get(self._metric)
+        metric, sign = asha_metric(self)
+        value = result.get(metric)
         if value is None or math.isnan(value):
             return result
-        signed = self._metric_op * value
-        best = max(signed, self._best.get(trial.trial_id, -math.inf))
+        best = max(sign * value, self._best.get(trial.trial_id, -math.inf))
         self._best[trial.trial_id] = best
-        return {**result, self._metric: self._metric_op * best}
+        return {**result, metric: sign * best}

@@ -35,6 +35,7 @@ from optuna.distributions import (
 from optuna.trial import FrozenTrial, TrialState
 
 from experiment.results import REJECTION
+from nas.optuna_compat import admits, set_user_attr
 
 SAMPLERS = ("prior", "tpe", "evolution", "random")
 
@@ -239,14 +240,14 @@ class RegularizedEvolution(optuna.samplers.BaseSampler):
             self._rng, parent.params, parent.distributions, self.fixed, kinds
         )
         self._plans[trial.number] = plan
-        study._storage.set_trial_user_attr(trial._trial_id, "parent", parent.number)
-        study._storage.set_trial_user_attr(trial._trial_id, "mutated", mutated)
+        set_user_attr(study, trial, "parent", parent.number)
+        set_user_attr(study, trial, "mutated", mutated)
 
     def sample_independent(self, study, trial, param_name, param_distribution):
         plan = self._plans.get(trial.number, {})
         if param_name in plan:
             value = plan[param_name]
-            if param_distribution._contains(param_distribution.to_internal_repr(value)):
+            if admits(param_distribution, value):
                 return value
         return self._random.sample_independent(study, trial, param_name, param_distribution)
 
@@ -376,7 +377,7 @@ class PriorGuided(optuna.samplers.BaseSampler):
             attrs |= {"parent": incumbent.number, "mutated": moved}
         self._plans[trial.number] = (arm, plan, redraws)
         for key, value in attrs.items():
-            study._storage.set_trial_user_attr(trial._trial_id, key, value)
+            set_user_attr(study, trial, key, value)
 
     def _arm(self, trial: FrozenTrial) -> tuple[str, dict]:
         return self._plans.get(trial.number, ("prior", {}, 0))[:2]
@@ -397,7 +398,7 @@ class PriorGuided(optuna.samplers.BaseSampler):
             return self._model.sample_independent(study, trial, param_name, param_distribution)
         if param_name in plan:
             value = plan[param_name]
-            if param_distribution._contains(param_distribution.to_internal_repr(value)):
+            if admits(param_distribution, value):
                 return value
         return self._draw(param_distribution, self.prior.get(param_name))
 

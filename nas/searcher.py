@@ -29,6 +29,7 @@ from ray import tune
 
 from experiment import storage
 from experiment.results import REJECTION, journal_storage
+from nas.optuna_compat import set_intermediate_value
 from nas.samplers import make_sampler
 from search_spaces.base import Config, SearchSpace
 from search_spaces.rules import check
@@ -163,9 +164,7 @@ class FeasibleSearch(tune.search.Searcher):
             return
         frozen, step = self.study.get_trials(deepcopy=False)[number], result["training_iteration"]
         if step not in frozen.intermediate_values:  # else a replay after a restore: told already
-            # Through the storage, as Trial.report does: building an optuna.Trial here would
-            # run the sampler's before_trial again (evolution would re-plan a running child).
-            self.study._storage.set_trial_intermediate_value(frozen._trial_id, step, float(value))
+            set_intermediate_value(self.study, frozen, step, float(value))  # as Trial.report
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
         self._settled()

@@ -1,0 +1,62 @@
+"""Every use of Ray Tune's private API, in one place; ``tests/nas/test_compat.py`` pins what each
+relies on, so a Ray upgrade that changes one fails there first, not in a search.
+
+- ``wrap_trial_errors``: Tune has no hook between a trial's error and its decision to retry it
+  (``should_recover`` reads ``run_metadata.num_failures`` right after ``Trial.handle_error``),
+  so ``nas.faults`` wraps that method.
+- ``asha_metric``, ``asha_time``, ``take_back_stop``: ``nas.rungs.FairASHA`` feeds ASHA each
+  trial's best metric so far (in ASHA's sign) and overrules a stop of the baseline.
+- ``recount_generator``: the search generator's snapshot (``search_gen_state-*.json``) keeps
+  how many trials it made and which ones its concurrency limiter waits for; ``nas.resume``
+  sets both from the trial list of the snapshot it resumes from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ray.tune.schedulers import AsyncHyperBandScheduler
+
+LIMITER = "name:ConcurrencyLimiter"  # the concurrency limiter's state in the generator's
+
+
+def wrap_trial_errors(wrapper: Callable[[Callable, Any, BaseException | None], None]) -> None:
+    """Make ``Trial.handle_error(trial, error)`` call ``wrapper(tune_handle_error, trial,
+    error)`` in this process; idempotent (Tune's own method is the one wrapped, once)."""
+    from ray.tune.experiment import Trial
+
+    tune_handle_error = getattr(Trial.handle_error, "tune_handle_error", Trial.handle_error)
+
+    def handle_error(trial: Trial, error=None) -> None:
+        wrapper(tune_handle_error, trial, error)
+
+    handle_error.tune_handle_error = tune_handle_error
+    Trial.handle_error = handle_error
+
+
+def asha_metric(scheduler: AsyncHyperBandScheduler) -> tuple[str, float]:
+    """The metric ASHA compares and its sign (1 to maximise, -1 to minimise)."""
+    return scheduler._metric, scheduler._metric_op
+
+
+def asha_time(scheduler: AsyncHyperBandScheduler) -> tuple[str, int]:
+    """The result key ASHA counts time in, and its last (``max_t``)."""
+    return scheduler._time_attr, scheduler._max_t
+
+
+def take_back_stop(scheduler: AsyncHyperBandScheduler) -> None:
+    """Uncount a stop ASHA decided that the caller turns into CONTINUE."""
+    scheduler._num_stopped -= 1
+
+
+def recount_generator(state: dict, made: int, unfinished: set[str]) -> bool:
+    """Set a search generator's state to ``made`` trials, its concurrency limiter (if any)
+    waiting for ``unfinished``; False where it said so already (nothing to write)."""
+    limiter = state.get(LIMITER, {})
+    if state.get("counter") == made and limiter.get("live_trials", unfinished) == unfinished:
+        return False
+    state["counter"] = made
+    if limiter:
+        limiter["live_trials"], limiter["num_unfinished_live_trials"] = unfinished, len(unfinished)
+    return True

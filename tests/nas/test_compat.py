@@ -1,0 +1,101 @@
+"""What the product relies on in Optuna's and Ray Tune's private API (``nas.optuna_compat``,
+``nas.ray_compat``), pinned: an upgrade that changes one fails here first."""
+
+from __future__ import annotations
+
+import contextlib
+
+import optuna
+import ray.cloudpickle as cloudpickle
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from ray import tune
+from ray.tune.experiment import Trial
+from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search import ConcurrencyLimiter, SearchGenerator
+
+from experiment.results import journal_storage
+from nas.optuna_compat import admits, set_intermediate_value, set_user_attr
+from nas.ray_compat import (
+    LIMITER,
+    asha_metric,
+    asha_time,
+    recount_generator,
+    take_back_stop,
+    wrap_trial_errors,
+)
+
+
+def test_a_frozen_trial_is_written_through_the_journal(tmp_path):
+    study = optuna.create_study(storage=journal_storage(str(tmp_path / "study.journal")))
+    study.ask()
+    frozen = study.get_trials(deepcopy=False)[0]
+    set_user_attr(study, frozen, "parent", 7)
+    set_intermediate_value(study, frozen, 3, 0.5)
+    again = optuna.load_study(
+        study_name=study.study_name, storage=journal_storage(str(tmp_path / "study.journal"))
+    )
+    assert again.trials[0].user_attrs == {"parent": 7}
+    assert again.trials[0].intermediate_values == {3: 0.5}
+
+
+def test_admits_what_a_distribution_can_hold():
+    assert admits(CategoricalDistribution((16, 32)), 32)
+    assert not admits(CategoricalDistribution((16, 32)), 48)
+    assert admits(FloatDistribution(0.0, 1.0), 0.5) and not admits(FloatDistribution(0, 1), 2.0)
+    odd = IntDistribution(1, 9, step=2)
+    assert admits(odd, 3) and not admits(odd, 4)
+
+
+def test_tunes_handle_error_counts_a_failure_and_is_wrapped_once(monkeypatch):
+    monkeypatch.setattr(Trial, "handle_error", Trial.handle_error)  # put back after the test
+    calls = []
+
+    def wrapper(tune_handle_error, trial, error):
+        calls.append(error)
+        with contextlib.suppress(AttributeError):  # a stub trial has no folder for the error
+            tune_handle_error(trial, error)
+
+    wrap_trial_errors(wrapper)
+    wrap_trial_errors(wrapper)  # idempotent: Tune's own method stays the one wrapped
+    trial = Trial("__fake", stub=True)
+    error = RuntimeError("boom")
+    trial.handle_error(error)
+    assert calls == [error] and trial.run_metadata.num_failures == 1
+
+
+def test_asha_keeps_its_metric_sign_time_and_stop_count_where_fair_asha_reads_them():
+    asha = ASHAScheduler(metric="val_loss", mode="min", time_attr="training_iteration", max_t=9)
+    assert asha_metric(asha) == ("val_loss", -1.0)
+    assert asha_time(asha) == ("training_iteration", 9)
+    take_back_stop(asha)
+    assert "num_stopped=-1" in asha.debug_string()
+
+
+class Fixed(tune.search.Searcher):
+    def suggest(self, trial_id):
+        return {"a": 1}
+
+    def on_trial_complete(self, trial_id, result=None, error=False):
+        pass
+
+    def save(self, checkpoint_path):
+        open(checkpoint_path, "wb").close()
+
+    def restore(self, checkpoint_path):
+        pass
+
+
+def test_a_recounted_generator_state_is_what_tune_restores(tmp_path):
+    made = SearchGenerator(ConcurrencyLimiter(Fixed(metric="m", mode="max"), 2))
+    made.save_to_dir(str(tmp_path), "s")
+    path = tmp_path / SearchGenerator.CKPT_FILE_TMPL.format("s")
+    state = cloudpickle.loads(path.read_bytes())
+    assert state["counter"] == 0 and state[LIMITER]["live_trials"] == set()
+    assert recount_generator(state, 3, {"b"})
+    assert not recount_generator(state, 3, {"b"})  # already so: nothing to write
+    path.write_bytes(cloudpickle.dumps(state))
+    restored = SearchGenerator(ConcurrencyLimiter(Fixed(metric="m", mode="max"), 2))
+    restored.restore_from_dir(str(tmp_path))
+    assert restored.get_state()["counter"] == 3
+    assert restored.searcher.get_state()["live_trials"] == {"b"}
+    assert restored.searcher.get_state()["num_unfinished_live_trials"] == 1
