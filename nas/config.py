@@ -79,7 +79,7 @@ class RunConfig:
         "tpe (Optuna's TPE), prior (around the seed preset, then the incumbent and TPE), "
         "evolution (regularized, from the seed preset) or random",
         shapes=True,
-        choices=SAMPLERS,
+        choices=list(SAMPLERS),
     )
     seed: int = flag(0, "experiment seed; fixes every trial's", shapes=True)
     seed_trial: bool = flag(

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import random
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import optuna
@@ -36,8 +36,10 @@ from optuna.trial import FrozenTrial, TrialState
 
 from experiment.results import REJECTION
 from nas.optuna_compat import admits, set_user_attr
+from trainables.registry import Registry
 
-SAMPLERS = ("prior", "tpe", "evolution", "random")
+# name -> factory(seed, num_samples, fixed, prior, kinds), in the order --searcher lists them
+SAMPLERS: Registry[Callable[..., optuna.samplers.BaseSampler]] = Registry("searcher")
 
 Kinds = Mapping[str, Sequence[str]]  # kind -> knob names; a name ending in "_" is a prefix
 
@@ -62,19 +64,7 @@ def make_sampler(
     ``fixed``: knobs the run fixes (never moved); ``prior``: the space's seed preset (the prior
     search's belief); ``kinds``: the space's knob kinds (local moves pick a kind first).
     """
-    startup = min(10, max(3, num_samples // 4))
-    if name == "prior":
-        if prior is None:
-            raise ValueError("the prior searcher needs a prior: the space's seed preset")
-        return PriorGuided(prior, seed, startup, fixed, kinds)
-    if name == "tpe":
-        return FeasibleStartTPE(startup=startup, seed=seed)
-    if name == "evolution":
-        population = min(20, max(4, num_samples // 4))
-        return RegularizedEvolution(population, max(2, population // 3), seed, fixed, kinds)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    raise ValueError(f"unknown searcher {name!r}; use one of {', '.join(SAMPLERS)}")
+    return SAMPLERS.named(name)(seed, num_samples, tuple(fixed), prior, kinds)
 
 
 def kind_of(name: str, kinds: Kinds | None) -> str:
@@ -495,3 +485,31 @@ def _enqueued(study: optuna.Study) -> FrozenTrial | None:
     """The point the search enqueued first (the seed preset), once it has been asked."""
     trials = study.get_trials(deepcopy=False)
     return next((t for t in trials if "fixed_params" in t.system_attrs and t.params), None)
+
+
+def startup_length(num_samples: int) -> int:
+    """Random (or prior) candidates before a model: a quarter of the search, 3 to 10."""
+    return min(10, max(3, num_samples // 4))
+
+
+@SAMPLERS.register("prior")
+def prior_search(seed, num_samples, fixed, prior, kinds) -> optuna.samplers.BaseSampler:
+    if prior is None:
+        raise ValueError("the prior searcher needs a prior: the space's seed preset")
+    return PriorGuided(prior, seed, startup_length(num_samples), fixed, kinds)
+
+
+@SAMPLERS.register("tpe")
+def tpe(seed, num_samples, fixed, prior, kinds) -> optuna.samplers.BaseSampler:
+    return FeasibleStartTPE(startup=startup_length(num_samples), seed=seed)
+
+
+@SAMPLERS.register("evolution")
+def evolution(seed, num_samples, fixed, prior, kinds) -> optuna.samplers.BaseSampler:
+    population = min(20, max(4, num_samples // 4))
+    return RegularizedEvolution(population, max(2, population // 3), seed, fixed, kinds)
+
+
+@SAMPLERS.register("random")
+def random_search(seed, num_samples, fixed, prior, kinds) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.RandomSampler(seed=seed)

@@ -7,18 +7,16 @@ from typing import Any
 
 from search_spaces import cifar_lt200k, hw2p2_resnet
 from search_spaces.base import SearchSpace
+from trainables.registry import Registry
 
-SPACES: dict[str, SearchSpace] = {s.name: s for s in (cifar_lt200k.SPACE, hw2p2_resnet.SPACE)}
+SPACES: Registry[SearchSpace] = Registry("space")
+for _space in (cifar_lt200k.SPACE, hw2p2_resnet.SPACE):
+    SPACES.add(_space.name, _space)
 
 
 def get_space(name: str) -> SearchSpace:
     """The space called ``name``; the error lists the known names."""
-    try:
-        return SPACES[name]
-    except KeyError:
-        raise KeyError(
-            f"unknown space {name!r}; known spaces: {', '.join(sorted(SPACES))}"
-        ) from None
+    return SPACES.named(name)
 
 
 def space_for_run(options: Mapping[str, Any]) -> SearchSpace:

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
+from trainables.registry import Registry
+
 
 @dataclass(frozen=True)
 class SgdWarmRestarts:
@@ -97,13 +99,11 @@ class Recipe(Protocol):
     def as_dict(self) -> dict[str, Any]: ...
 
 
-RECIPES: dict[str, type] = {SgdWarmRestarts.name: SgdWarmRestarts}
+RECIPES: Registry[type] = Registry("training recipe")
+RECIPES.add(SgdWarmRestarts.name, SgdWarmRestarts)
 
 
 def recipe_from(knobs: dict[str, Any], name: str | None) -> Recipe:
     """A recipe from its name and knobs (a checkpoint's; older ones name none: SGD + warm
     restarts, the only recipe then)."""
-    name = name or SgdWarmRestarts.name
-    if name not in RECIPES:
-        raise ValueError(f"unknown training recipe {name!r}; known: {', '.join(sorted(RECIPES))}")
-    return RECIPES[name](**knobs)
+    return RECIPES.named(name or SgdWarmRestarts.name)(**knobs)

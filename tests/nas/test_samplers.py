@@ -128,7 +128,7 @@ def test_tpe_start_up_counts_evaluated_candidates_not_rejected_ones():
 
 
 def test_unknown_searcher_names_the_choices():
-    with pytest.raises(ValueError, match="use one of prior, tpe, evolution, random"):
+    with pytest.raises(ValueError, match="known searchers: prior, tpe, evolution, random"):
         FeasibleSearch(SPACE, "optuna", seed=0)
 
 

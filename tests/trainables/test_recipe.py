@@ -42,5 +42,6 @@ def test_a_space_names_its_recipe_and_a_checkpoint_rebuilds_it():
     assert type(recipe) is RECIPES[recipe.name]
     assert recipe_from(recipe.as_dict(), recipe.name) == recipe
     assert recipe_from(recipe.as_dict(), None) == recipe  # trial.json from before recipes
-    with pytest.raises(ValueError, match="unknown training recipe 'one_cycle'; known: sgd_warm"):
+    known = "unknown training recipe 'one_cycle'; known training recipes: sgd_warm_restarts"
+    with pytest.raises(ValueError, match=known):
         recipe_from(recipe.as_dict(), "one_cycle")

@@ -9,18 +9,46 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
+import torch
 from torch import nn
 
-_BUILDERS: dict[str, tuple[type, Callable[[Any], nn.Module]]] = {}
+from trainables.registry import Registry
+
+
+class ModelSpec(Protocol):
+    """What every family's spec is: a frozen dataclass of JSON-able fields, with these."""
+
+    num_classes: int
+    image_size: int  # pixels per side of the input
+
+    def problems(self) -> list[str]: ...  # why it cannot be built; [] when it can
+
+
+class Network(Protocol):
+    """What every family's model offers besides ``forward``: the pooled features before the
+    classifier (verification embeds with them)."""
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    spec: type  # the family's ModelSpec dataclass; its defaults are the reference network
+    build: Callable[[Any], nn.Module]  # spec -> Network
+
+
+FAMILIES: Registry[ModelFamily] = Registry("model family", "model families")
 
 
 def register_model(family: str, spec_cls: type):
     """Decorator: register ``builder(spec) -> nn.Module`` for ``spec_cls`` under ``family``."""
 
     def wrap(builder: Callable[[Any], nn.Module]) -> Callable[[Any], nn.Module]:
-        _BUILDERS[family] = (spec_cls, builder)
+        FAMILIES.add(family, ModelFamily(spec_cls, builder))
         return builder
 
     return wrap
@@ -28,31 +56,29 @@ def register_model(family: str, spec_cls: type):
 
 def model_families() -> list[str]:
     """Names of the registered model families."""
-    return sorted(_BUILDERS)
+    return sorted(FAMILIES)
 
 
 def spec_class(family: str) -> type:
     """The spec dataclass of ``family``; its defaults describe the family's reference network."""
-    if family not in _BUILDERS:
-        raise KeyError(f"unknown model family {family!r}; known: {', '.join(model_families())}")
-    return _BUILDERS[family][0]
+    return FAMILIES.named(family).spec
 
 
-def family_of(spec: Any) -> str:
+def family_of(spec: ModelSpec) -> str:
     """The registered family name of ``spec``."""
-    for family, (spec_cls, _) in _BUILDERS.items():
-        if type(spec) is spec_cls:
-            return family
+    for name, family in FAMILIES.items():
+        if type(spec) is family.spec:
+            return name
     raise KeyError(f"no model family registered for {type(spec).__name__}")
 
 
-def create_model(spec: Any) -> nn.Module:
+def create_model(spec: ModelSpec) -> nn.Module:
     """Build the ``nn.Module`` described by ``spec``; ValueError naming what cannot be built."""
-    _, builder = _BUILDERS[family_of(spec)]
+    family = FAMILIES[family_of(spec)]
     problems = spec.problems()
     if problems:
         raise ValueError(f"invalid {type(spec).__name__}: {'; '.join(problems)}")
-    return builder(spec)
+    return family.build(spec)
 
 
 def stage_problems(

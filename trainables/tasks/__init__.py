@@ -8,21 +8,21 @@ from __future__ import annotations
 
 import functools
 
+from trainables.registry import Registry
 from trainables.tasks.base import PairSet, Task, TaskData, VerifySet
 from trainables.tasks.cifar10 import CIFAR10
 from trainables.tasks.hw2p2 import HW2P2
 
-TASKS: dict[str, Task] = {task.name: task for task in (CIFAR10, HW2P2)}
+TASKS: Registry[Task] = Registry("task")
+for _task in (CIFAR10, HW2P2):
+    TASKS.add(_task.name, _task)
 
 __all__ = ["TASKS", "PairSet", "Task", "TaskData", "VerifySet", "cached_task", "get_task"]
 
 
 def get_task(name: str) -> Task:
     """The task called ``name``; the error lists the known names."""
-    try:
-        return TASKS[name]
-    except KeyError:
-        raise ValueError(f"unknown task {name!r}; known: {', '.join(TASKS)}") from None
+    return TASKS.named(name)
 
 
 @functools.lru_cache(maxsize=1)

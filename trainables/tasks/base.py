@@ -107,6 +107,19 @@ class Task:
         """The held-out test images (normalised with ``stats`` when used), labels, ids."""
         raise NotImplementedError
 
+    def load_verification_pairs(
+        self, data_dir: str, stats: ChannelStats, image_size: int
+    ) -> PairSet | None:
+        """A task that ``verifies``: the unlabelled test pairs (None in a gallery layout)."""
+        raise NotImplementedError(f"task {self.name} does not verify")
+
+    def load_verification_test(
+        self, data_dir: str, stats: ChannelStats, image_size: int
+    ) -> tuple[Images, list[str], Images, list[str]]:
+        """A task that ``verifies``: the gallery (images, identities) and the unknown test
+        images (images, file names)."""
+        raise NotImplementedError(f"task {self.name} does not verify")
+
     def batch_augment(self, stats: ChannelStats):
         """The training augmentation as batched tensor ops (uint8 NCHW batch, generator ->
         normalised float), or None where the task has only the per-image pipeline."""
