@@ -11,10 +11,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-import os
 import shlex
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -26,17 +24,14 @@ from experiment.record import read_record
 from experiment.summary import read_summary, write_summary
 from nas import interrupts
 from nas.cli import MISTAKES, said
-from nas.cluster import check_ray_home, start_ray, with_resources
+from nas.cluster import check_ray_home
 from nas.config import RunConfig, UsageError, add_flags, check_name, space_named
-from nas.nodes import prepare_other_nodes
+from nas.driver import Drive, drive
 from nas.refit import print_refit, refit
 from nas.resume import (
     check_space_unchanged,
     resumed_config,
-    set_aside_orphans,
-    set_aside_torn_snapshots,
     space_fingerprint,
-    torn_sentence,
 )
 from nas.rungs import first_rung, steps_per_epoch
 from nas.searcher import infeasible
@@ -123,7 +118,7 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
     import ray
 
     from experiment.record import end_record, start_record
-    from nas.tuner import build_tuner, fit, restore_tuner
+    from nas.tuner import build_tuner, restore_tuner
 
     space = space_named(config.space)
     experiment = config.experiment_dir
@@ -142,16 +137,8 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
     space = config.search_space()
     if reason := infeasible(space):
         raise UsageError(reason)
-    # Decode caches for every size the search can draw, with every core, before trials start.
-    get_task(space.task).prepare(
-        config.data_dir, config.train_images, space.image_sizes(), os.cpu_count() or 1
-    )
-    start = time.monotonic()
-    start_ray(config)
-    config = with_resources(config)
-    for node, line in prepare_other_nodes(space, config).items():
-        print(f"on node {node}: {line}", flush=True)
-    with lock:  # released at the end, on an error and after Ctrl-C; stale after a kill
+
+    def begin(config: RunConfig) -> None:
         start_record(experiment, config, ray.cluster_resources(), resume, fingerprint)
         print(
             f"Searching {space.name} ({space.rules.describe()}): {config.num_samples} trials, "
@@ -160,18 +147,20 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
             f"{config.max_concurrent} at a time",
             flush=True,
         )
-        if resume and (torn := set_aside_torn_snapshots(experiment)):
-            print(torn_sentence(torn), flush=True)
-        if resume and (orphans := set_aside_orphans(experiment)):
-            print(
-                f"Set aside {len(orphans)} trial folder(s) started after Tune's last snapshot, "
-                f"which the searcher proposes again: {storage.join(experiment, ORPHANED)}",
-                flush=True,
-            )
-        tuner = restore_tuner(space, config) if resume else build_tuner(space, config)[0]
-        grid = fit(tuner)
-        end_record(experiment)
-        summary = summarize(experiment, grid, space, config, time.monotonic() - start)
+
+    how = Drive(
+        begin=begin,
+        tuner=lambda config: (
+            restore_tuner(space, config) if resume else build_tuner(space, config)[0]
+        ),
+        end=lambda: end_record(experiment),
+        orphans=lambda n: (
+            f"Set aside {n} trial folder(s) started after Tune's last snapshot, which the "
+            f"searcher proposes again: {storage.join(experiment, ORPHANED)}"
+        ),
+        finish=lambda grid, config, wall: summarize(experiment, grid, space, config, wall),
+    )
+    summary = drive(config, space, experiment, lock, space.image_sizes(), resume, how)
     if config.refit_top and not summary["interrupted"] and summary["best"]:
         began = storage.exists(storage.join(experiment, REFIT, REFIT_RECORD))
         summary["refit"] = refit(config, resume=resume and began, command="nas.run")

@@ -17,9 +17,9 @@ import pytest
 from scipy import stats
 
 from experiment.results import load_experiment
+from nas.candidates import pick_candidates
 from nas.config import RunConfig
 from nas.refit import main as refit_main
-from nas.refit import pick_candidates
 from reports.tables import ranking
 from search_spaces import get_space
 from tests.conftest import REPO, run_module
@@ -242,7 +242,7 @@ def test_a_second_refit_needs_resume(refit_experiment, tmp_path, capsys):
 
 
 def test_a_configuration_stopped_mid_cycle_is_pointed_out():
-    from nas.refit import mid_cycle
+    from nas.candidates import mid_cycle
 
     space = get_space("cifar_lt200k")
     preset = {k: v for k, v in space.presets["seed"].items() if k != "seed"}

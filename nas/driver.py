@@ -1,0 +1,69 @@
+"""The skeleton every Tune run of this product follows, once: a search (``nas.run``) and a
+refit (``nas.refit``) each say only what differs (their record, their header, their tuner).
+
+Decode caches are built with every core before trials start; Ray is started (unless a caller
+already has) and the run's resources fitted to the cluster; other nodes check their data; then,
+under the driver lock of the run's folder: the record and the header, on ``--resume`` the
+snapshots a kill left torn and the trial folders Tune never recorded set aside, the tuner built
+or restored, fitted, the record ended and the summary written.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from experiment.lock import DriverLock
+from nas.cluster import start_ray, with_resources
+from nas.config import RunConfig
+from nas.nodes import prepare_other_nodes
+from nas.resume import set_aside_orphans, set_aside_torn_snapshots, torn_sentence
+from search_spaces.base import SearchSpace
+from trainables.tasks import get_task
+
+
+@dataclass(frozen=True)
+class Drive:
+    """What one kind of run does in the skeleton's places."""
+
+    begin: Callable[[RunConfig], None]  # record started and header printed (the lock held)
+    tuner: Callable[[RunConfig], Any]  # the tune.Tuner, built or restored
+    end: Callable[[], None]  # record ended
+    orphans: Callable[[int], str]  # the line for folders Tune never recorded, set aside
+    finish: Callable[[Any, RunConfig, float], dict]  # (grid, run, seconds) -> the summary
+
+
+def drive(
+    run: RunConfig,
+    space: SearchSpace,
+    folder: str,
+    lock: DriverLock,
+    sizes: tuple[int, ...],
+    resume: bool,
+    how: Drive,
+) -> dict:
+    """Run ``how`` in ``folder`` and return its summary. ``sizes``: the image sizes the trials
+    read; the seconds ``finish`` gets count from the caches built."""
+    import ray
+
+    from nas.tuner import fit
+
+    get_task(space.task).prepare(run.data_dir, run.train_images, sizes, os.cpu_count() or 1)
+    start = time.monotonic()
+    if not ray.is_initialized():
+        start_ray(run)
+    run = with_resources(run)
+    for node, line in prepare_other_nodes(space, run).items():
+        print(f"on node {node}: {line}", flush=True)
+    with lock:  # released at the end, on an error and after Ctrl-C; stale after a kill
+        how.begin(run)
+        if resume and (torn := set_aside_torn_snapshots(folder)):
+            print(torn_sentence(torn), flush=True)
+        if resume and (orphans := set_aside_orphans(folder)):
+            print(how.orphans(len(orphans)), flush=True)
+        grid = fit(how.tuner(run))
+        how.end()
+        return how.finish(grid, run, time.monotonic() - start)
