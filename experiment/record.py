@@ -71,9 +71,16 @@ def device(cluster_resources: dict) -> dict:
 
 
 def start_record(
-    experiment: str, options, cluster_resources: dict, resume: bool, space_fingerprint: str
+    experiment: str,
+    options,
+    cluster_resources: dict,
+    resume: bool,
+    space_fingerprint: str,
+    asked=None,
 ) -> dict:
-    """Write (or, on resume, extend) the experiment's run.json and return it."""
+    """Write (or, on resume, extend) the experiment's run.json and return it. ``options``: the
+    run config the trials ran with (classes, first rung and resources derived); ``asked``: the
+    one the user gave, which a resume is checked against."""
     path = storage.join(experiment, RUN_RECORD)
     command = shlex.join([Path(sys.executable).name, "-m", "nas.run", *sys.argv[1:]])
     if resume and storage.exists(path):
@@ -94,6 +101,7 @@ def start_record(
                 "reduction_factor": options.reduction_factor,
             },
             "options": dataclasses.asdict(options),
+            "asked": dataclasses.asdict(asked or options),
             "versions": versions(),
             "git_commit": git_commit(),
             "device": device(cluster_resources),

@@ -50,14 +50,17 @@ def resumed_config(name: str, record: dict, given: dict) -> RunConfig:
     """The config ``name`` was started with, the flags given now for what a resume may change.
 
     Raises ResumeRefused naming every flag given with a value other than the recorded one (a
-    field older experiments did not record is taken as given).
+    field older experiments did not record is taken as given). The recorded ones are those the
+    user gave (run.json's ``asked``; older experiments kept only ``options``, as the driver
+    derived them): a first rung the driver moved is derived again, and repeating the user's own
+    ``--grace-period`` is no change.
     """
     if not record.get("options"):
         raise ResumeRefused(
             f"experiment {name!r} has no run.json with its options (it predates them or is not "
             "an experiment folder): start a new --name."
         )
-    recorded = recorded_options(record["options"])
+    recorded = recorded_options(record.get("asked") or record["options"])
     changed = [
         f"--{key.replace('_', '-')} (was {recorded.get(key)}, now {given[key]})"
         for key in RunConfig.shaping()

@@ -120,7 +120,7 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
     from experiment.record import end_record, start_record
     from nas.tuner import build_tuner, restore_tuner
 
-    space = space_named(config.space)
+    space, asked = space_named(config.space), config
     experiment = config.experiment_dir
     if storage.exists(storage.join(experiment, RUN_RECORD)) and not resume:
         raise UsageError(
@@ -139,7 +139,7 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
         raise UsageError(reason)
 
     def begin(config: RunConfig) -> None:
-        start_record(experiment, config, ray.cluster_resources(), resume, fingerprint)
+        start_record(experiment, config, ray.cluster_resources(), resume, fingerprint, asked)
         print(
             f"Searching {space.name} ({space.rules.describe()}): {config.num_samples} trials, "
             f"up to {config.max_epochs} epochs, ASHA grace {config.grace_period} / reduction "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pickle
@@ -17,6 +18,7 @@ import pytest
 from experiment.results import load_study
 from nas import interrupts
 from nas.config import RunConfig
+from nas.resume import ResumeRefused, resumed_config
 from nas.run import main
 from nas.samplers import RegularizedEvolution, evaluated
 from search_spaces.cifar_lt200k import SPACE
@@ -118,6 +120,20 @@ def test_changed_space_or_options_refuse_to_resume(tmp_path, capsys):
         "nas.run: error: experiment 'old' was started with other settings: --max-epochs (was 3, "
         "now 9); resume without them or start a new --name."
     )
+
+
+def test_a_resume_is_checked_against_what_the_user_asked_not_what_was_derived():
+    """The driver moved the first rung (grace 1 asked, 6 ran): --grace-period 1 again is no
+    change, 2 is; the resumed config asks for 1 again, and the driver derives 6 again."""
+    asked = RunConfig(space="cifar_lt200k", max_epochs=10, grace_period=1, storage="/s")
+    derived = dataclasses.replace(asked, grace_period=6, num_classes=10, max_concurrent=2)
+    record = {"options": dataclasses.asdict(derived), "asked": dataclasses.asdict(asked)}
+    again = resumed_config("e", record, {"grace_period": 1, "storage": "/s"})
+    assert (again.grace_period, again.num_classes, again.max_concurrent) == (1, None, None)
+    with pytest.raises(ResumeRefused, match=r"--grace-period \(was 1, now 2\)"):
+        resumed_config("e", record, {"grace_period": 2, "storage": "/s"})
+    older = {"options": dataclasses.asdict(derived)}  # run.json before "asked": as derived
+    assert resumed_config("e", older, {"storage": "/s"}).grace_period == 6
 
 
 def test_unwritable_storage_is_refused_before_anything_runs(tmp_path, synthetic_cifar, capsys):
