@@ -27,19 +27,39 @@ from trainables.tasks import cached_task, get_task
 
 
 @dataclass(frozen=True)
+class TrialSettings:
+    """What a trial reads of its run (``nas.config.RunConfig`` has these fields and more)."""
+
+    data_dir: str
+    val_fraction: float  # of the training files held out to validate (not in a refit)
+    train_images: int | None  # only the first N training images; None: all
+    max_epochs: int
+    cpus_per_trial: float  # torch threads, and loader workers beside the first
+    checkpoint_every: int  # epochs; the last epoch always
+    compile: bool  # torch.compile the model's forward
+
+    @classmethod
+    def of(cls, run: Any) -> TrialSettings:
+        return cls(**{f.name: getattr(run, f.name) for f in dataclasses.fields(cls)})
+
+
+@dataclass(frozen=True)
 class TrialJob:
     """What every trial of one search shares (the config holds what differs)."""
 
     # search_spaces.SearchSpace as the run searches it: its task, and decode (config -> model
     # spec and training recipe) with the run's fixed values
     space: Any
-    # nas.config.RunConfig: data_dir, val_fraction, train_images, max_epochs, cpus_per_trial,
-    # checkpoint_every, compile
-    run: Any
+    # the run's settings a trial reads (a RunConfig given here is cut down to them)
+    run: TrialSettings
     # a refit's configurations by name (nas.refit), None in a search: every training image
     # trains, and each model is scored once, after its last epoch, on the split a final model
     # is judged by (test, or dev where test is unlabelled)
     refit: dict[str, dict] | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.run, TrialSettings):
+            object.__setattr__(self, "run", TrialSettings.of(self.run))
 
 
 @dataclass(frozen=True)
