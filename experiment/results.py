@@ -80,7 +80,8 @@ def load_experiment(location: str) -> Experiment:
     epochs, unread = epochs_table(location)
     problems += unread
     statuses = trial_statuses(location)
-    rejected = rejected_candidates(location)
+    rejected, unread = rejected_candidates(location)
+    problems += unread
     max_epochs = run.get("options", {}).get("max_epochs")
     if max_epochs is None and not epochs.empty:
         max_epochs = int(epochs["training_iteration"].max())
@@ -246,11 +247,33 @@ def _last_line(path: str) -> str | None:
     return lines[-1][:200] if lines else None
 
 
-def rejected_candidates(location: str) -> list[dict]:
+def rejected_candidates(location: str) -> tuple[list[dict], tuple[str, ...]]:
+    """The rejected candidates of ``rejected.jsonl`` (a line each), and a sentence per line
+    that is not one (a disk, a hand edit): the reports leave those out."""
     path = storage.join(location, REJECTED_LOG)
     if not storage.exists(path):
-        return []
-    return [json.loads(line) for line in storage.read_text(path).splitlines() if line.strip()]
+        return [], ()
+    found, problems = [], []
+    for number, line in enumerate(storage.read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            entry = None
+        if (
+            isinstance(entry, dict)
+            and isinstance(entry.get("config"), dict)
+            and isinstance(entry.get("reasons"), list)
+            and "number" in entry
+        ):
+            found.append(entry)
+        else:
+            problems.append(
+                f"line {number} of {path} is not a rejected candidate: the reports leave it "
+                "out; restore the file, or delete that line"
+            )
+    return found, tuple(problems)
 
 
 def trials_table(

@@ -334,6 +334,21 @@ def test_result_lines_a_kill_cut_or_garbage_are_left_out_and_named(handmade, cap
     assert main([str(handmade)]) == 0 and capsys.readouterr().err == ""
 
 
+def test_a_garbage_line_in_rejected_jsonl_is_left_out_and_named(handmade, capsys):
+    log = handmade / "rejected.jsonl"
+    good = log.read_text()
+    log.write_text(good + '{"number": 9}\n' + "\x00\x00garbage\n")
+    assert main([str(handmade)]) == 1
+    out, err = capsys.readouterr()
+    assert err.strip().splitlines() == [
+        f"reports.export: error: line {n} of {log} is not a rejected candidate: the reports "
+        "leave it out; restore the file, or delete that line."
+        for n in (2, 3)
+    ]
+    table = pd.read_csv(handmade / "reports" / "ablations.csv")
+    assert len(table) == 5 and (table["State"] == "rejected").sum() == 1  # the good line kept
+
+
 def test_an_empty_or_garbled_study_journal_is_one_sentence_and_the_rest_exports(handmade, capsys):
     journal = handmade / "study.journal"
     for damaged in ("", '{"op_code": 0, "worker_id": "w", "study_name": "x"}\n#!\n{}\n'):
