@@ -9,10 +9,11 @@ from experiment import storage
 from experiment.layout import SUMMARY
 
 
-def read_summary(experiment: str) -> dict:
+def read_summary(experiment: str, set_aside: bool = True) -> dict:
     """The experiment's summary.json as last written ({} before the first). One that cannot be
     read (a disk, a kill of another tool, a hand edit) must not end a finished run in a
-    traceback: it is moved to summary.json.damaged, with a line saying so, and written anew."""
+    traceback: it is moved to summary.json.damaged, with a line saying so, and written anew
+    (``set_aside`` False: only read, {} for it)."""
     path = storage.join(experiment, SUMMARY)
     if not storage.exists(path):
         return {}
@@ -23,6 +24,8 @@ def read_summary(experiment: str) -> dict:
         problem = str(e)
     if problem is None:
         return found
+    if not set_aside:
+        return {}
     storage.move(path, f"{path}.damaged")
     print(
         f"{path} could not be read ({problem}): moved to {SUMMARY}.damaged; a new one is "

@@ -310,6 +310,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name:16s} {space.description}")
             return 0
         config = config_of(args)
+        if args.resume and (done := completed(config)):
+            print(done)  # nothing is started, locked or written
+            return 0
         with data_in_place(config) as config:
             summary = run_search(config, args.resume)
         print_summary(summary)
@@ -332,6 +335,25 @@ def main(argv: list[str] | None = None) -> int:
             sys.modules["ray"].shutdown()
         print(f"nas.run: error: out of disk space: {full_sentence(e, config)}", file=sys.stderr)
         return 1
+
+
+def completed(config: RunConfig) -> str | None:
+    """What to do instead, for a ``--resume`` of an experiment with nothing left: its search ran
+    every trial, and the refit it asked for finished. None where something is left."""
+    summary = read_summary(config.experiment_dir, set_aside=False)
+    refit = summary.get("refit")
+    if summary.get("interrupted", True) or (
+        config.refit_top and summary.get("best") and (not refit or refit.get("interrupted"))
+    ):
+        return None
+    where = config.experiment_dir
+    return (
+        f"Experiment {config.name!r} is complete ({summary.get('trials')} trials"
+        + (", refit done" if refit else "")
+        + f"): nothing to resume, nothing changed; its results are in {where}/summary.json. "
+        "To search more, start a new --name with a larger --num-samples; to train its winners "
+        f"again over seeds: python -m nas.refit {where}."
+    )
 
 
 def full_sentence(error: OSError, config: RunConfig) -> str:

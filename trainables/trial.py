@@ -35,6 +35,7 @@ class TrialSettings:
     train_images: int | None  # only the first N training images; None: all
     max_epochs: int
     cpus_per_trial: float  # torch threads, and loader workers beside the first
+    gpus_per_trial: float | None  # the trial's share of a GPU (resources; None: none asked)
     checkpoint_every: int  # epochs; the last epoch always
     compile: bool  # torch.compile the model's forward
 

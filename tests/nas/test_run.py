@@ -145,6 +145,21 @@ def test_end_to_end_search(smoke_experiment):
     assert summary["importance"]["top"].startswith("No importance yet: 6 trials at most")
 
 
+@pytest.mark.slow
+def test_resuming_a_complete_experiment_says_so_and_changes_nothing(smoke_experiment, tmp_path):
+    experiment = shutil.copytree(smoke_experiment[0], tmp_path / "e2e")
+    before = {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in experiment.rglob("*")}
+    done = run_module("nas.run", "--storage", str(tmp_path), "--name", "e2e", "--resume")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == (
+        f"Experiment 'e2e' is complete (6 trials): nothing to resume, nothing changed; its "
+        f"results are in {experiment}/summary.json. To search more, start a new --name with a "
+        f"larger --num-samples; to train its winners again over seeds: python -m nas.refit "
+        f"{experiment}."
+    )
+    assert {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in experiment.rglob("*")} == before
+
+
 def test_the_first_rung_moves_on_small_data_and_says_so(synthetic_cifar, capsys):
     from nas.config import RunConfig
     from nas.run import move_first_rung
