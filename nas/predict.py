@@ -93,7 +93,7 @@ def chosen_model(experiment: str, device: Device) -> tuple[str, Model, list[str]
             f"{float(final[refit.score]):.4f}"
         )
     else:
-        folder, which = Path(experiment, best["Name"]), f"best trial {best['Name']} of the search"
+        folder, which = Path(experiment, best["Name"]), f"best trial {best['Name']}"
         if final is not None:
             which += (
                 f" (the refit trained its models {refit.epochs} epochs, fewer than this "

@@ -25,4 +25,4 @@ def sample(trial: optuna.Trial) -> dict:
     return FAULTY.get(trial.number, config)
 
 
-SPACES["faulty_cifar"] = dataclasses.replace(SPACE, name="faulty_cifar", sample=sample)
+SPACES.add("faulty_cifar", dataclasses.replace(SPACE, name="faulty_cifar", sample=sample))
