@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 import optuna
 import pandas as pd
@@ -161,13 +163,7 @@ def epochs_table(location: str) -> tuple[pd.DataFrame, tuple[str, ...]]:
         lines = text.splitlines()
         if lines and not text.endswith("\n"):
             lines.pop()
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                result = json.loads(line)
-            except ValueError:
-                result = None
+        for number, result in json_lines(lines):
             if not isinstance(result, dict) or "training_iteration" not in result:
                 problems.append(
                     f"line {number} of {result_file} is not a Tune result: the reports leave "
@@ -247,6 +243,18 @@ def _last_line(path: str) -> str | None:
     return lines[-1][:200] if lines else None
 
 
+def json_lines(lines: list[str]) -> Iterator[tuple[int, Any]]:
+    """(line number, the line's JSON value, None where it is not JSON) for each line that is not
+    blank: a reader of a JSON-lines log judges the values and names the lines it leaves out."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except ValueError:
+            yield number, None
+
+
 def rejected_candidates(location: str) -> tuple[list[dict], tuple[str, ...]]:
     """The rejected candidates of ``rejected.jsonl`` (a line each), and a sentence per line
     that is not one (a disk, a hand edit): the reports leave those out."""
@@ -254,13 +262,8 @@ def rejected_candidates(location: str) -> tuple[list[dict], tuple[str, ...]]:
     if not storage.exists(path):
         return [], ()
     found, problems = [], []
-    for number, line in enumerate(storage.read_text(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            entry = None
+    text = storage.read_bytes(path).decode(errors="replace")
+    for number, entry in json_lines(text.splitlines()):
         if (
             isinstance(entry, dict)
             and isinstance(entry.get("config"), dict)
