@@ -14,10 +14,15 @@ from pathlib import Path
 import pyarrow.fs as pafs
 
 FULL = (errno.ENOSPC, errno.EDQUOT)
+READ_ONLY = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
 class StorageFull(OSError):
     """A write that failed for want of space; the message names what could not be written."""
+
+
+class Unreachable(OSError):
+    """A URI whose file system cannot be reached (no network, no such bucket, no credentials)."""
 
 
 def is_full(error: BaseException | None) -> bool:
@@ -25,6 +30,11 @@ def is_full(error: BaseException | None) -> bool:
     if isinstance(error, OSError) and error.errno in FULL:
         return True
     return error is not None and any(os.strerror(code) in str(error) for code in FULL)
+
+
+def is_read_only(error: BaseException) -> bool:
+    """Whether ``error`` is a write refused by permissions or a read-only file system."""
+    return isinstance(error, OSError) and error.errno in READ_ONLY
 
 
 def is_uri(location: str) -> bool:
@@ -42,13 +52,30 @@ def join(location: str, *parts: str) -> str:
 
 def _fs(location: str) -> tuple[pafs.FileSystem, str]:
     if is_uri(location):
-        return pafs.FileSystem.from_uri(location)
+        try:
+            return pafs.FileSystem.from_uri(location)
+        except (OSError, ValueError) as e:  # pyarrow: no network or bucket; an unknown scheme
+            raise unreachable(location, e) from e
     return pafs.LocalFileSystem(), str(Path(location).resolve())
 
 
+def unreachable(location: str, error: Exception) -> Unreachable:
+    return Unreachable(
+        f"storage {location} cannot be reached ({error}): check the URI, the network and the "
+        "credentials"
+    )
+
+
 def exists(location: str) -> bool:
+    """Whether there is a file or folder at ``location``; the first question each reader asks,
+    so an object store that does not answer is Unreachable here (local errors pass through)."""
     fs, path = _fs(location)
-    return fs.get_file_info(path).type != pafs.FileType.NotFound
+    try:
+        return fs.get_file_info(path).type != pafs.FileType.NotFound
+    except OSError as e:
+        if not is_uri(location):
+            raise
+        raise unreachable(location, e) from e
 
 
 def read_text(location: str) -> str:

@@ -8,16 +8,26 @@ import sys
 from experiment.lock import ExperimentBusy
 from experiment.record import RecordError
 from experiment.results import NowhereToWrite
+from experiment.storage import Unreachable
 from nas.config import UsageError
 from nas.resume import ResumeRefused
 from trainables.data import DataError
 
-MISTAKES = (UsageError, ResumeRefused, ExperimentBusy, RecordError, DataError, NowhereToWrite)
+MISTAKES = (
+    UsageError,
+    ResumeRefused,
+    ExperimentBusy,
+    RecordError,
+    DataError,
+    NowhereToWrite,
+    Unreachable,
+)
 
 
 def said(prog: str, error: Exception, record_fix: str) -> int:
     """Print ``error`` (one of ``MISTAKES``) as ``prog``'s one sentence; return the exit status.
     ``record_fix``: what to do about an unreadable run record."""
-    fix = f": {record_fix}." if isinstance(error, RecordError) else ""
-    print(f"{prog}: error: {error}{fix}", file=sys.stderr)
+    sentence = str(error).rstrip(".")
+    fix = f": {record_fix}" if isinstance(error, RecordError) else ""
+    print(f"{prog}: error: {sentence}{fix}.", file=sys.stderr)
     return 1 if isinstance(error, DataError) else 2

@@ -202,7 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as e:
         print(f"nas.predict: error: {e}", file=sys.stderr)
         return 1
-    except PermissionError as e:  # a read-only experiment folder
+    except OSError as e:
+        if not (storage.is_read_only(e) or storage.is_full(e)):
+            raise
         print(
             f"nas.predict: error: cannot write {e.filename} ({e.strerror}): give --out a "
             "folder you can write to.",

@@ -98,15 +98,15 @@ def config_of(args: argparse.Namespace) -> RunConfig:
     for key, flag in SETTINGS.items():
         if given.get(key) is not None and given[key] < 1:
             raise UsageError(f"--{flag} must be at least 1 (got {given[key]}).")
-    experiment = storage.resolve(args.experiment_dir).rstrip("/")
-    where, _, name = experiment.rpartition("/")
-    check_name(name)
-    record = read_record(experiment) if storage.exists(experiment) else {}
+    experiment = storage.resolve(args.experiment_dir)
+    where, _, name = experiment.rstrip("/").rpartition("/")
+    record = read_record(experiment) if name and storage.exists(experiment) else {}
     if not record.get("options"):
         raise UsageError(
             f"{experiment} is not an experiment folder (it has no {RUN_RECORD} with the search's "
             "options): give the folder nas.run wrote, EXPERIMENT_DIR = --storage/--name."
         )
+    check_name(name)
     search = resumed_config(name, record, {"storage": where, "data_dir": given.get("data_dir")})
     # The search's own --refit-* (nas.run's) are not this command's: only flags given count.
     search = dataclasses.replace(search, **dict.fromkeys(SETTINGS))

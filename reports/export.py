@@ -79,9 +79,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         experiment = load_experiment(args.experiment_dir)
         written = export_to(experiment, args.out)
-    except (FileNotFoundError, NowhereToWrite) as e:
+    except (FileNotFoundError, NowhereToWrite, storage.Unreachable) as e:
         print(f"reports.export: error: {e}.", file=sys.stderr)
         return 2
+    except OSError as e:
+        if not (storage.is_read_only(e) or storage.is_full(e)):
+            raise
+        print(
+            f"reports.export: error: cannot write {e.filename or args.out} ({e.strerror}): give "
+            "--out a folder you can write to.",
+            file=sys.stderr,
+        )
+        return 1
     for path in written:
         print(path)
     for problem in experiment.problems:  # written from the rest; said, and a non-zero exit

@@ -20,6 +20,7 @@ from experiment.results import REJECTION
 
 MIN_TRIALS = 8  # below this, a random forest on the knobs says more about chance than the knobs
 EVALUATOR = "fANOVA"
+optuna.logging.set_verbosity(optuna.logging.WARNING)  # not "A new study created in memory"
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import contextlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +15,23 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 NAS_RUN = [sys.executable, "-m", "nas.run"]
+
+
+@contextlib.contextmanager
+def read_only(folder: Path):
+    """``folder`` and all in it unwritable, as on a read-only mount. Root ignores permission
+    bits, so as root the files are made immutable (``chattr``); skips where neither works."""
+    flags = ("chattr", "+i", "-i") if os.geteuid() == 0 else ("chmod", "a-w", "u+w")
+    lock = subprocess.run([flags[0], "-R", flags[1], folder], capture_output=True)
+    try:
+        probe = subprocess.run(["touch", folder / "probe"], capture_output=True)
+        if lock.returncode == 0 and probe.returncode != 0:
+            yield folder
+        else:
+            (folder / "probe").unlink(missing_ok=True)
+            pytest.skip(f"{folder} could not be made read-only ({lock.stderr.decode().strip()})")
+    finally:
+        subprocess.run([flags[0], "-R", flags[2], folder], capture_output=True)
 
 
 def run_module(

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from nas.predict import main as predict
+from nas.refit import main as refit
 from nas.run import main as run
 from nas.summary import main as summary
 from reports.export import main as export
@@ -23,11 +24,16 @@ COMMANDS = {
     "nas.run": run,
     "nas.summary": summary,
     "nas.predict": predict,
+    "nas.refit": refit,
     "reports.export": export,
 }
 ONE_FOLDER = (
     "--name must be one folder name inside --storage, without '/', '\\', a leading dot or "
     "control characters (got {!r}): for example 'cifar-search-1'."
+)
+UNREACHABLE = (
+    "storage nosuch://bucket/x cannot be reached (Unrecognized filesystem type in URI: "
+    "nosuch://bucket/x): check the URI, the network and the credentials."
 )
 
 # (command, arguments, exit status, the sentence after "<command>: error: "); in the arguments
@@ -164,6 +170,15 @@ CATALOGUE = [
         "asks to run posix.system, which a CIFAR-10 batch file never holds; nothing in it was "
         "run): replace it with the file from the official archive.",
     ),
+    (
+        "nas.refit",
+        "/",
+        2,
+        "/ is not an experiment folder (it has no run.json with the search's options): give the "
+        "folder nas.run wrote, EXPERIMENT_DIR = --storage/--name.",
+    ),
+    ("nas.refit", "nosuch://bucket/x", 2, UNREACHABLE),
+    ("reports.export", "nosuch://bucket/x", 2, UNREACHABLE),
     ("nas.run", "--space cifar_lt200k --seed -1", 2, "--seed must be between 0 and 2147483647"),
     (
         "nas.run",

@@ -8,7 +8,9 @@ import shutil
 
 import pytest
 
-from tests.conftest import SHARED_DATA, run_module
+from nas.predict import main as predict
+from reports.export import main as export
+from tests.conftest import SHARED_DATA, read_only, run_module
 from trainables.data.cifar10 import load_cifar10
 from trainables.data.hw2p2 import validate_layout
 from trainables.data.synthetic import write_synthetic_cifar10
@@ -49,6 +51,35 @@ def test_cifar_predictions_are_the_best_trials_on_the_test_batch(smoke_experimen
         f"test accuracy {hits / len(rows):.4f}"
     )
     assert hits / len(rows) == pytest.approx(summary["best"]["test_acc"], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_a_read_only_experiment_is_one_sentence_that_names_out(smoke_experiment, tmp_path, capsys):
+    source = smoke_experiment[0]
+    experiment = shutil.copytree(source, tmp_path / "e2e", ignore=lambda *_: {"reports"})
+    data_dir = write_synthetic_cifar10(tmp_path / "data")
+    with read_only(experiment):
+        assert predict([str(experiment), "--data-dir", str(data_dir)]) == 1
+        assert export([str(experiment)]) == 1
+        reasons = ("Operation not permitted", "Permission denied")  # immutable (root); no w bit
+        for line, prog, folder in zip(
+            capsys.readouterr().err.splitlines(),
+            ("nas.predict", "reports.export"),
+            ("predictions", "reports"),
+            strict=True,
+        ):
+            assert line in [
+                f"{prog}: error: cannot write {experiment / folder} ({reason}): give --out a "
+                "folder you can write to."
+                for reason in reasons
+            ], line
+        out = ["--out", str(tmp_path / "elsewhere")]
+        assert predict([str(experiment), "--data-dir", str(data_dir), *out]) == 0
+        assert export([str(experiment), *out]) == 0
+    assert (tmp_path / "elsewhere" / "test_predictions.csv").exists()
+    assert (tmp_path / "elsewhere" / "report.html").exists()
+    unchanged = {p.name for p in source.iterdir()} - {"reports"}
+    assert {p.name for p in experiment.iterdir()} == unchanged
 
 
 @pytest.mark.slow
