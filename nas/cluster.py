@@ -43,8 +43,12 @@ def start_ray(config: RunConfig) -> None:
         check_address(config.address)
         ray.init(address=config.address, logging_level="WARNING")
     else:
+        # "local": an instance of its own, also where a `ray start` cluster runs on this machine
+        # (Ray would join that one, and refuse the num_cpus of a join with a traceback).
         num_cpus = config.num_cpus or os.cpu_count()
-        ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level="WARNING")
+        ray.init(
+            address="local", num_cpus=num_cpus, include_dashboard=False, logging_level="WARNING"
+        )
     interrupts.on_sigterm()  # after ray.init, which installs its own handler
 
 

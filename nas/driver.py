@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from experiment import journal
 from experiment.lock import DriverLock
 from nas.cluster import start_ray, with_resources
 from nas.config import RunConfig
@@ -64,6 +65,8 @@ def drive(
             print(torn_sentence(torn), flush=True)
         if resume and (orphans := set_aside_orphans(folder)):
             print(how.orphans(len(orphans)), flush=True)
+        if resume and (mended := journal.mend(folder)):
+            print(mended, flush=True)
         grid = fit(how.tuner(run))
         how.end()
         return how.finish(grid, run, time.monotonic() - start)
