@@ -47,6 +47,7 @@ ARCHITECTURE = ("params", "macs", "receptive_field")
 
 
 REJECTION = "rejected"  # the user attribute of a rejected candidate's trial in that study
+TUNE_TRIAL_ID = "tune_trial_id"  # the user attribute naming a started trial's Tune trial
 
 
 class NowhereToWrite(Exception):

@@ -50,7 +50,9 @@ def flag(default, help: str, *, shapes: bool = False, **argparse_kwargs):
 @dataclass(frozen=True)
 class RunConfig:
     space: str | None = flag(None, "search space name (see --list-spaces)", shapes=True)
-    name: str | None = flag(None, "experiment name (default: SPACE-DATE-TIME)")
+    name: str | None = flag(
+        None, "experiment name (default: SPACE-DATE-TIME, smoke-SPACE-DATE-TIME for --smoke-test)"
+    )
     storage: str = flag("./experiments", "folder, shared path or URI (s3://...) of experiments")
     data_dir: str | None = flag(
         None,
@@ -173,7 +175,9 @@ class RunConfig:
         values = {
             **{k: fallback[k] for k in SPACE_SHAPED},
             "metric": space.metric,
-            "name": f"{space.name}-{datetime.now():%Y%m%d-%H%M%S}",
+            # smoke-: a smoke test is told from a real search in the storage folder at a glance
+            "name": f"{'smoke-' * bool(given.get('smoke_test'))}{space.name}-"
+            f"{datetime.now():%Y%m%d-%H%M%S}",
             "data_dir": os.environ.get("NAS_DATA_DIR", "./data"),
             **{k: v for k, v in given.items() if v is not None},
         }

@@ -28,7 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 from ray import tune
 
 from experiment import storage
-from experiment.results import REJECTION, journal_storage
+from experiment.results import REJECTION, TUNE_TRIAL_ID, journal_storage
 from nas.optuna_compat import set_intermediate_value
 from nas.samplers import make_sampler
 from search_spaces.base import Config, SearchSpace
@@ -146,6 +146,7 @@ class FeasibleSearch(tune.search.Searcher):
             if reasons:
                 self._reject(trial, config, reasons, analysis)
                 continue
+            trial.set_user_attr(TUNE_TRIAL_ID, trial_id)  # the reports' name, in the dashboard
             self._live[trial_id] = trial.number
             if self.suggested is not None:
                 self.suggested += 1

@@ -95,8 +95,8 @@ def refit_experiment(tmp_path_factory):
 
 def assert_study_matches_the_trials(experiment: Path) -> None:
     """The searcher's Optuna study, opened as Optuna's tools open it, holds every trial Tune
-    ran exactly once (found by its seed), in the state and at the epoch the reports show, and
-    every rejected candidate; nothing left running."""
+    ran exactly once (found by its seed, named by its Tune trial id), in the state and at the
+    epoch the reports show, and every rejected candidate; nothing left running."""
     import json
 
     import pandas as pd
@@ -116,6 +116,7 @@ def assert_study_matches_the_trials(experiment: Path) -> None:
     for row in ran.itertuples():
         trial = by_seed[row.seed]
         assert trial.state.name == states[row.State], row.Name
+        assert f"trial_{trial.user_attrs['tune_trial_id']}" == row.Name  # the dashboard's name
         assert max(trial.intermediate_values) == row.epochs, row.Name
         assert trial.intermediate_values[row.epochs] == pytest.approx(row.val_acc), row.Name
     assert len(study.trials) - len(trained) == (table["State"] == "rejected").sum()

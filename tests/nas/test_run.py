@@ -21,6 +21,16 @@ def test_list_spaces(capsys):
     assert out.startswith("cifar_lt200k") and "under 200k parameters" in out
 
 
+def test_a_smoke_test_is_named_apart_from_real_searches():
+    from nas.run import config_of, parser
+
+    smoke = config_of(parser().parse_args(["--space", "cifar_lt200k", "--smoke-test"]))
+    real = config_of(parser().parse_args(["--space", "cifar_lt200k"]))
+    assert smoke.name.startswith("smoke-cifar_lt200k-20") and real.name.startswith(
+        "cifar_lt200k-20"
+    )
+
+
 def test_unknown_space_lists_known_ones(capsys):
     assert main(["--space", "resnet9000"]) == 2
     err = capsys.readouterr().err
