@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -22,6 +22,7 @@ from optuna.storages.journal import JournalFileBackend
 from experiment import storage
 from experiment.layout import NODE_LOST, REFIT, REFIT_RECORD, REJECTED_LOG, RUN_RECORD, STUDY
 from experiment.record import RecordError, read_record
+from experiment.summary import read_summary
 
 FINISHED, STOPPED, REJECTED, FAILED, RUNNING = (
     "finished",
@@ -63,6 +64,9 @@ class Experiment:
     problems: tuple[str, ...] = ()  # what could not be read, said once by the caller
     refit: Experiment | None = None  # its refit's models, where it has one
     study: optuna.Study | None = None  # the searcher's Optuna study, where it is on disk
+    # Trial id -> accuracy on the test split, for the trials nas.run scored there (its best and
+    # the seed preset, from summary.json): the reports show it, never choose by it.
+    scores: dict[str, float] = field(default_factory=dict)
 
 
 def load_experiment(location: str) -> Experiment:
@@ -99,7 +103,18 @@ def load_experiment(location: str) -> Experiment:
             f"{storage.join(location, STUDY)} cannot be read ({type(e).__name__}: {e}): the "
             "reports leave out the knobs' importance; restore the file",
         )
-    return Experiment(location, run, epochs, trials, problems, refit, study)
+    return Experiment(location, run, epochs, trials, problems, refit, study, test_scores(location))
+
+
+def test_scores(location: str) -> dict[str, float]:
+    """``Experiment.scores`` from the summary nas.run last wrote ({} before its first)."""
+    summary = read_summary(location, set_aside=False)
+    trials = [summary.get("best"), summary.get("seed")]
+    return {
+        t["trial_id"]: float(t["test_acc"])
+        for t in trials
+        if isinstance(t, dict) and isinstance(t.get("test_acc"), int | float) and "trial_id" in t
+    }
 
 
 def is_experiment(location: str) -> bool:

@@ -171,9 +171,8 @@ def summarize(experiment: str, grid, space, config: RunConfig, wall: float) -> d
     """The summary of a search that ran (counts, best and seed trials), written with the
     reports into the experiment folder."""
     from experiment.results import FAILED, FINISHED, REJECTED, RUNNING, STOPPED, load_experiment
-    from nas.tuner import baseline_config
     from reports.export import export_to
-    from reports.tables import derive, preset_trial
+    from reports.tables import best_trial, derive, seed_trial
 
     results = load_experiment(experiment)  # read once: the counts, the best trial, the reports
     states = results.trials["State"].value_counts()
@@ -189,12 +188,14 @@ def summarize(experiment: str, grid, space, config: RunConfig, wall: float) -> d
         "wall_seconds": round(wall, 1),
     }
     checkpoints = {r.metrics["trial_id"]: r.checkpoint for r in grid if r.metrics}
-    derived = derive(results)  # once: the best trial, what mattered, the reports
-    best, seed = derived.best, preset_trial(results, baseline_config(space, config))
     summary["best"], summary["seed"] = (
         None if row is None else trial_summary(row, space, config, checkpoints)
-        for row in (best, seed)
+        for row in (best_trial(results), seed_trial(results))
     )
+    # The two trials scored on the test split, for the reports to show (never to choose by).
+    scored = [t for t in (summary["best"], summary["seed"]) if t]
+    results.scores = {t["trial_id"]: t["test_acc"] for t in scored}
+    derived = derive(results)  # once: what mattered, the reports
     summary["gain_over_seed"] = gain_over_seed(summary["best"], summary["seed"], space.mode)
     summary["interrupted"] = bool(summary["unfinished"]) or summary["trials"] < config.num_samples
     summary["resume_command"] = resume_command(config)

@@ -27,6 +27,8 @@ h1 { font-size: 20px; } h2 { font-size: 16px; margin-top: 28px; }
 table { border-collapse: collapse; font-size: 12px; }
 td, th { border: 1px solid #ddd; padding: 2px 6px; white-space: nowrap; }
 tr.hot td { background: #fff3b0; }
+tr.seed td { font-weight: bold; }
+.answer { font-size: 16px; margin: 4px 0; }
 .summary td:first-child { font-weight: bold; }
 """
 
@@ -69,10 +71,11 @@ def write_html(derived: Derived, path: Path) -> Path:
     drawn = charts(derived)
     refit_keys = {"refit_scores", "refit_ranks"}
     search = [_chart(c) for c in drawn if c.key not in refit_keys]
-    sections = [_summary(derived)]
+    lead = "".join(f"<p class='answer'>{html.escape(line)}</p>" for line in derived.headline)
+    sections = [lead, _summary(derived)]
     if derived.refit is not None:
         sections.append(_refit(derived.refit, [c for c in drawn if c.key in refit_keys]))
-    sections += [*search, _section("Trials", _table(derived.ablations))]
+    sections += [*search, _section("Trials, best first", _table(key_columns_first(derived)))]
     data = (
         "["
         + ",".join(
@@ -156,6 +159,15 @@ def figure(chart: Chart) -> go.Figure:
     return fig
 
 
+def key_columns_first(derived: Derived) -> pd.DataFrame:
+    """The trials table with the columns a reader looks for first: name, state, seed preset,
+    the search's metric, test accuracy, epochs and size; then the rest."""
+    table = derived.ablations
+    key = ["Name", "State", "is_seed_preset", derived.metric, "test_acc", "epochs", "params"]
+    key = [c for c in key if c in table]
+    return table[key + [c for c in table.columns if c not in key]]
+
+
 def _chart(chart: Chart) -> str:
     return f"<div class='chart' id='{html.escape(chart.key)}'></div>"
 
@@ -216,7 +228,9 @@ def _refit(refit: RefitTables, drawn: list[Chart]) -> str:
 def _table(frame: pd.DataFrame) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     body = []
-    for row in frame.itertuples(index=False):
+    seeds = frame["is_seed_preset"] if "is_seed_preset" in frame else [False] * len(frame)
+    for row, seed in zip(frame.itertuples(index=False), seeds, strict=True):
         cells = "".join(f"<td>{'' if pd.isna(v) else html.escape(short(v))}</td>" for v in row)
-        body.append(f"<tr data-trial='{html.escape(str(row[0]))}'>{cells}</tr>")
+        marked = " class='seed'" if bool(seed) else ""  # the seed preset's row, in bold
+        body.append(f"<tr data-trial='{html.escape(str(row[0]))}'{marked}>{cells}</tr>")
     return f"<div style='overflow-x:auto'><table><tr>{head}</tr>{''.join(body)}</table></div>"

@@ -7,6 +7,7 @@ all draw from these.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 
@@ -123,6 +124,52 @@ def preset_trial(experiment: Experiment, preset: Config | None) -> pd.Series | N
         if is_preset(config, preset):
             return row
     return None
+
+
+def seed_trial(experiment: Experiment) -> pd.Series | None:
+    """The trial that trained the seed preset, where the run trained one (``--seed-trial``)."""
+    space = space_of(experiment)
+    if space is None or "seed" not in space.presets:
+        return None
+    if not experiment.run.get("options", {}).get("seed_trial", True):
+        return None
+    return preset_trial(experiment, space.preset("seed"))
+
+
+def headline(
+    experiment: Experiment,
+    best: pd.Series | None,
+    seed: pd.Series | None,
+    refit: RefitTables | None,
+) -> list[str]:
+    """The answer, first in every report: the best trial and its test accuracy, how it compares
+    with the seed preset, and the refit's verdict on the search's pick."""
+    if best is None:
+        return ["No trial has reported a score yet."]
+    metric = metric_of(experiment)
+
+    def described(row: pd.Series) -> str:
+        test = experiment.scores.get(row["trial_id"], math.nan)
+        tested = "" if math.isnan(test) else f", test_acc {test:.4f}"
+        return (
+            f"{row['Name']}: {metric} {float(row[metric]):.4f} after {int(row['epochs'])} "
+            f"epoch{'s' * (int(row['epochs']) != 1)}{tested}, {int(row['params']):,} params"
+        )
+
+    lines = [f"Best trial {described(best)}."]
+    if seed is not None and seed["trial_id"] == best["trial_id"]:
+        trials = len(trained(experiment.trials))
+        lines.append(f"It is the seed preset: the search found no better one in {trials} trials.")
+    elif seed is not None:
+        lines.append(
+            f"Seed preset {described(seed)}. One training seed each: a difference here is not "
+            "yet a measured gain; the refit measures it over paired seeds."
+        )
+    if refit is not None:
+        verdicts = refit.configurations.set_index("configuration").get("verdict")
+        if verdicts is not None and isinstance(verdicts.get("top_1"), str):
+            lines.append(f"Refit of the search's pick (top_1): {verdicts['top_1']}.")
+    return lines
 
 
 def architectures(experiment: Experiment) -> pd.DataFrame:
@@ -303,6 +350,8 @@ class Derived:
     schedules: dict[str, pd.DataFrame]
     parallel: tuple[list[str], pd.DataFrame]
     best: pd.Series | None
+    seed: pd.Series | None  # the seed preset's trial
+    headline: list[str]  # the answer in a few sentences, first in every report
     best_details: tuple[list[tuple], list[tuple]]
     run_rows: list[tuple[str, object]]
     refit: RefitTables | None  # where the experiment has a refit
@@ -310,12 +359,20 @@ class Derived:
 
 
 def derive(experiment: Experiment) -> Derived:
-    front, best, metric = pareto(experiment), best_trial(experiment), metric_of(experiment)
+    front, metric = pareto(experiment), metric_of(experiment)
+    ranked, seed = ranking(experiment), seed_trial(experiment)
+    best = None if ranked.empty else ranked.iloc[0]
     rungs = rung_epochs(experiment.run.get("options", {}))
+    refit = refit_tables(experiment.refit) if experiment.refit else None
     return Derived(
         experiment=experiment,
         metric=metric,
-        ablations=ablation_table(experiment.trials),
+        ablations=ablation_table(
+            experiment.trials,
+            list(ranked["Name"]),
+            None if seed is None else seed["Name"],
+            experiment.scores,
+        ),
         architectures=architectures(experiment),
         pareto=front,
         front=front_line(front),
@@ -323,8 +380,10 @@ def derive(experiment: Experiment) -> Derived:
         schedules=lr_schedules(experiment),
         parallel=parallel_coordinates(experiment),
         best=best,
+        seed=seed,
+        headline=headline(experiment, best, seed, refit),
         best_details=best_details(experiment, best),
         run_rows=run_rows(experiment),
-        refit=refit_tables(experiment.refit) if experiment.refit else None,
+        refit=refit,
         importance=importance(experiment.study, metric, rungs),
     )

@@ -1,5 +1,5 @@
-"""``nas.xlsx``: Trials, Architectures, Pareto, Curves, Best, Run, Importance and (after a
-refit) Refit sheets (openpyxl)."""
+"""``nas.xlsx``: Answer (the reports' headline), Trials (best first), Architectures, Pareto,
+Curves, Best, Run, Importance and (after a refit) Refit sheets (openpyxl)."""
 
 from __future__ import annotations
 
@@ -23,8 +23,12 @@ BOLD = Font(bold=True)
 def write_workbook(derived: Derived, path: Path) -> Path:
     """Write the NAS spreadsheet of an experiment to ``path``."""
     book = Workbook()
-    trials = book.active
-    trials.title = "Trials"
+    answer = book.active
+    answer.title = "Answer"
+    for line in derived.headline:
+        answer.append([line])
+    answer.column_dimensions["A"].width = 120
+    trials = book.create_sheet("Trials")
     _frame(trials, derived.ablations)
     _accuracy_colours(trials)
     _frame(book.create_sheet("Architectures"), derived.architectures)

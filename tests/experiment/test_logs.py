@@ -57,7 +57,7 @@ RETRIED = textwrap.dedent(
                 tune.report({"epoch": epoch}, checkpoint=tune.Checkpoint.from_directory(folder))
 
     storage = sys.argv[1]
-    ray.init(num_cpus=1, include_dashboard=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=1, include_dashboard=False, logging_level="ERROR")
     for name, callbacks in (("cut", [LogsFromCheckpoint()]), ("plain", [])):
         tune.Tuner(
             trainable,

@@ -3,6 +3,7 @@ gain, Kendall's tau, resume after a kill, nas.predict's choice, and the bad inpu
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import shutil
@@ -73,6 +74,11 @@ def test_search_then_refit_in_one_command(refit_experiment):
     assert [row[0] for row in sheet.iter_rows(min_row=2, max_row=4, values_only=True)] == names
     report = (experiment / "reports" / "report.html").read_text()
     assert "Refit: the winners trained again" in report and "Search rank against refit" in report
+    top_1 = next(c for c in summary["configurations"] if c["configuration"] == "top_1")
+    verdict = f"Refit of the search's pick (top_1): {top_1['verdict']}."
+    assert verdict in html.unescape(report)  # the answer, at the top of every report
+    answer = openpyxl.load_workbook(experiment / "reports" / "nas.xlsx")["Answer"]
+    assert verdict in [row[0] for row in answer.iter_rows(values_only=True)]
 
 
 @pytest.mark.slow

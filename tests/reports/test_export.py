@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -14,9 +15,10 @@ import pytest
 
 from experiment.results import load_experiment
 from reports.export import export_to, main
+from reports.tables import derive, headline
 from search_spaces.cifar_lt200k import SEED
 
-SHEETS = ["Trials", "Architectures", "Pareto", "Curves", "Best", "Run", "Importance"]
+SHEETS = ["Answer", "Trials", "Architectures", "Pareto", "Curves", "Best", "Run", "Importance"]
 CHARTS = ["val_acc", "train_loss", "lr_schedule", "pareto", "parallel", "importance"]
 
 
@@ -113,8 +115,72 @@ def test_ablations_states_notes_and_values(handmade):
     )
     assert rows.loc["trial_aaa", "epochs"] == 3 and rows.loc["trial_aaa", "Runtime"] == 30.0
     assert rows.loc["trial_bbb", "width_1"] == 32 and rows.loc["trial_bbb", "seed"] == 2
-    config_keys = list(table.columns[5 : table.columns.get_loc("epochs")])
+    config_keys = list(table.columns[7 : table.columns.get_loc("epochs")])
     assert config_keys[:3] == ["depth", "stem_width", "width_0"] and "seed" not in config_keys
+
+
+def test_every_report_leads_with_the_answer(handmade):
+    """The best trial, its test accuracy (nas.run's summary), the seed preset marked; the
+    trials best first in ablations.csv, the workbook and report.html."""
+    summary = {"best": {"trial_id": "ddd", "test_acc": 0.41}, "seed": {"trial_id": "aaa"}}
+    (handmade / "summary.json").write_text(json.dumps(summary))  # aaa had no test score
+    export_to(str(handmade))
+    table = pd.read_csv(handmade / "reports" / "ablations.csv")
+    assert list(table.columns[5:7]) == ["is_seed_preset", "test_acc"]
+    # Best first by the search's rule: aaa reached epoch 3 (0.5), ddd epoch 2; then the rest.
+    assert list(table["Name"]) == [
+        "trial_aaa",
+        "trial_ddd",
+        "trial_ccc",
+        "trial_bbb",
+        "rejected_5",
+    ]
+    assert list(table["is_seed_preset"]) == [True, False, False, False, False]  # {**SEED, seed}
+    assert table.set_index("Name")["test_acc"].to_dict() == pytest.approx(
+        {
+            "trial_aaa": math.nan,
+            "trial_ddd": 0.41,
+            "trial_ccc": math.nan,
+            "trial_bbb": math.nan,
+            "rejected_5": math.nan,
+        },
+        nan_ok=True,
+    )
+    headline = [
+        "Best trial trial_aaa: val_acc 0.5000 after 3 epochs, 197,392 params.",
+        "It is the seed preset: the search found no better one in 4 trials.",
+    ]
+    book = openpyxl.load_workbook(handmade / "reports" / "nas.xlsx")
+    assert [row[0] for row in book["Answer"].iter_rows(values_only=True)] == headline
+    page = (handmade / "reports" / "report.html").read_text()
+    assert page.index(headline[0]) < page.index("<table")  # before anything else
+    assert "<tr data-trial='trial_aaa' class='seed'>" in page
+    header = re.search(r"<h2>Trials, best first</h2>.*?<tr>(.*?)</tr>", page, re.S).group(1)
+    assert re.findall(r"<th>(.*?)</th>", header)[:7] == [
+        "Name",
+        "State",
+        "is_seed_preset",
+        "val_acc",
+        "test_acc",
+        "epochs",
+        "params",
+    ]
+
+
+def test_the_answer_names_the_seed_presets_score(handmade):
+    experiment = load_experiment(str(handmade))
+    experiment.scores = {"aaa": 0.47, "ddd": 0.44}
+    trials = experiment.trials
+    seed = trials[trials["Name"] == "trial_ddd"].iloc[0]
+    derived = derive(experiment)
+    assert derived.headline[0] == (
+        "Best trial trial_aaa: val_acc 0.5000 after 3 epochs, test_acc 0.4700, 197,392 params."
+    )
+    assert headline(experiment, derived.best, seed, None)[1] == (
+        "Seed preset trial_ddd: val_acc 0.4500 after 2 epochs, test_acc 0.4400, 197,392 params. "
+        "One training seed each: a difference here is not yet a measured gain; the refit "
+        "measures it over paired seeds."
+    )
 
 
 def test_workbook_sheets_match_the_result_files(handmade):
