@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from experiment.results import ARCHITECTURE, METRICS, REJECTED, Experiment
-from reports.ablations import ablation_table
+from reports.ablations import search_ablations
 from reports.importance import Importance, importance
 from reports.refit import RefitTables, refit_tables
 from search_spaces import SPACES, SearchSpace, space_for_run
@@ -367,7 +367,7 @@ def derive(experiment: Experiment) -> Derived:
     return Derived(
         experiment=experiment,
         metric=metric,
-        ablations=ablation_table(
+        ablations=search_ablations(
             experiment.trials,
             list(ranked["Name"]),
             None if seed is None else seed["Name"],
