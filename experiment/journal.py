@@ -15,6 +15,7 @@ import json
 import os
 from pathlib import Path
 
+from experiment import storage
 from experiment.layout import STUDY
 
 CREATE_TRIAL, DISCARD_TRIALS = 4, 10  # Optuna's JournalOperation codes
@@ -24,7 +25,7 @@ def mend(experiment: str) -> str | None:
     """Leave the damaged lines out of the experiment's journal; the line that says so, or
     None where the journal is whole (or there is none: a refit, an object store)."""
     path = Path(experiment) / STUDY
-    if "://" in experiment or not path.is_file():
+    if storage.is_uri(experiment) or not path.is_file():
         return None
     text = path.read_bytes()
     lines = text.split(b"\n")

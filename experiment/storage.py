@@ -37,6 +37,17 @@ def is_read_only(error: BaseException) -> bool:
     return isinstance(error, OSError) and error.errno in READ_ONLY
 
 
+def cannot_write(error: BaseException, where: str | None) -> str | None:
+    """The sentence for a write ``error`` refused by a read-only folder or a full disk (``where``:
+    the place, when the error names none), or None for any other error."""
+    if not (is_read_only(error) or is_full(error)):
+        return None
+    return (
+        f"cannot write {error.filename or where} ({error.strerror}): give --out a folder you can "
+        "write to."
+    )
+
+
 def is_uri(location: str) -> bool:
     return "://" in location
 

@@ -203,13 +203,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nas.predict: error: {e}", file=sys.stderr)
         return 1
     except OSError as e:
-        if not (storage.is_read_only(e) or storage.is_full(e)):
+        if (sentence := storage.cannot_write(e, str(out))) is None:
             raise
-        print(
-            f"nas.predict: error: cannot write {e.filename} ({e.strerror}): give --out a "
-            "folder you can write to.",
-            file=sys.stderr,
-        )
+        print(f"nas.predict: error: {sentence}", file=sys.stderr)
         return 1
     return 0
 

@@ -83,13 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"reports.export: error: {e}.", file=sys.stderr)
         return 2
     except OSError as e:
-        if not (storage.is_read_only(e) or storage.is_full(e)):
+        if (sentence := storage.cannot_write(e, args.out)) is None:
             raise
-        print(
-            f"reports.export: error: cannot write {e.filename or args.out} ({e.strerror}): give "
-            "--out a folder you can write to.",
-            file=sys.stderr,
-        )
+        print(f"reports.export: error: {sentence}", file=sys.stderr)
         return 1
     for path in written:
         print(path)
