@@ -46,10 +46,22 @@ def start_ray(config: RunConfig) -> None:
         # "local": an instance of its own, also where a `ray start` cluster runs on this machine
         # (Ray would join that one, and refuse the num_cpus of a join with a traceback).
         num_cpus = config.num_cpus or os.cpu_count()
+        quiet_token_notice()
         ray.init(
             address="local", num_cpus=num_cpus, include_dashboard=False, logging_level="WARNING"
         )
     interrupts.on_sigterm()  # after ray.init, which installs its own handler
+
+
+def quiet_token_notice() -> None:
+    """Leave out Ray's warning, on every start of a local instance, that it enabled token
+    authentication by default: that default is right here and the notice is not the user's
+    business (its other authentication warnings still print)."""
+    import logging
+
+    logging.getLogger("ray._private.authentication.authentication_token_setup").addFilter(
+        lambda record: "enabled for this Ray cluster" not in record.getMessage()
+    )
 
 
 def check_ray_home() -> None:

@@ -12,6 +12,7 @@ from experiment.logs import LogsFromCheckpoint
 from experiment.storage import StorageFull
 from nas.config import RunConfig
 from nas.faults import not_counting_lost_nodes
+from nas.progress import Progress
 from nas.rungs import FairASHA
 from nas.searcher import FeasibleSearch
 from search_spaces.base import Config, SearchSpace
@@ -19,7 +20,6 @@ from trainables.tasks import get_task
 from trainables.trainable import train_trial
 from trainables.trial import TrialJob
 
-METRIC_COLUMNS = ["epoch", "train_loss", "val_loss", "val_acc", "lr", "params", "epoch_seconds"]
 REFIT_COLUMNS = ("candidate", "seed")  # a refit trial's config: which configuration, which seed
 
 
@@ -68,7 +68,17 @@ def build_tuner(space: SearchSpace, run: RunConfig) -> tuple[tune.Tuner, Feasibl
             reuse_actors=True,  # the next trial starts in a warm worker: no process start-up
             trial_dirname_creator=lambda trial: f"trial_{trial.trial_id}",
         ),
-        run_config=tune_run_config(run, METRIC_COLUMNS, space.progress_columns),
+        run_config=tune_run_config(
+            run,
+            Progress(
+                space.progress_columns,
+                [space.metric],
+                run.max_epochs,
+                asha=True,
+                baseline=baseline_config(space, run),
+                experiment=run.experiment_dir,
+            ),
+        ),
     )
     return tuner, searcher
 
@@ -98,10 +108,7 @@ def build_refit_tuner(
             ),
         ),
         run_config=tune_run_config(
-            run,
-            ["epoch", "train_loss", "train_acc", *scores, "epoch_seconds"],
-            REFIT_COLUMNS,
-            ranked=False,
+            run, Progress(REFIT_COLUMNS, scores, run.max_epochs, asha=False)
         ),
     )
 
@@ -137,19 +144,8 @@ def fit(tuner: tune.Tuner) -> tune.ResultGrid:
         raise
 
 
-def tune_run_config(
-    run: RunConfig, metrics: list[str], parameters, ranked: bool = True
-) -> tune.RunConfig:
-    """Storage, checkpoints, retries, logs and the progress table (``metrics`` and config
-    ``parameters`` as columns; ``ranked``: best trials first, by the search's metric) of a
-    search or refit."""
-    reporter = tune.CLIReporter(
-        metric_columns=metrics,
-        parameter_columns=list(parameters),
-        max_report_frequency=15,
-        sort_by_metric=ranked,
-        print_intermediate_tables=True,
-    )
+def tune_run_config(run: RunConfig, progress: Progress) -> tune.RunConfig:
+    """Storage, checkpoints, retries, logs and the console (``progress``) of a search or refit."""
     # Before Tune's own loggers, which it appends after these.
     callbacks: list[tune.Callback] = [LogsFromCheckpoint()]
     if run.wandb:
@@ -162,6 +158,6 @@ def tune_run_config(
         storage_path=run.storage,
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         failure_config=tune.FailureConfig(max_failures=run.max_failures),
-        progress_reporter=reporter,
+        progress_reporter=progress,
         verbose=1,
     )

@@ -1,0 +1,188 @@
+"""The live console of a search or a refit: one line of counts and the time left, then a short
+table of the trials, best first. It prints when a trial ends and at most every 30 s otherwise
+(Ray's own status table prints every column of every trial every 15 s: 1,500 of a demo's
+1,672 lines), and it says what the summary will say: its counts are the summary's counts.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+
+from ray import tune
+
+from experiment.results import rejected_candidates
+from search_spaces.base import Config, is_preset
+
+ENDED = ("TERMINATED", "ERROR")
+
+
+class Progress(tune.ProgressReporter):
+    """Tune's progress reporter for ``nas.run`` and ``nas.refit``.
+
+    ``columns``: the config keys shown (the space's ``progress_columns``); ``scores``: the
+    metrics shown, the first one ranking the trials where the search has a metric;
+    ``asha``: whether trials can be stopped early (a search) or all train ``max_epochs`` (a
+    refit); ``baseline``: the seed preset, marked in the table; ``experiment``: the folder whose
+    rejected candidates are counted. Tune pickles the reporter with the experiment (tuner.pkl),
+    so it holds plain data only.
+    """
+
+    def __init__(
+        self,
+        columns: Sequence[str],
+        scores: Sequence[str],
+        max_epochs: int,
+        asha: bool,
+        baseline: Config | None = None,
+        experiment: str | None = None,
+        every_s: float = 30.0,
+        rows: int = 6,
+    ):
+        self.columns, self.scores = tuple(columns), tuple(scores)
+        self.max_epochs, self.asha, self.baseline = max_epochs, asha, baseline
+        self.experiment, self.every_s, self.rows = experiment, every_s, rows
+        self.mode, self.ranked, self.total = "max", False, None
+        self.setup()
+
+    def setup(self, start_time=None, total_samples=None, metric=None, mode=None, **kwargs):
+        """Called by Tune as each run (or resumed run) starts."""
+        self._start = self._last = time.monotonic()
+        self._epochs_at_start: int | None = None  # epochs trained before this run (a resume)
+        self._printed = (0, 0)  # (trials ended, epochs trained) at the last print
+        self.total = total_samples
+        self.ranked = metric is not None
+        self.mode = mode or "max"
+        if metric is not None and metric in self.scores:  # the ranking metric first
+            self.scores = (metric, *(s for s in self.scores if s != metric))
+
+    def should_report(self, trials, done: bool = False) -> bool:
+        now = (sum(t.status in ENDED for t in trials), trained(trials))
+        if self._epochs_at_start is None:
+            self._epochs_at_start = now[1]
+        if now == self._printed:
+            return False
+        return done or now[0] > self._printed[0] or time.monotonic() - self._last >= self.every_s
+
+    def report(self, trials, done: bool, *sys_info: str) -> None:
+        self._printed = (sum(t.status in ENDED for t in trials), trained(trials))
+        self._last = time.monotonic()
+        print("\n".join(self.lines(trials, self._last - self._start)), flush=True)
+
+    def lines(self, trials, elapsed_s: float) -> list[str]:
+        """The counts line and the table, for ``trials`` ``elapsed_s`` into this run."""
+        return [self.headline(trials, elapsed_s), *self.table(trials)]
+
+    def headline(self, trials, elapsed_s: float) -> str:
+        ended = [t for t in trials if t.status in ENDED]
+        failed = sum(t.status == "ERROR" for t in ended)
+        full = sum(epochs(t) >= self.max_epochs for t in ended if t.status != "ERROR")
+        running = sum(t.status == "RUNNING" for t in trials)
+        total = self.total or len(trials)
+        how = [f"{full} ran every epoch"]
+        if self.asha:
+            how.append(f"{len(ended) - failed - full} stopped early by ASHA")
+        how.append(f"{failed} failed")
+        parts = [
+            f"[{clock(elapsed_s)}] {len(ended)} of {total} trials ended ({', '.join(how)}), "
+            f"{running} running",
+            f"{trained(trials)} epochs trained",
+        ]
+        if self.experiment is not None and (n := len(rejected_candidates(self.experiment)[0])):
+            parts.append(f"{n} candidate{'s' * (n != 1)} rejected by the rules")
+        if (left := self.time_left(trials, elapsed_s)) is not None:
+            parts.append(f"about {duration(left)} left")
+        return "; ".join(parts)
+
+    def time_left(self, trials, elapsed_s: float) -> float | None:
+        """Seconds left at this run's pace (epochs per second so far), once 3 epochs have run:
+        each trial still to end trains as many epochs as the ended ones did on average (all
+        ``max_epochs`` before any has ended, or without ASHA)."""
+        done_here = trained(trials) - (self._epochs_at_start or 0)
+        if done_here < 3 or elapsed_s <= 0:
+            return None
+        ended = [epochs(t) for t in trials if t.status in ENDED]
+        expected = sum(ended) / len(ended) if ended and self.asha else self.max_epochs
+        open_trials = [t for t in trials if t.status not in ENDED]
+        left = sum(max(expected - epochs(t), 1.0) for t in open_trials)
+        left += max((self.total or 0) - len(trials), 0) * expected
+        return left / (done_here / elapsed_s) if left else None
+
+    def table(self, trials) -> list[str]:
+        shown = sorted(trials, key=self._rank)[: self.rows]
+        shown += [t for t in trials if t.status == "RUNNING" and t not in shown]
+        header = ["trial", "state", "epoch", *self.scores, *self.columns, ""]
+        body = [self._row(t) for t in shown]
+        widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+        return [
+            "  " + "  ".join(text.ljust(w) for text, w in zip(r, widths, strict=True)).rstrip()
+            for r in [header, *body]
+        ]
+
+    def state(self, trial) -> str:
+        if trial.status == "TERMINATED":
+            return "done" if epochs(trial) >= self.max_epochs else "stopped"  # by ASHA
+        return {"ERROR": "failed"}.get(trial.status, trial.status.lower())
+
+    def _rank(self, trial) -> tuple:
+        if not self.ranked:
+            return (0,)  # Tune's order: the refit's grid, seed by seed
+        value = best_so_far(trial, self.scores[0], self.mode)
+        return (math.isnan(value), -value if self.mode == "max" else value)
+
+    def _row(self, trial) -> list[str]:
+        scores = [
+            best_so_far(trial, s, self.mode) if self.ranked else last(trial, s)
+            for s in self.scores
+        ]
+        return [
+            trial.trial_id,
+            self.state(trial),
+            f"{epochs(trial)}/{self.max_epochs}",
+            *("" if math.isnan(v) else f"{v:.4f}" for v in scores),
+            *(cell(trial.config.get(c)) for c in self.columns),
+            "seed preset" if is_preset(trial.config, self.baseline) else "",
+        ]
+
+
+def epochs(trial) -> int:
+    return int(trial.last_result.get("training_iteration") or 0)
+
+
+def trained(trials) -> int:
+    return sum(epochs(t) for t in trials)
+
+
+def last(trial, metric: str) -> float:
+    value = trial.last_result.get(metric)
+    return math.nan if value is None else float(value)
+
+
+def best_so_far(trial, metric: str, mode: str) -> float:
+    """The trial's best ``metric`` yet (what ASHA's rungs compare, nas.rungs)."""
+    seen = (trial.metric_analysis or {}).get(metric, {})
+    value = seen.get(mode)
+    return last(trial, metric) if value is None else float(value)
+
+
+def cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return "" if value is None else str(value)
+
+
+def clock(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    return (
+        f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}"
+        if minutes >= 60
+        else (f"{minutes:02d}:{seconds:02d}")
+    )
+
+
+def duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(round(seconds / 10) * 10, 10)} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 90 else f"{minutes / 60:.1f} h"

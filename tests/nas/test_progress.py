@@ -1,0 +1,91 @@
+"""The live console: what it counts, how it ranks, when it prints and the time it says is left."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+from nas.progress import Progress
+
+SEED = {"depth": 4, "lr": 0.05, "batch_size": 128}
+
+
+def trial(trial_id, status, epochs, val_acc=None, best=None, **config):
+    result = {"training_iteration": epochs}
+    if val_acc is not None:
+        result["val_acc"] = val_acc
+    seen = {"val_acc": {"max": best if best is not None else val_acc}} if val_acc else {}
+    return SimpleNamespace(
+        trial_id=trial_id,
+        status=status,
+        config={**SEED, **config},
+        last_result=result,
+        metric_analysis=seen,
+    )
+
+
+def search_progress(experiment=None) -> Progress:
+    progress = Progress(
+        ("depth", "lr", "batch_size"),
+        ["val_acc"],
+        max_epochs=6,
+        asha=True,
+        baseline=SEED,
+        experiment=experiment,
+    )
+    progress.setup(total_samples=5, metric="val_acc", mode="max")
+    return progress
+
+
+TRIALS = [
+    trial("a", "TERMINATED", 2, 0.21, depth=5),  # stopped by ASHA at the first rung
+    trial("b", "TERMINATED", 6, 0.30, best=0.41, depth=6, lr=0.2),  # best so far 0.41
+    trial("seed", "RUNNING", 4, 0.35),
+    trial("c", "ERROR", 1, 0.10, depth=3),
+]
+
+
+def test_the_headline_counts_as_the_summary_does_and_names_the_rejected(tmp_path):
+    rejected = [{"number": n, "config": {}, "reasons": ["too big"]} for n in (1, 4)]
+    (tmp_path / "rejected.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rejected))
+    line = search_progress(str(tmp_path)).headline(TRIALS, elapsed_s=65)
+
+    assert line.startswith(
+        "[01:05] 3 of 5 trials ended (1 ran every epoch, 1 stopped early by ASHA, 1 failed), "
+        "1 running; 13 epochs trained; 2 candidates rejected by the rules"
+    )
+
+
+def test_the_table_ranks_by_the_best_metric_so_far_with_one_lr_and_the_seed_marked():
+    header, *rows = search_progress().table(TRIALS)
+
+    assert header.split() == ["trial", "state", "epoch", "val_acc", "depth", "lr", "batch_size"]
+    assert [row.split()[0] for row in rows] == ["b", "seed", "a", "c"]
+    assert rows[0].split()[1:4] == ["done", "6/6", "0.4100"]  # its best, not its last 0.30
+    assert rows[1].endswith("seed preset") and "seed preset" not in "".join(rows[2:])
+    assert rows[2].split()[1] == "stopped" and rows[3].split()[1] == "failed"
+
+
+def test_time_left_is_the_open_epochs_at_this_runs_pace():
+    progress = search_progress()
+    progress.should_report([])  # the run starts with no epoch trained
+    # Ended trials trained (2 + 6 + 1) / 3 = 3 epochs each; the running one (4 done) gets at
+    # least one more, the trial still to come 3: 4 epochs at 13 epochs per 65 s = 20 s.
+    assert progress.time_left(TRIALS, elapsed_s=65) == 20
+    assert progress.headline(TRIALS, elapsed_s=65).endswith("about 20 s left")
+    assert progress.time_left(TRIALS[:1], elapsed_s=65) is None  # 2 epochs: too few to tell
+
+
+def test_it_prints_on_a_trials_end_or_after_30_s_and_never_the_same_state_twice(capsys):
+    progress = search_progress()
+    running = [trial("a", "RUNNING", 1, 0.2)]
+    assert not progress.should_report([trial("a", "PENDING", 0)])
+    assert not progress.should_report(running)  # a result, but not 30 s yet
+    ended = [trial("a", "TERMINATED", 2, 0.2)]
+    assert progress.should_report(ended)
+    progress.report(ended, done=False)
+    assert not progress.should_report(ended, done=True)  # the last print already said it
+    assert capsys.readouterr().out.count("trials ended") == 1
+
+    progress.every_s = 0.0  # 30 s later: a new result is printed without a trial's end
+    assert progress.should_report([*ended, trial("b", "RUNNING", 1, 0.3)])
