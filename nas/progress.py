@@ -87,7 +87,7 @@ class Progress(tune.ProgressReporter):
         parts = [
             f"[{clock(elapsed_s)}] {len(ended)} of {total} trials ended ({', '.join(how)}), "
             f"{running} running",
-            f"{trained(trials)} epochs trained",
+            f"{(n := trained(trials))} epoch{'s' * (n != 1)} trained",
         ]
         if self.experiment is not None and (n := len(rejected_candidates(self.experiment)[0])):
             parts.append(f"{n} candidate{'s' * (n != 1)} rejected by the rules")

@@ -33,7 +33,7 @@ from nas.resume import (
     resumed_config,
     space_fingerprint,
 )
-from nas.rungs import first_rung, steps_per_epoch
+from nas.rungs import first_rung, steps_per_epoch, stopping_rungs
 from nas.searcher import infeasible
 from nas.smoke import data_in_place
 from search_spaces import SPACES
@@ -87,30 +87,43 @@ def check_storage(where: str) -> None:
         ) from None
 
 
-def move_first_rung(config: RunConfig, space) -> RunConfig:
-    """Place ASHA's first rung after --min-rung-steps steps of the largest batch (nas.rungs)."""
+def move_first_rung(config: RunConfig, space) -> tuple[RunConfig, str]:
+    """Place ASHA's first rung after --min-rung-steps steps of the largest batch (nas.rungs);
+    the steps an epoch takes are returned too, for the header to say why the rung is there."""
     images = get_task(space.task).training_images(
         config.data_dir, config.val_fraction, config.train_images
     )
     grace = first_rung(
         config.grace_period, config.max_epochs, config.min_rung_steps, images, space.batch_sizes
     )
-    if grace == config.grace_period:
-        return config
     largest = max(space.batch_sizes)
     steps = steps_per_epoch(images, largest)
-    where = (
-        "ASHA stops no trial in this search"
-        if grace == config.max_epochs
-        else f"ASHA's first rung is at epoch {grace}, not {config.grace_period}"
+    why = (
+        f"an epoch of {images:,} images is {steps} optimizer step{'s' if steps > 1 else ''} at "
+        f"batch {largest}, and every batch size takes {config.min_rung_steps} steps before a "
+        "trial can be stopped (--min-rung-steps)"
     )
-    print(
-        f"{where}: an epoch of {images:,} images is {steps} optimizer "
-        f"step{'s' if steps > 1 else ''} at batch {largest}, and every batch size takes "
-        f"{config.min_rung_steps} steps before a trial can be stopped (--min-rung-steps).",
-        flush=True,
-    )
-    return dataclasses.replace(config, grace_period=grace)
+    return dataclasses.replace(config, grace_period=grace), why
+
+
+def asha_line(config: RunConfig, asked_grace: int, why: str) -> str:
+    """Where ASHA may stop trials in this search and why there: the first rung moved from the
+    --grace-period asked for, or kept there, by the steps an epoch takes (``why``)."""
+    rungs = stopping_rungs(config.grace_period, config.max_epochs, config.reduction_factor)
+    if rungs:
+        where = f"epochs {', '.join(map(str, rungs))}" if len(rungs) > 1 else f"epoch {rungs[0]}"
+        line = (
+            f"ASHA may stop a trial at {where}, keeping the best 1/{config.reduction_factor} of "
+            f"the trials at each rung"
+        )
+        first = f"the first rung is at epoch {rungs[0]}"
+    else:
+        line, first = "ASHA stops no trial in this search", "no rung comes before the last epoch"
+    if config.grace_period != asked_grace:
+        line += f" (--grace-period {asked_grace} asked; {first} because {why})"
+    elif config.min_rung_steps and rungs:
+        line += f" ({why}: a rung at epoch {rungs[0]} is allowed)"
+    return line + "."
 
 
 def run_search(config: RunConfig, resume: bool = False) -> dict:
@@ -132,7 +145,7 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
     check_ray_home()
     num_classes, found = get_task(space.task).check(config.data_dir)  # before Ray starts
     print(found, flush=True)
-    config = move_first_rung(dataclasses.replace(config, num_classes=num_classes), space)
+    config, why = move_first_rung(dataclasses.replace(config, num_classes=num_classes), space)
     fingerprint = space_fingerprint(space)
     space = config.search_space()
     if reason := infeasible(space):
@@ -142,9 +155,8 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
         start_record(experiment, config, ray.cluster_resources(), resume, fingerprint, asked)
         print(
             f"Searching {space.name} ({space.rules.describe()}): {config.num_samples} trials, "
-            f"up to {config.max_epochs} epochs, ASHA grace {config.grace_period} / reduction "
-            f"{config.reduction_factor}, searcher {config.searcher}, seed {config.seed}, "
-            f"{config.max_concurrent} at a time",
+            f"up to {config.max_epochs} epochs, searcher {config.searcher}, seed {config.seed}, "
+            f"{config.max_concurrent} at a time\n{asha_line(config, asked.grace_period, why)}",
             flush=True,
         )
 
@@ -185,6 +197,8 @@ def summarize(experiment: str, grid, space, config: RunConfig, wall: float) -> d
         "failed": int(states.get(FAILED, 0)),
         "unfinished": int(states.get(RUNNING, 0)),
         "rejected": int(states.get(REJECTED, 0)),
+        "epochs_trained": int(results.trials["epochs"].fillna(0).sum()),
+        "max_epochs": config.max_epochs,
         "wall_seconds": round(wall, 1),
     }
     checkpoints = {r.metrics["trial_id"]: r.checkpoint for r in grid if r.metrics}
@@ -272,12 +286,26 @@ def seed_sentence(summary: dict) -> str:
     )
 
 
+def epochs_sentence(summary: dict) -> str:
+    """The epochs the trials trained against every trial run to the end: ASHA's saving."""
+    trained, trials = summary.get("epochs_trained"), summary["trials"]
+    if trained is None:  # a summary written before this count existed
+        return "Epochs trained: not recorded."
+    full = trials * summary["max_epochs"]
+    saved = f", {1 - trained / full:.0%} fewer" if full and trained < full else ""
+    return (
+        f"Epochs trained: {trained} of the {full} that {trials} trials x {summary['max_epochs']} "
+        f"epochs take without early stopping{saved}."
+    )
+
+
 def print_summary(summary: dict) -> None:
     counts = (
         f"Trials: {summary['trials']} ({summary['finished']} ran every epoch, "
         f"{summary['stopped_early']} stopped early by ASHA, {summary['failed']} failed, "
         f"{summary['unfinished']} unfinished); "
         f"rejected candidates (broke the space's rules, never started): {summary['rejected']}\n"
+        f"{epochs_sentence(summary)}\n"
         f"Wall time: {summary['wall_seconds']:.0f} s\n"
         f"Results: {summary['experiment_dir']} (summary.json, rejected.jsonl, trial folders)\n"
         "Reports:\n" + "\n".join(f"  {path}" for path in summary["reports"])

@@ -39,6 +39,16 @@ def first_rung(
     return min(max_epochs, max(grace_period, math.ceil(min_steps / slowest)))
 
 
+def stopping_rungs(first: int, max_epochs: int, reduction_factor: int) -> list[int]:
+    """The epochs at which ASHA may stop a trial: its rungs before the last epoch (Ray's
+    ``AsyncHyperBandScheduler`` places them at ``first * reduction_factor ** k``)."""
+    rungs, epoch = [], first
+    while epoch < max_epochs:
+        rungs.append(epoch)
+        epoch *= reduction_factor
+    return rungs
+
+
 class FairASHA(ASHAScheduler):
     """ASHA that rungs on each trial's best metric so far and never stops the baseline."""
 

@@ -153,6 +153,18 @@ def test_end_to_end_search(smoke_experiment):
     assert_study_matches_the_trials(experiment)
     assert summary["importance"]["top"] in done.stdout  # 6 trials: too few, and it says so
     assert summary["importance"]["top"].startswith("No importance yet: 6 trials at most")
+    # The console: Ray's status table is gone; the last progress line counts what the summary
+    # counts, and the end says what early stopping saved.
+    assert "== Status ==" not in done.stdout and "Token authentication" not in done.stderr
+    last = [line for line in done.stdout.splitlines() if "trials ended" in line][-1]
+    assert (
+        f"6 of 6 trials ended ({summary['finished']} ran every epoch, {summary['stopped_early']} "
+        f"stopped early by ASHA, 0 failed), 0 running; {ran['epochs'].sum()} epochs trained"
+    ) in last
+    assert summary["epochs_trained"] == ran["epochs"].sum() < 18
+    assert f"Epochs trained: {ran['epochs'].sum()} of the 18 that 6 trials x 3 epochs" in (
+        done.stdout
+    )
 
 
 @pytest.mark.slow
@@ -170,23 +182,44 @@ def test_resuming_a_complete_experiment_says_so_and_changes_nothing(smoke_experi
     assert {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in experiment.rglob("*")} == before
 
 
-def test_the_first_rung_moves_on_small_data_and_says_so(synthetic_cifar, capsys):
+def test_the_first_rung_moves_on_small_data_and_the_header_says_why(synthetic_cifar):
     from nas.config import RunConfig
-    from nas.run import move_first_rung
+    from nas.run import asha_line, move_first_rung
     from search_spaces.cifar_lt200k import SPACE
 
-    flags = {"space": SPACE.name, "data_dir": str(synthetic_cifar), "max_epochs": 30}
+    flags = {
+        "space": SPACE.name,
+        "data_dir": str(synthetic_cifar),
+        "max_epochs": 30,
+        "reduction_factor": 3,
+    }
     run = RunConfig(**flags, grace_period=1, min_rung_steps=100)
-    moved = move_first_rung(run, SPACE)  # 230 training images: one step per epoch at batch 256
+    moved, why = move_first_rung(run, SPACE)  # 230 images: one step per epoch at batch 256
     assert moved.grace_period == 30
-    assert capsys.readouterr().out.strip() == (
-        "ASHA stops no trial in this search: an epoch of 230 images is 1 optimizer step at "
-        "batch 256, and every batch size takes 100 steps before a trial can be stopped "
-        "(--min-rung-steps)."
+    assert asha_line(moved, 1, why) == (
+        "ASHA stops no trial in this search (--grace-period 1 asked; no rung comes before the "
+        "last epoch because an epoch of 230 images is 1 optimizer step at batch 256, and "
+        "every batch size takes 100 steps before a trial can be stopped (--min-rung-steps))."
     )
-    moved = move_first_rung(RunConfig(**flags, grace_period=1, min_rung_steps=4), SPACE)
+    moved, why = move_first_rung(RunConfig(**flags, grace_period=1, min_rung_steps=4), SPACE)
     assert moved.grace_period == 4
-    assert "ASHA's first rung is at epoch 4, not 1: " in capsys.readouterr().out
+    assert asha_line(moved, 1, why).startswith(
+        "ASHA may stop a trial at epochs 4, 12, keeping the best 1/3 of the trials at each rung "
+        "(--grace-period 1 asked; the first rung is at epoch 4 because an epoch "
+    )
+    run = RunConfig(**{**flags, "max_epochs": 10}, grace_period=4, min_rung_steps=4)
+    kept, why = move_first_rung(run, SPACE)
+    assert kept == run
+    assert asha_line(kept, 4, why) == (
+        "ASHA may stop a trial at epoch 4, keeping the best 1/3 of the trials at each rung (an "
+        "epoch of 230 images is 1 optimizer step at batch 256, and every batch size takes 4 "
+        "steps before a trial can be stopped (--min-rung-steps): a rung at epoch 4 is allowed)."
+    )
+    run = RunConfig(**{**flags, "max_epochs": 20}, grace_period=2, min_rung_steps=0)
+    assert asha_line(move_first_rung(run, SPACE)[0], 2, "") == (
+        "ASHA may stop a trial at epochs 2, 6, 18, keeping the best 1/3 of the trials at each "
+        "rung."
+    )
 
 
 def test_face_layout_error_from_the_command_line(tmp_path):
