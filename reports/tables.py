@@ -205,18 +205,21 @@ def architectures(experiment: Experiment) -> pd.DataFrame:
 
 
 def pareto(experiment: Experiment) -> pd.DataFrame:
-    """Trials by parameters and best accuracy; ``on_front`` marks the non-dominated ones."""
-    metric = f"best_{metric_of(experiment)}"
-    done = trained(experiment.trials)
-    if done.empty or metric not in done:
-        return pd.DataFrame(columns=["Name", "params", metric, "on_front"])
-    table = done[["Name", "params", metric]].dropna().astype({"params": int, metric: float})
+    """Trials by parameters and the value ``ranking`` ranks them by (the metric at the highest
+    rung each reached), so the front and the refit's picks speak of the same numbers;
+    ``on_front`` marks the non-dominated ones, ``rung`` says at which epoch each was scored."""
+    metric = f"{metric_of(experiment)}_at_rung"
+    ranked = ranking(experiment)
+    if ranked.empty or "params" not in ranked:
+        return pd.DataFrame(columns=["Name", "params", metric, "on_front", "rung"])
+    table = ranked[["Name", "params", "at_rung", "rung"]].rename(columns={"at_rung": metric})
+    table = table.dropna().astype({"params": int, metric: float, "rung": int})
     table = table.sort_values(["params", metric], ascending=[True, False]).reset_index(drop=True)
     best_so_far, on_front = float("-inf"), []
     for value in table[metric]:  # fewer params first: on the front if it beats all smaller ones
         on_front.append(value > best_so_far)
         best_so_far = max(best_so_far, value)
-    return table.assign(on_front=on_front)
+    return table.assign(on_front=on_front)[["Name", "params", metric, "on_front", "rung"]]
 
 
 def curves(experiment: Experiment) -> pd.DataFrame:
