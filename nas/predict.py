@@ -23,7 +23,7 @@ from experiment import storage
 from experiment.record import RecordError, read_record
 from experiment.results import load_experiment
 from reports.refit import final_model, refit_tables
-from reports.tables import best_trial
+from reports.tables import best_trial, n_epochs
 from search_spaces import SPACES
 from trainables.checkpoints import read_meta, spec_in
 from trainables.data import DataError
@@ -88,7 +88,7 @@ def chosen_model(experiment: str, device: Device) -> tuple[str, Model, list[str]
         folder = Path(results.refit.location, final["Name"])
         which = (
             f"refit model {final['Name']}: the search's pick ({final['configuration']}) trained "
-            f"again for {refit.epochs} epochs on more data, seed {int(final['seed'])} (the "
+            f"again for {n_epochs(refit.epochs)} on more data, seed {int(final['seed'])} (the "
             f"first of the refit's seeds), chosen before any score; its {refit.score} "
             f"{float(final[refit.score]):.4f}"
         )
@@ -96,7 +96,7 @@ def chosen_model(experiment: str, device: Device) -> tuple[str, Model, list[str]
         folder, which = Path(experiment, best["Name"]), f"best trial {best['Name']}"
         if final is not None:
             which += (
-                f" (the refit trained its models {refit.epochs} epochs, fewer than this "
+                f" (the refit trained its models {n_epochs(refit.epochs)}, fewer than this "
                 f"trial's {int(best['epochs'])}: not used)"
             )
     checkpoints = sorted(folder.glob("checkpoint_*"), reverse=True)

@@ -53,6 +53,7 @@ from nas.refit_table import print_refit
 from nas.resume import check_space_unchanged, resumed_config
 from nas.smoke import data_in_place
 from reports.refit import final_model, refit_tables
+from reports.tables import n_epochs
 from trainables.tasks import get_task
 
 # The nas.run flags a refit takes too: where and how its trials run.
@@ -164,7 +165,7 @@ def refit(search: RunConfig, resume: bool, command: str = "nas.refit") -> dict:
         write_refit_record(folder, search, record, candidates, settings, earlier, command)
         print(
             f"Refitting {len(configs) - 1} configuration(s) of {search.name} and the seed preset: "
-            f"{len(settings['seeds'])} seeds each, {settings['epochs']} epochs, no early "
+            f"{len(settings['seeds'])} seeds each, {n_epochs(settings['epochs'])}, no early "
             f"stopping, {run.max_concurrent} at a time, into {folder}",
             flush=True,
         )

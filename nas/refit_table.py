@@ -4,6 +4,7 @@ verdicts, Kendall's tau and the final model."""
 from __future__ import annotations
 
 from reports.refit import PRESET
+from reports.tables import n_epochs
 
 
 def print_refit(summary: dict) -> None:
@@ -14,7 +15,7 @@ def print_refit(summary: dict) -> None:
     widths = [max(len(cell) for cell in column) for column in zip(*rows, strict=True)]
     print(
         f"\nRefit: {summary['finished']} of {summary['models']} models trained "
-        f"{summary['epochs']} epochs (seeds {summary['seeds']}), scored by {score}; mean ± std "
+        f"{n_epochs(summary['epochs'])} (seeds {summary['seeds']}), scored by {score}; mean ± std "
         "over seeds, gain over the seed preset in points, paired by seed"
     )
     for row in rows:

@@ -257,6 +257,8 @@ def gain_over_seed(best: dict | None, seed: dict | None, mode: str) -> dict | No
 
 def seed_sentence(summary: dict) -> str:
     """How the best trial compares with the seed preset, in one plain sentence."""
+    from reports.tables import n_epochs
+
     best, seed, gains = summary["best"], summary["seed"], summary["gain_over_seed"]
     if seed is None:
         return "No seed preset trial in this search (--no-seed-trial): no baseline to compare."
@@ -274,8 +276,8 @@ def seed_sentence(summary: dict) -> str:
         )
     verdict = "beats" if gains.get("test_acc", gains[metric]) > 0 else "does not beat"
     return (
-        f"Against the seed preset (trial {seed['trial_id']}, {seed['epochs']} epochs): the best "
-        f"trial {verdict} it: {', '.join(parts)}. How sure: one training seed each, and the "
+        f"Against the seed preset (trial {seed['trial_id']}, {n_epochs(seed['epochs'])}): the "
+        f"best trial {verdict} it: {', '.join(parts)}. How sure: one training seed each, and the "
         "best of many trials is partly the luckiest, so this alone is no measured gain; "
         + (
             "the refit's paired seeds say whether it is beyond the seed-to-seed noise (refit.csv)."
@@ -300,6 +302,8 @@ def epochs_sentence(summary: dict) -> str:
 
 
 def print_summary(summary: dict) -> None:
+    from reports.tables import n_epochs
+
     counts = (
         f"Trials: {summary['trials']} ({summary['finished']} ran every epoch, "
         f"{summary['stopped_early']} stopped early by ASHA, {summary['failed']} failed, "
@@ -322,8 +326,8 @@ def print_summary(summary: dict) -> None:
     scores = ", ".join(f"{m} {best[m]:.4f}" for m in ("val_acc", "verify_acc") if m in best)
     test = "n/a (unlabelled)" if math.isnan(best["test_acc"]) else f"{best['test_acc']:.4f}"
     print(
-        f"\nBest trial {best['trial_id']} (by {best['metric']}): {scores} after {best['epochs']} "
-        f"epochs, test_acc {test}, {best['params']:,} params, "
+        f"\nBest trial {best['trial_id']} (by {best['metric']}): {scores} after "
+        f"{n_epochs(best['epochs'])}, test_acc {test}, {best['params']:,} params, "
         f"{best['macs']:,} MACs, receptive field {best['receptive_field']}\n"
         f"  config: {config}\n{seed_sentence(summary)}\n"
         f"{summary['importance']['top']}.\n{counts}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -9,11 +10,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
+from matplotlib.cm import ScalarMappable  # noqa: E402
+from matplotlib.colors import Normalize  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from reports.figures import Chart, charts  # noqa: E402
 from reports.tables import Derived  # noqa: E402
 
-MARKERS = {"circle": "o", "x": "x"}
+MARKERS = {"circle": "o", "x": "x", "diamond": "D"}
 
 
 def write_charts(derived: Derived, folder: Path) -> list[Path]:
@@ -31,7 +35,8 @@ def write_charts(derived: Derived, folder: Path) -> list[Path]:
 
 def draw(chart: Chart) -> plt.Figure:
     figure, ax = plt.subplots(figsize=(9, 5.5), layout="constrained")
-    ax.set(title=chart.title, xlabel=chart.xlabel, ylabel=chart.ylabel)
+    ax.set(xlabel=chart.xlabel, ylabel=chart.ylabel)
+    ax.set_title(textwrap.fill(chart.title, 90), fontsize=11)
     ax.grid(alpha=0.3)
     if not chart.traces:
         ax.text(0.5, 0.5, chart.empty, ha="center", va="center", transform=ax.transAxes)
@@ -40,10 +45,10 @@ def draw(chart: Chart) -> plt.Figure:
         if trace.mode == "bar":
             ax.barh(trace.y, trace.x, color=trace.colour)
             continue
-        style = {"color": trace.colour, "alpha": 0.85}
+        style = {"color": trace.colour, "alpha": 0.85, "label": trace.legend or "_nolegend_"}
         if "lines" in trace.mode:
             marker = MARKERS[trace.symbol] if "markers" in trace.mode else None
-            ax.plot(trace.x, trace.y, marker=marker, ms=trace.size / 1.5, lw=1.2, **style)
+            ax.plot(trace.x, trace.y, marker=marker, ms=trace.size / 1.5, lw=trace.width, **style)
         elif trace.interval is not None:
             low, high = trace.interval
             below = [y - lo for y, lo in zip(trace.y, low, strict=True)]
@@ -59,6 +64,15 @@ def draw(chart: Chart) -> plt.Figure:
             )
         else:
             ax.scatter(trace.x, trace.y, s=trace.size**2, marker=MARKERS[trace.symbol], **style)
+    if any(trace.legend for trace in chart.traces):
+        ax.legend(fontsize=8, loc="best")
+    if chart.colour_scale is not None:
+        label, low, high = chart.colour_scale
+        scale = ScalarMappable(Normalize(low, high), cmap="viridis")
+        figure.colorbar(scale, ax=ax, label=label)
+    if chart.whole_numbers:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     if chart.log_y:
         ax.set_yscale("log")
     if chart.categories is not None:

@@ -8,7 +8,7 @@ the page can highlight one trial everywhere.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,7 @@ from reports.tables import Derived, configs
 
 PALETTE = [to_hex(c) for c in colormaps["tab10"].colors]
 FRONT = PALETTE[3]  # red: the Pareto front and its trials
+SEED = "#000000"  # black: the seed preset's trial, in every chart of the search
 
 
 @dataclass(frozen=True)
@@ -32,8 +33,10 @@ class Trace:
     mode: str = "lines+markers"  # lines, markers, lines+markers, or bar (horizontal: y are labels)
     colour: str | None = None
     size: float = 5.0
-    symbol: str = "circle"  # "x" marks where ASHA stopped a trial
+    symbol: str = "circle"  # "x" marks where ASHA stopped a trial; "diamond" the seed preset
     interval: tuple[list, list] | None = None  # low and high of each y, drawn as error bars
+    legend: str | None = None  # its entry in the chart's legend; None: none
+    width: float = 1.2  # of its line
 
 
 @dataclass(frozen=True)
@@ -46,16 +49,18 @@ class Chart:
     log_y: bool = False
     categories: list[str] | None = None  # labels of x = 0, 1, 2...
     empty: str = "nothing to draw yet"  # said in place of the traces where there are none
+    colour_scale: tuple[str, float, float] | None = None  # viridis: label, low, high
+    whole_numbers: bool = False  # ticks at integers only (ranks)
 
 
 def charts(derived: Derived) -> list[Chart]:
     """The report's charts in page order: the search's, then its refit's where it has one."""
     hover = hovers(derived.experiment.trials)
-    metric = derived.metric
+    metric, roles = derived.metric, legends(derived)
     found = [
-        curves(derived, metric, hover),
-        curves(derived, "train_loss", hover),
-        lr_schedule(derived, hover),
+        curves(derived, metric, hover, roles),
+        curves(derived, "train_loss", hover, roles),
+        lr_schedule(derived, hover, roles),
         pareto(derived, hover),
         parallel(derived, hover),
         importance(derived),
@@ -74,29 +79,62 @@ def hovers(trials: pd.DataFrame) -> dict[str, str]:
     return found
 
 
+def legends(derived: Derived) -> dict[str, str]:
+    """Trial name -> its legend entry, for the two trials a reader looks for: the seed preset
+    and the best trial."""
+    found = {}
+    if derived.best is not None:
+        found[derived.best["Name"]] = f"best trial ({derived.best['Name']})"
+    if derived.seed is not None:
+        name = derived.seed["Name"]
+        found[name] = "seed preset" + (" = best trial" if name in found else f" ({name})")
+    return found
+
+
+def seed_name(derived: Derived) -> str | None:
+    return None if derived.seed is None else derived.seed["Name"]
+
+
 def short(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def curves(derived: Derived, metric: str, hover: dict[str, str]) -> Chart:
-    """One line per trial; an x where ASHA stopped a trial early."""
+def curves(derived: Derived, metric: str, hover: dict[str, str], roles: dict[str, str]) -> Chart:
+    """One line per trial (the seed preset black, it and the best trial in the legend); an x
+    where ASHA stopped a trial early."""
     chart = Chart(metric, f"{metric} per epoch (x: stopped early by ASHA)", "epoch", metric)
     table, trials = derived.curves, derived.experiment.trials
     if metric not in table:
         return chart
     states = dict(zip(trials["Name"], trials["State"], strict=True))
+    seed, stopped = seed_name(derived), "stopped early by ASHA"
     for i, (name, curve) in enumerate(table.groupby("Name")):
         curve = curve.dropna(subset=[metric])
-        colour, tip = PALETTE[i % len(PALETTE)], hover.get(name, name)
+        colour = SEED if name == seed else PALETTE[i % len(PALETTE)]
+        tip, role = hover.get(name, name), roles.get(name)
         xs, ys = curve["epoch"].tolist(), curve[metric].tolist()
-        chart.traces.append(Trace(name, xs, ys, tip, colour=colour, size=4))
+        width = 1.2 if role is None else 2.4
+        chart.traces.append(
+            Trace(name, xs, ys, tip, colour=colour, size=4, legend=role, width=width)
+        )
         if xs and states.get(name) == STOPPED:
-            trace = Trace(name, xs[-1:], ys[-1:], tip, "markers", colour, 10, "x")
+            first = not any(t.legend == stopped for t in chart.traces)
+            trace = Trace(
+                name,
+                xs[-1:],
+                ys[-1:],
+                tip,
+                "markers",
+                colour,
+                10,
+                "x",
+                legend=stopped if first else None,
+            )
             chart.traces.append(trace)
     return chart
 
 
-def lr_schedule(derived: Derived, hover: dict[str, str]) -> Chart:
+def lr_schedule(derived: Derived, hover: dict[str, str], roles: dict[str, str]) -> Chart:
     chart = Chart(
         "lr_schedule",
         "Learning rate (CosineAnnealingWarmRestarts, per iteration, log scale)",
@@ -105,10 +143,23 @@ def lr_schedule(derived: Derived, hover: dict[str, str]) -> Chart:
         log_y=True,
         empty="no schedule (the space is unknown or no trial trained)",
     )
+    seed = seed_name(derived)
     for i, (name, schedule) in enumerate(derived.schedules.items()):
         positive = schedule[schedule["lr"] > 0]
         xs, ys = positive["epoch"].tolist(), positive["lr"].tolist()
-        chart.traces.append(Trace(name, xs, ys, hover.get(name, name), "lines", PALETTE[i % 10]))
+        colour, role = SEED if name == seed else PALETTE[i % 10], roles.get(name)
+        chart.traces.append(
+            Trace(
+                name,
+                xs,
+                ys,
+                hover.get(name, name),
+                "lines",
+                colour,
+                legend=role,
+                width=1.2 if role is None else 2.4,
+            )
+        )
     return chart
 
 
@@ -121,15 +172,30 @@ def pareto(derived: Derived, hover: dict[str, str]) -> Chart:
     if front.empty:
         return chart
     chart.traces.append(
-        Trace("Pareto front", *map(list, derived.front), "Pareto front", "lines", FRONT)
+        Trace(
+            "Pareto front",
+            *map(list, derived.front),
+            "Pareto front",
+            "lines",
+            FRONT,
+            legend="Pareto front",
+        )
     )
+    seed, said = seed_name(derived), set()
     for _, row in front.iterrows():
         tip = f"{hover.get(row['Name'], row['Name'])}\n{metric} = {row[metric]:.4f}"
-        colour = FRONT if row["on_front"] else PALETTE[0]
-        trace = Trace(
-            row["Name"], [int(row["params"])], [float(row[metric])], tip, "markers", colour, 9
+        if row["Name"] == seed:
+            colour, symbol, role, size = SEED, "diamond", "seed preset", 12
+        elif row["on_front"]:
+            colour, symbol, role, size = FRONT, "circle", "on the front", 9
+        else:
+            colour, symbol, role, size = PALETTE[0], "circle", "other trials", 9
+        legend = None if role in said else role
+        said.add(role)
+        xy = [int(row["params"])], [float(row[metric])]
+        chart.traces.append(
+            Trace(row["Name"], *xy, tip, "markers", colour, size, symbol, legend=legend)
         )
-        chart.traces.append(trace)
     return chart
 
 
@@ -148,14 +214,25 @@ def parallel(derived: Derived, hover: dict[str, str]) -> Chart:
     metric = names[-1]
     values = rows[metric].to_numpy(dtype=float)
     low, high = float(values.min()), float(values.max())
-    viridis = colormaps["viridis"]
+    chart = replace(chart, colour_scale=(metric, low, high))
+    viridis, seed = colormaps["viridis"], seed_name(derived)
     for _, row in rows.sort_values(metric).iterrows():
         share = (row[metric] - low) / (high - low) if high > low else 1.0
         points = [(i, share if n == metric else row[n]) for i, n in enumerate(names)]
         xs, ys = zip(*[(x, float(y)) for x, y in points if np.isfinite(y)], strict=True)
         tip = f"{hover.get(row['Name'], row['Name'])}\n{metric} = {row[metric]:.4f}"
+        is_seed = row["Name"] == seed
         chart.traces.append(
-            Trace(row["Name"], list(xs), list(ys), tip, "lines", to_hex(viridis(share)))
+            Trace(
+                row["Name"],
+                list(xs),
+                list(ys),
+                tip,
+                "lines",
+                SEED if is_seed else to_hex(viridis(share)),
+                legend="seed preset" if is_seed else None,
+                width=2.4 if is_seed else 1.2,
+            )
         )
     return chart
 
@@ -221,15 +298,19 @@ def refit_ranks(refit: RefitTables) -> Chart:
         "rank in the search (its trials)",
         "rank in the refit",
         empty="no configuration has both ranks yet",
+        whole_numbers=True,
     )
     both = refit.configurations.dropna(subset=["search_rank", "refit_rank"])
     if both.empty:
         return chart
     ranks = [*both["search_rank"].astype(float), *both["refit_rank"].astype(float)]
     span = [min(ranks), max(ranks)]
-    chart.traces.append(Trace("same rank", span, span, "same rank", "lines", "#999999"))
+    chart.traces.append(
+        Trace("same rank", span, span, "same rank", "lines", "#999999", legend="same rank")
+    )
     for i, (_, row) in enumerate(both.iterrows()):
         name = row["configuration"]
         xs, ys = [float(row["search_rank"])], [float(row["refit_rank"])]
-        chart.traces.append(Trace(name, xs, ys, name, "markers", PALETTE[i % len(PALETTE)], 12))
+        colour = PALETTE[i % len(PALETTE)]
+        chart.traces.append(Trace(name, xs, ys, name, "markers", colour, 12, legend=name))
     return chart

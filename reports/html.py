@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +19,7 @@ from plotly.offline import get_plotlyjs
 
 from reports.figures import Chart, charts, short
 from reports.refit import RefitTables
-from reports.tables import Derived
+from reports.tables import Derived, n_epochs
 
 STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222; }
@@ -43,6 +44,7 @@ window.addEventListener('error', e => failed(e.message));
 const consoleError = console.error;
 console.error = (...args) => { failed(args.join(' ')); consoleError(...args); };
 const CHARTS = JSON.parse(document.getElementById('charts').textContent);
+const WIDTHS = CHARTS.map(c => c.figure.data.map(t => (t.line || {}).width));
 const divs = CHARTS.map(c => {
   const div = document.getElementById(c.key);
   Plotly.newPlot(div, c.figure.data, c.figure.layout, {displaylogo: false, responsive: true});
@@ -52,14 +54,15 @@ function mark(name, on) {
   document.querySelectorAll('tr[data-trial]').forEach(row => {
     if (row.dataset.trial === name) row.classList.toggle('hot', on);
   });
-  divs.forEach(div => {
-    const same = div.data.flatMap((t, i) => (t.name === name && t.mode !== 'markers') ? [i] : []);
-    if (same.length) Plotly.restyle(div, {'line.width': on ? 4 : 1.6}, same);
+  divs.forEach((div, k) => {
+    const same = div.data.flatMap((t, i) => (t.meta === name && t.mode !== 'markers') ? [i] : []);
+    const widths = same.map(i => on ? 4 : WIDTHS[k][i]);
+    if (same.length) Plotly.restyle(div, {'line.width': widths}, same);
   });
 }
 divs.forEach(div => {
-  div.on('plotly_hover', e => mark(e.points[0].data.name, true));
-  div.on('plotly_unhover', e => mark(e.points[0].data.name, false));
+  div.on('plotly_hover', e => mark(e.points[0].data.meta, true));
+  div.on('plotly_unhover', e => mark(e.points[0].data.meta, false));
 });
 document.body.dataset.drawn = divs.filter(div => div.querySelector('.main-svg')).length;
 """
@@ -107,7 +110,13 @@ def figure(chart: Chart) -> go.Figure:
             if isinstance(hover, list)
             else (hover.replace("\n", "<br>"))
         )
-        common = {"name": trace.name, "hovertext": hover, "hoverinfo": "text"}
+        common = {
+            "name": trace.legend or trace.name,
+            "meta": trace.name,  # the trial: the page highlights it everywhere
+            "hovertext": hover,
+            "hoverinfo": "text",
+            "showlegend": trace.legend is not None,
+        }
         if trace.mode == "bar":
             fig.add_bar(x=trace.x, y=trace.y, orientation="h", marker_color=trace.colour, **common)
             continue
@@ -126,22 +135,48 @@ def figure(chart: Chart) -> go.Figure:
             x=trace.x,
             y=trace.y,
             mode=trace.mode,
-            line={"color": trace.colour, "width": 1.6},
+            line={"color": trace.colour, "width": trace.width * 4 / 3},
             marker={"color": trace.colour, "size": trace.size, "symbol": trace.symbol},
             error_y=error,
             **common,
         )
+    if chart.colour_scale is not None:
+        label, low, high = chart.colour_scale
+        fig.add_scatter(  # no point: the colour bar of the lines' viridis colours
+            x=[None],
+            y=[None],
+            mode="markers",
+            showlegend=False,
+            hoverinfo="skip",
+            marker={
+                "colorscale": "Viridis",
+                "cmin": low,
+                "cmax": high,
+                "color": [low],
+                "showscale": True,
+                "colorbar": {"title": {"text": label}},
+            },
+        )
     bars = max((len(t.y) for t in chart.traces if t.mode == "bar"), default=0)
+    title = textwrap.wrap(chart.title, 70)  # short lines: none runs under plotly's toolbar
     fig.update_layout(
-        title=chart.title,
+        title={"text": "<br>".join(title), "x": 0.01, "xanchor": "left"},
         xaxis_title=chart.xlabel,
         yaxis_title=chart.ylabel,
-        showlegend=False,
         template="plotly_white",
         height=max(420, 100 + 20 * bars),  # a row per bar
-        margin={"l": 70, "r": 20, "t": 50, "b": 60},
+        margin={
+            "l": 70,
+            "r": 20,
+            "t": 40 + 22 * len(title),
+            "b": 120 if chart.categories is not None else 60,  # room for slanted labels
+        },
         hovermode="closest",
+        legend={"font": {"size": 11}},
     )
+    if chart.whole_numbers:
+        fig.update_xaxes(dtick=1)
+        fig.update_yaxes(dtick=1)
     if chart.log_y:
         fig.update_yaxes(type="log")
     if chart.categories is not None:
@@ -208,7 +243,7 @@ def _refit(refit: RefitTables, drawn: list[Chart]) -> str:
         else f"{refit.kendall_tau:+.2f}"
     )
     lead = (
-        f"<p>Each configuration trained {refit.epochs} epochs with seeds {refit.seeds}, scored "
+        f"<p>Each configuration trained {n_epochs(refit.epochs)} with seeds {refit.seeds}, scored "
         f"by {refit.score}. Kendall's tau between the search's ranking and the refit's: "
         f"{html.escape(tau)} (1: the order held, 0: unrelated).</p>"
     )

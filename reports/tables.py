@@ -110,6 +110,11 @@ def ranking(experiment: Experiment) -> pd.DataFrame:
     return ranked.sort_values(["rung", "at_rung"], ascending=[False, lowest_first], kind="stable")
 
 
+def n_epochs(count: int) -> str:
+    """'1 epoch', '3 epochs': how every report and console line counts epochs."""
+    return f"{count} epoch{'s' * (count != 1)}"
+
+
 def best_trial(experiment: Experiment) -> pd.Series | None:
     """The first trial of ``ranking``: the one choice of ``nas.run``'s summary, ``nas.predict``
     and the reports."""
@@ -152,8 +157,8 @@ def headline(
         test = experiment.scores.get(row["trial_id"], math.nan)
         tested = "" if math.isnan(test) else f", test_acc {test:.4f}"
         return (
-            f"{row['Name']}: {metric} {float(row[metric]):.4f} after {int(row['epochs'])} "
-            f"epoch{'s' * (int(row['epochs']) != 1)}{tested}, {int(row['params']):,} params"
+            f"{row['Name']}: {metric} {float(row[metric]):.4f} after "
+            f"{n_epochs(int(row['epochs']))}{tested}, {int(row['params']):,} params"
         )
 
     lines = [f"Best trial {described(best)}."]

@@ -15,7 +15,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from reports.importance import Importance
 from reports.refit import RefitTables
-from reports.tables import Derived
+from reports.tables import Derived, n_epochs
 
 BOLD = Font(bold=True)
 
@@ -124,7 +124,7 @@ def _refit(sheet: Worksheet, refit: RefitTables) -> None:
     tau = "n/a" if refit.kendall_tau is None else round(refit.kendall_tau, 3)
     sheet.append([])
     sheet.append(["Kendall's tau, search rank vs refit rank", tau])
-    sheet.append([f"score: {refit.score} after {refit.epochs} epochs, seeds {refit.seeds}"])
+    sheet.append([f"score: {refit.score} after {n_epochs(refit.epochs)}, seeds {refit.seeds}"])
     sheet.append([])
     top = sheet.max_row + 1
     sheet.append([str(c) for c in refit.models.columns])

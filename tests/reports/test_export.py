@@ -315,7 +315,7 @@ def test_html_report_renders_in_chromium(handmade, tmp_path):
         trace
         for chart in charts
         for trace in chart["figure"]["data"]
-        if trace["name"] == "trial_aaa" and "lines" in trace["mode"]
+        if trace.get("meta") == "trial_aaa" and "lines" in trace["mode"]
     ]
     assert len(lines) == 4
     assert all("trial_aaa (finished)<br>" in line["hovertext"] for line in lines)
