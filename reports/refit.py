@@ -91,6 +91,8 @@ def configuration_table(
     for name, candidate in candidates.items():
         scores = by_seed.get(name, {})
         mean, std, low, high = interval(list(scores.values()))
+        if score.endswith("_acc"):  # a t interval of few seeds can reach past what accuracy can
+            low, high = max(low, 0.0), min(high, 1.0)
         row = {
             "configuration": name,
             "search_rank": candidate["search_rank"],

@@ -72,6 +72,19 @@ def test_gains_are_paired_by_seed_and_ranks_correlate():
     assert kendall_tau(table) == pytest.approx(1.0)  # search: top_1 above the preset; so refit
 
 
+def test_an_accuracys_interval_stays_within_0_and_1():
+    rows = [
+        {"configuration": PRESET, "seed": s, "State": "finished", "test_acc": v}
+        for s, v in enumerate([0.02, 0.30])  # 2 seeds far apart: t(0.975, 1) = 12.7
+    ]
+    candidate = {"search_rank": 1, "search_trial": None, "search_value": None}
+    table = configuration_table(
+        pd.DataFrame(rows), {PRESET: {**candidate, "params": 1, "macs": 1}}, "test_acc", "val_acc"
+    )
+    assert interval([0.02, 0.30])[2] < 0  # the t interval itself
+    assert table.loc[0, "ci95_low"] == 0.0 and table.loc[0, "ci95_high"] == 1.0
+
+
 def test_the_final_model_is_chosen_before_any_test_score():
     """The search's pick with the first refit seed that finished, though another configuration
     and another seed of the pick score higher on test: the test split only reports."""
