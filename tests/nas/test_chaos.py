@@ -1,4 +1,4 @@
-"""Chaos: a search SIGKILLed five times at random moments, resumed after each, loses nothing."""
+"""Chaos: a search SIGKILLed four times at random moments, resumed after each, loses nothing."""
 
 from __future__ import annotations
 
@@ -58,12 +58,12 @@ def start(storage: Path, slow_checkpoints: bool, log=subprocess.DEVNULL) -> subp
 
 
 @pytest.mark.slow
-def test_five_kills_at_random_moments_lose_nothing(tmp_path):
+def test_four_kills_at_random_moments_lose_nothing(tmp_path):
     seed = int(os.environ.get("NAS_CHAOS_SEED", time.time_ns() % 10_000))
     rng = random.Random(seed)
     print(f"chaos seed {seed} (NAS_CHAOS_SEED={seed} repeats these kill moments)")
     experiment = tmp_path / "chaos"
-    moments = ["random", "checkpoint write", "random", "random", "reports"]
+    moments = ["random", "checkpoint write", "random", "reports"]
     finished: dict[str, str] = {}  # result.json of every trial that had all its epochs
     kills = []
     for moment in moments:

@@ -130,7 +130,7 @@ def test_predict_uses_the_searchs_pick_not_the_best_test_score(refit_experiment,
 @pytest.mark.slow
 def test_a_killed_refit_resumes_and_a_damaged_summary_is_written_anew(smoke_experiment, tmp_path):
     experiment = shutil.copytree(smoke_experiment[0], tmp_path / "e2e")
-    args = [str(experiment), "--top", "1", "--seeds", "2", "--epochs", "3", "--num-cpus", "2"]
+    args = [str(experiment), "--top", "1", "--seeds", "2", "--epochs", "2", "--num-cpus", "2"]
     driver = subprocess.Popen(
         [sys.executable, "-m", "nas.refit", *args],
         cwd=REPO,
@@ -141,7 +141,7 @@ def test_a_killed_refit_resumes_and_a_damaged_summary_is_written_anew(smoke_expe
     try:
         deadline = time.monotonic() + 240
         while not any(
-            len(p.read_text().splitlines()) >= 2 for p in experiment.glob("refit/*/result.json")
+            len(p.read_text().splitlines()) >= 1 for p in experiment.glob("refit/*/result.json")
         ):
             assert time.monotonic() < deadline and driver.poll() is None, "no epoch logged"
             time.sleep(0.5)
@@ -159,7 +159,7 @@ def test_a_killed_refit_resumes_and_a_damaged_summary_is_written_anew(smoke_expe
         epochs = [
             json.loads(line)["training_iteration"] for line in result.read_text().splitlines()
         ]
-        assert epochs == [1, 2, 3], result
+        assert epochs == [1, 2], result
     resumes = json.loads((experiment / "refit" / "refit.json").read_text())["resumes"]
     assert len(resumes) == 1 and resumes[0]["command"].endswith("--resume --num-cpus 2")
 
