@@ -76,8 +76,8 @@ class Progress(tune.ProgressReporter):
 
     def headline(self, trials, elapsed_s: float) -> str:
         ended = [t for t in trials if t.status in ENDED]
-        failed = sum(t.status == "ERROR" for t in ended)
-        full = sum(epochs(t) >= self.max_epochs for t in ended if t.status != "ERROR")
+        failed = sum(map(has_failed, ended))
+        full = sum(epochs(t) >= self.max_epochs for t in ended if not has_failed(t))
         running = sum(t.status == "RUNNING" for t in trials)
         total = self.total or len(trials)
         how = [f"{full} ran every epoch"]
@@ -121,9 +121,11 @@ class Progress(tune.ProgressReporter):
         ]
 
     def state(self, trial) -> str:
+        if trial.status in ENDED and has_failed(trial):
+            return "failed"
         if trial.status == "TERMINATED":
             return "done" if epochs(trial) >= self.max_epochs else "stopped"  # by ASHA
-        return {"ERROR": "failed"}.get(trial.status, trial.status.lower())
+        return trial.status.lower()
 
     def _rank(self, trial) -> tuple:
         if not self.ranked:
@@ -144,6 +146,12 @@ class Progress(tune.ProgressReporter):
             *(cell(trial.config.get(c)) for c in self.columns),
             "seed preset" if is_preset(trial.config, self.baseline) else "",
         ]
+
+
+def has_failed(trial) -> bool:
+    """An error, or a trial that ended itself on a NaN loss (its last report says ``failure``):
+    the summary counts both as failed."""
+    return trial.status == "ERROR" or isinstance(trial.last_result.get("failure"), str)
 
 
 def epochs(trial) -> int:

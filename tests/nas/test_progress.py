@@ -56,6 +56,15 @@ def test_the_headline_counts_as_the_summary_does_and_names_the_rejected(tmp_path
     )
 
 
+def test_a_trial_that_ended_itself_on_a_nan_loss_counts_as_failed_as_in_the_summary():
+    diverged = trial("d", "TERMINATED", 1, 0.1)
+    diverged.last_result["failure"] = "nan"  # what the loop reports before it stops
+    progress = search_progress()
+    line = progress.headline([*TRIALS, diverged], elapsed_s=65)
+    assert "4 of 5 trials ended (1 ran every epoch, 1 stopped early by ASHA, 2 failed)" in line
+    assert progress.state(diverged) == "failed"
+
+
 def test_the_table_ranks_by_the_best_metric_so_far_with_one_lr_and_the_seed_marked():
     header, *rows = search_progress().table(TRIALS)
 
