@@ -24,10 +24,10 @@ $(VENV)/.installed: pyproject.toml
 	@echo "[1/3] the virtual environment $(VENV)/"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "[2/3] torch 2.13.0 + torchvision 0.28.0 (~5 GB of CUDA wheels on first install: minutes)"
-	@PIP_CONFIG_FILE=/dev/null PIP_FIND_LINKS= $(BIN)/pip install -q --progress-bar on \
+	@PIP_CONFIG_FILE=/dev/null PIP_FIND_LINKS= $(BIN)/pip install --progress-bar on \
 		torch==2.13.0 torchvision==0.28.0
 	@echo "[3/3] Ray Tune, Optuna, albumentations, pandas and the rest (pyproject.toml)"
-	@$(BIN)/pip install -q --progress-bar on -e ".[test,bench]"
+	@$(BIN)/pip install --progress-bar on -e ".[test,bench]"
 	@touch $@ && echo "installed: $(VENV)/"
 
 demo: install

@@ -78,7 +78,7 @@ class Progress(tune.ProgressReporter):
         ended = [t for t in trials if t.status in ENDED]
         failed = sum(map(has_failed, ended))
         full = sum(epochs(t) >= self.max_epochs for t in ended if not has_failed(t))
-        running = sum(t.status == "RUNNING" for t in trials)
+        open_trials = sum(t.status not in ENDED for t in trials)
         total = self.total or len(trials)
         how = [f"{full} ran every epoch"]
         if self.asha:
@@ -86,7 +86,7 @@ class Progress(tune.ProgressReporter):
         how.append(f"{failed} failed")
         parts = [
             f"[{clock(elapsed_s)}] {len(ended)} of {total} trials ended ({', '.join(how)}), "
-            f"{running} running",
+            f"{open_trials} running or waiting",
             f"{(n := trained(trials))} epoch{'s' * (n != 1)} trained",
         ]
         if self.experiment is not None and (n := len(rejected_candidates(self.experiment)[0])):
@@ -131,7 +131,8 @@ class Progress(tune.ProgressReporter):
         if not self.ranked:
             return (0,)  # Tune's order: the refit's grid, seed by seed
         value = best_so_far(trial, self.scores[0], self.mode)
-        return (math.isnan(value), -value if self.mode == "max" else value)
+        failed = trial.status in ENDED and has_failed(trial)  # its best says nothing of it now
+        return (failed, math.isnan(value), -value if self.mode == "max" else value)
 
     def _row(self, trial) -> list[str]:
         scores = [

@@ -36,6 +36,7 @@ from nas.resume import (
 from nas.rungs import first_rung, steps_per_epoch, stopping_rungs
 from nas.searcher import infeasible
 from nas.smoke import data_in_place
+from reports.tables import n_epochs, trained
 from search_spaces import SPACES
 from trainables.tasks import get_task
 
@@ -155,8 +156,9 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
         start_record(experiment, config, ray.cluster_resources(), resume, fingerprint, asked)
         print(
             f"Searching {space.name} ({space.rules.describe()}): {config.num_samples} trials, "
-            f"up to {config.max_epochs} epochs, searcher {config.searcher}, seed {config.seed}, "
-            f"{config.max_concurrent} at a time\n{asha_line(config, asked.grace_period, why)}",
+            f"up to {n_epochs(config.max_epochs)}, searcher {config.searcher}, seed "
+            f"{config.seed}, {config.max_concurrent} at a time\n"
+            f"{asha_line(config, asked.grace_period, why)}",
             flush=True,
         )
 
@@ -197,7 +199,7 @@ def summarize(experiment: str, grid, space, config: RunConfig, wall: float) -> d
         "failed": int(states.get(FAILED, 0)),
         "unfinished": int(states.get(RUNNING, 0)),
         "rejected": int(states.get(REJECTED, 0)),
-        "epochs_trained": int(results.trials["epochs"].fillna(0).sum()),
+        "epochs_trained": epochs_by_the_schedule(results.trials),
         "max_epochs": config.max_epochs,
         "wall_seconds": round(wall, 1),
     }
@@ -257,8 +259,6 @@ def gain_over_seed(best: dict | None, seed: dict | None, mode: str) -> dict | No
 
 def seed_sentence(summary: dict) -> str:
     """How the best trial compares with the seed preset, in one plain sentence."""
-    from reports.tables import n_epochs
-
     best, seed, gains = summary["best"], summary["seed"], summary["gain_over_seed"]
     if seed is None:
         return "No seed preset trial in this search (--no-seed-trial): no baseline to compare."
@@ -288,22 +288,33 @@ def seed_sentence(summary: dict) -> str:
     )
 
 
+def epochs_by_the_schedule(trials) -> int:
+    """Epochs trained by the trials that ran every epoch or that ASHA stopped (failed and
+    unfinished ones left out: their missing epochs are no saving)."""
+    from experiment.results import FINISHED, STOPPED
+
+    ended = trained(trials)
+    if ended.empty:  # no trial reported an epoch (all failed, or a stop in the first epoch)
+        return 0
+    return int(ended.loc[ended["State"].isin([FINISHED, STOPPED]), "epochs"].sum())
+
+
 def epochs_sentence(summary: dict) -> str:
-    """The epochs the trials trained against every trial run to the end: ASHA's saving."""
-    trained, trials = summary.get("epochs_trained"), summary["trials"]
+    """The epochs the trials ASHA ran or stopped trained, against all of their epochs: what
+    early stopping saved."""
+    trained = summary.get("epochs_trained")
     if trained is None:  # a summary written before this count existed
         return "Epochs trained: not recorded."
+    trials = summary["finished"] + summary["stopped_early"]
     full = trials * summary["max_epochs"]
     saved = f", {1 - trained / full:.0%} fewer" if full and trained < full else ""
     return (
-        f"Epochs trained: {trained} of the {full} that {trials} trials x {summary['max_epochs']} "
-        f"epochs take without early stopping{saved}."
+        f"Epochs trained: {trained} of the {full} that the {trials} trials ASHA ran or stopped "
+        f"take without early stopping ({n_epochs(summary['max_epochs'])} each){saved}."
     )
 
 
 def print_summary(summary: dict) -> None:
-    from reports.tables import n_epochs
-
     counts = (
         f"Trials: {summary['trials']} ({summary['finished']} ran every epoch, "
         f"{summary['stopped_early']} stopped early by ASHA, {summary['failed']} failed, "

@@ -219,11 +219,14 @@ def pareto(experiment: Experiment) -> pd.DataFrame:
         return pd.DataFrame(columns=["Name", "params", metric, "on_front", "rung"])
     table = ranked[["Name", "params", "at_rung", "rung"]].rename(columns={"at_rung": metric})
     table = table.dropna().astype({"params": int, metric: float, "rung": int})
-    table = table.sort_values(["params", metric], ascending=[True, False]).reset_index(drop=True)
+    space = space_of(experiment)
+    sign = -1.0 if space and space.mode == "min" else 1.0  # higher is better, or lower
+    table = table.sort_values(["params", metric], ascending=[True, sign < 0])
+    table = table.reset_index(drop=True)
     best_so_far, on_front = float("-inf"), []
     for value in table[metric]:  # fewer params first: on the front if it beats all smaller ones
-        on_front.append(value > best_so_far)
-        best_so_far = max(best_so_far, value)
+        on_front.append(sign * value > best_so_far)
+        best_so_far = max(best_so_far, sign * value)
     return table.assign(on_front=on_front)[["Name", "params", metric, "on_front", "rung"]]
 
 

@@ -52,7 +52,7 @@ def test_the_headline_counts_as_the_summary_does_and_names_the_rejected(tmp_path
 
     assert line.startswith(
         "[01:05] 3 of 5 trials ended (1 ran every epoch, 1 stopped early by ASHA, 1 failed), "
-        "1 running; 13 epochs trained; 2 candidates rejected by the rules"
+        "1 running or waiting; 13 epochs trained; 2 candidates rejected by the rules"
     )
 
 
@@ -63,6 +63,9 @@ def test_a_trial_that_ended_itself_on_a_nan_loss_counts_as_failed_as_in_the_summ
     line = progress.headline([*TRIALS, diverged], elapsed_s=65)
     assert "4 of 5 trials ended (1 ran every epoch, 1 stopped early by ASHA, 2 failed)" in line
     assert progress.state(diverged) == "failed"
+    diverged.metric_analysis = {"val_acc": {"max": 0.9}}  # its best before the loss went NaN
+    rows = progress.table([*TRIALS, diverged])[1:]
+    assert {row.split()[0] for row in rows[-2:]} == {"c", "d"}  # failed trials rank last
 
 
 def test_the_table_ranks_by_the_best_metric_so_far_with_one_lr_and_the_seed_marked():

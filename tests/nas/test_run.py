@@ -159,12 +159,14 @@ def test_end_to_end_search(smoke_experiment):
     last = [line for line in done.stdout.splitlines() if "trials ended" in line][-1]
     assert (
         f"6 of 6 trials ended ({summary['finished']} ran every epoch, {summary['stopped_early']} "
-        f"stopped early by ASHA, 0 failed), 0 running; {ran['epochs'].sum()} epochs trained"
+        f"stopped early by ASHA, 0 failed), 0 running or waiting; {ran['epochs'].sum()} epochs "
+        "trained"
     ) in last
     assert summary["epochs_trained"] == ran["epochs"].sum() < 18
-    assert f"Epochs trained: {ran['epochs'].sum()} of the 18 that 6 trials x 3 epochs" in (
-        done.stdout
-    )
+    assert (
+        f"Epochs trained: {ran['epochs'].sum()} of the 18 that the 6 trials ASHA ran or stopped "
+        "take without early stopping (3 epochs each)"
+    ) in done.stdout
 
 
 @pytest.mark.slow
@@ -243,3 +245,20 @@ def test_an_address_with_no_cluster_fails_in_seconds(tmp_path, synthetic_cifar, 
         "start Ray on this machine."
     )
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_early_stoppings_saving_counts_only_the_trials_asha_ran_or_stopped():
+    from experiment.results import FAILED, FINISHED, REJECTED, RUNNING, STOPPED
+    from nas.run import epochs_by_the_schedule, epochs_sentence
+
+    states = [FINISHED, STOPPED, FAILED, RUNNING, REJECTED]
+    trials = pd.DataFrame({"State": states, "epochs": [6, 2, 1, 3, None]})
+    assert epochs_by_the_schedule(trials) == 8  # failed and unfinished epochs are no saving
+    # Every trial failed (or was interrupted) before its first epoch: no epochs column at all.
+    assert epochs_by_the_schedule(pd.DataFrame({"State": [FAILED, REJECTED]})) == 0
+    summary = {"epochs_trained": 8, "finished": 1, "stopped_early": 1, "max_epochs": 6}
+    assert epochs_sentence(summary) == (
+        "Epochs trained: 8 of the 12 that the 2 trials ASHA ran or stopped take without early "
+        "stopping (6 epochs each), 33% fewer."
+    )
+    assert epochs_sentence({**summary, "epochs_trained": None}) == "Epochs trained: not recorded."
