@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from ray import tune
 
 from experiment.results import rejected_candidates
+from reports.tables import n_epochs
 from search_spaces.base import Config, is_preset
 
 ENDED = ("TERMINATED", "ERROR")
@@ -58,7 +59,7 @@ class Progress(tune.ProgressReporter):
             self.scores = (metric, *(s for s in self.scores if s != metric))
 
     def should_report(self, trials, done: bool = False) -> bool:
-        now = (sum(t.status in ENDED for t in trials), trained(trials))
+        now = seen(trials)
         if self._epochs_at_start is None:
             self._epochs_at_start = now[1]
         if now == self._printed:
@@ -66,7 +67,7 @@ class Progress(tune.ProgressReporter):
         return done or now[0] > self._printed[0] or time.monotonic() - self._last >= self.every_s
 
     def report(self, trials, done: bool, *sys_info: str) -> None:
-        self._printed = (sum(t.status in ENDED for t in trials), trained(trials))
+        self._printed = seen(trials)
         self._last = time.monotonic()
         print("\n".join(self.lines(trials, self._last - self._start)), flush=True)
 
@@ -87,7 +88,7 @@ class Progress(tune.ProgressReporter):
         parts = [
             f"[{clock(elapsed_s)}] {len(ended)} of {total} trials ended ({', '.join(how)}), "
             f"{open_trials} running or waiting",
-            f"{(n := trained(trials))} epoch{'s' * (n != 1)} trained",
+            f"{n_epochs(trained(trials))} trained",
         ]
         if self.experiment is not None and (n := len(rejected_candidates(self.experiment)[0])):
             parts.append(f"{n} candidate{'s' * (n != 1)} rejected by the rules")
@@ -163,6 +164,11 @@ def trained(trials) -> int:
     return sum(epochs(t) for t in trials)
 
 
+def seen(trials) -> tuple[int, int]:
+    """(trials ended, epochs trained): what a print says that the last one did not."""
+    return sum(t.status in ENDED for t in trials), trained(trials)
+
+
 def last(trial, metric: str) -> float:
     value = trial.last_result.get(metric)
     return math.nan if value is None else float(value)
@@ -182,12 +188,9 @@ def cell(value) -> str:
 
 
 def clock(seconds: float) -> str:
-    minutes, seconds = divmod(int(seconds), 60)
-    return (
-        f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}"
-        if minutes >= 60
-        else (f"{minutes:02d}:{seconds:02d}")
-    )
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes:02d}:{seconds:02d}"
 
 
 def duration(seconds: float) -> str:

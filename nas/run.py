@@ -302,14 +302,14 @@ def epochs_by_the_schedule(trials) -> int:
 def epochs_sentence(summary: dict) -> str:
     """The epochs the trials ASHA ran or stopped trained, against all of their epochs: what
     early stopping saved."""
-    trained = summary.get("epochs_trained")
-    if trained is None:  # a summary written before this count existed
+    done = summary.get("epochs_trained")
+    if done is None:  # a summary written before this count existed
         return "Epochs trained: not recorded."
     trials = summary["finished"] + summary["stopped_early"]
     full = trials * summary["max_epochs"]
-    saved = f", {1 - trained / full:.0%} fewer" if full and trained < full else ""
+    saved = f", {1 - done / full:.0%} fewer" if full and done < full else ""
     return (
-        f"Epochs trained: {trained} of the {full} that the {trials} trials ASHA ran or stopped "
+        f"Epochs trained: {done} of the {full} that the {trials} trials ASHA ran or stopped "
         f"take without early stopping ({n_epochs(summary['max_epochs'])} each){saved}."
     )
 

@@ -95,6 +95,17 @@ def seed_name(derived: Derived) -> str | None:
     return None if derived.seed is None else derived.seed["Name"]
 
 
+def styled(name: str, colour: str, roles: dict[str, str], seed: str | None) -> dict:
+    """A trial line's colour, legend entry and width: the seed preset black, the trials named in
+    ``roles`` thick and in the legend."""
+    role = roles.get(name)
+    return {
+        "colour": SEED if name == seed else colour,
+        "legend": role,
+        "width": 1.2 if role is None else 2.4,
+    }
+
+
 def short(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
@@ -110,27 +121,15 @@ def curves(derived: Derived, metric: str, hover: dict[str, str], roles: dict[str
     seed, stopped = seed_name(derived), "stopped early by ASHA"
     for i, (name, curve) in enumerate(table.groupby("Name")):
         curve = curve.dropna(subset=[metric])
-        colour = SEED if name == seed else PALETTE[i % len(PALETTE)]
-        tip, role = hover.get(name, name), roles.get(name)
+        style, tip = styled(name, PALETTE[i % len(PALETTE)], roles, seed), hover.get(name, name)
         xs, ys = curve["epoch"].tolist(), curve[metric].tolist()
-        width = 1.2 if role is None else 2.4
-        chart.traces.append(
-            Trace(name, xs, ys, tip, colour=colour, size=4, legend=role, width=width)
-        )
+        chart.traces.append(Trace(name, xs, ys, tip, size=4, **style))
         if xs and states.get(name) == STOPPED:
-            first = not any(t.legend == stopped for t in chart.traces)
-            trace = Trace(
-                name,
-                xs[-1:],
-                ys[-1:],
-                tip,
-                "markers",
-                colour,
-                10,
-                "x",
-                legend=stopped if first else None,
+            colour, legend = style["colour"], stopped  # the first x only, in the legend
+            stopped = None
+            chart.traces.append(
+                Trace(name, xs[-1:], ys[-1:], tip, "markers", colour, 10, "x", legend=legend)
             )
-            chart.traces.append(trace)
     return chart
 
 
@@ -147,19 +146,8 @@ def lr_schedule(derived: Derived, hover: dict[str, str], roles: dict[str, str]) 
     for i, (name, schedule) in enumerate(derived.schedules.items()):
         positive = schedule[schedule["lr"] > 0]
         xs, ys = positive["epoch"].tolist(), positive["lr"].tolist()
-        colour, role = SEED if name == seed else PALETTE[i % 10], roles.get(name)
-        chart.traces.append(
-            Trace(
-                name,
-                xs,
-                ys,
-                hover.get(name, name),
-                "lines",
-                colour,
-                legend=role,
-                width=1.2 if role is None else 2.4,
-            )
-        )
+        style = styled(name, PALETTE[i % 10], roles, seed)
+        chart.traces.append(Trace(name, xs, ys, hover.get(name, name), "lines", **style))
     return chart
 
 
@@ -221,19 +209,8 @@ def parallel(derived: Derived, hover: dict[str, str]) -> Chart:
         points = [(i, share if n == metric else row[n]) for i, n in enumerate(names)]
         xs, ys = zip(*[(x, float(y)) for x, y in points if np.isfinite(y)], strict=True)
         tip = f"{hover.get(row['Name'], row['Name'])}\n{metric} = {row[metric]:.4f}"
-        is_seed = row["Name"] == seed
-        chart.traces.append(
-            Trace(
-                row["Name"],
-                list(xs),
-                list(ys),
-                tip,
-                "lines",
-                SEED if is_seed else to_hex(viridis(share)),
-                legend="seed preset" if is_seed else None,
-                width=2.4 if is_seed else 1.2,
-            )
-        )
+        style = styled(row["Name"], to_hex(viridis(share)), {seed: "seed preset"}, seed)
+        chart.traces.append(Trace(row["Name"], list(xs), list(ys), tip, "lines", **style))
     return chart
 
 
