@@ -40,7 +40,6 @@ def epoch_times(data_dir: str, epochs: int, limit: int, compile: bool) -> list[f
         grace_period=1,
         cpus_per_trial=torch.get_num_threads(),
         compile=compile,
-        num_classes=10,
     )
     trial = Trial({**SEED, "seed": 0}, TrialJob(run.search_space(), run))
     return [report.metrics["epoch_seconds"] for report in trial.epochs()]

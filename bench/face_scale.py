@@ -128,10 +128,11 @@ def child_trial(root: str, size: int) -> dict:
         grace_period=1,
         cpus_per_trial=2,
         input_size=size,
-        num_classes=IDENTITIES,
     )
     start = time.perf_counter()
-    trial = Trial({**SMALL, "input_size": size, "seed": 0}, TrialJob(run.search_space(), run))
+    trial = Trial(
+        {**SMALL, "input_size": size, "seed": 0}, TrialJob(run.search_space(IDENTITIES), run)
+    )
     metrics = next(trial.epochs()).metrics
     return {
         "seconds": time.perf_counter() - start,

@@ -1,8 +1,8 @@
 """``run.json``: what started an experiment, written into its folder before any trial runs.
 
-The command line, the options that shape the search, the space, the seed, package versions,
-the git commit and the machine, with start (and, when the driver ends, end) times; resumes are
-appended. Reports read it for their ``Run`` sheet.
+The command line, the options as given and what the driver derived from them (its plan), the
+space, the seed, package versions, the git commit and the machine, with start (and, when the
+driver ends, end) times; resumes are appended. Reports read it for their ``Run`` sheet.
 """
 
 from __future__ import annotations
@@ -73,14 +73,15 @@ def device(cluster_resources: dict) -> dict:
 def start_record(
     experiment: str,
     options,
+    plan,
     cluster_resources: dict,
     resume: bool,
     space_fingerprint: str,
-    asked=None,
 ) -> dict:
     """Write (or, on resume, extend) the experiment's run.json and return it. ``options``: the
-    run config the trials ran with (classes, first rung and resources derived); ``asked``: the
-    one the user gave, which a resume is checked against."""
+    run config as the user gave it (``nas.config.RunConfig``), which a resume is checked
+    against; ``plan``: what the driver derived from it (``nas.plan.Plan``: classes, first
+    rung, resources), recorded once beside it."""
     path = storage.join(experiment, RUN_RECORD)
     command = shlex.join([Path(sys.executable).name, "-m", "nas.run", *sys.argv[1:]])
     if resume and storage.exists(path):
@@ -97,11 +98,11 @@ def start_record(
                 "kind": "ASHA",
                 "time_attr": "training_iteration (epochs)",
                 "max_epochs": options.max_epochs,
-                "grace_period": options.grace_period,
+                "grace_period": plan.grace_period,
                 "reduction_factor": options.reduction_factor,
             },
             "options": dataclasses.asdict(options),
-            "asked": dataclasses.asdict(asked or options),
+            "plan": dataclasses.asdict(plan),
             "versions": versions(),
             "git_commit": git_commit(),
             "device": device(cluster_resources),
@@ -110,6 +111,12 @@ def start_record(
         }
     storage.write_text(path, json.dumps(record, indent=1))
     return record
+
+
+def ran_with(record: dict) -> dict:
+    """The options the trials ran with: run.json's options as given, with the driver's plan
+    applied (older run.json files recorded them so, as ``options``, the user's as ``asked``)."""
+    return {**record.get("options", {}), **record.get("plan", {})}
 
 
 def end_record(experiment: str) -> None:

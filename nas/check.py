@@ -214,11 +214,10 @@ def face_trial_path(device: Device, folder: Path, size: int, per_identity: int) 
             _run(data_dir, cpus=min(cpus, 8)),
             space="hw2p2_resnet",
             input_size=size,
-            num_classes=6,
         )
         get_task("hw2p2").prepare(str(data_dir), None, (size,), workers=cpus)
         config = {**get_space("hw2p2_resnet").presets["seed"], "input_size": size, "seed": 0}
-        trial = Trial(config, TrialJob(run.search_space(), run), device=device)
+        trial = Trial(config, TrialJob(run.search_space(num_classes=6), run), device=device)
         reports = [report.metrics for report in trial.epochs()]
     images = len(trial.data.train.labels)
     rate = images / reports[-1]["epoch_seconds"]
@@ -253,7 +252,6 @@ def _run(data_dir: Path, cpus: float, gpus: float = 0.0) -> RunConfig:
         reduction_factor=2,
         cpus_per_trial=cpus,
         gpus_per_trial=gpus,
-        num_classes=10,
     )
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from nas import interrupts
 from nas.config import RunConfig, UsageError
+from nas.plan import Plan
 from trainables.device import trials_per_gpu
 
 
@@ -77,8 +78,8 @@ def check_ray_home() -> None:
         ) from None
 
 
-def with_resources(config: RunConfig) -> RunConfig:
-    """The config with the GPUs per trial and the trials at once this cluster gives it."""
+def with_resources(config: RunConfig, plan: Plan) -> Plan:
+    """``plan`` with the GPUs per trial and the trials at once this cluster gives ``config``."""
     import ray
 
     resources = ray.cluster_resources()
@@ -93,7 +94,7 @@ def with_resources(config: RunConfig) -> RunConfig:
             f"the cluster has {resources.get('CPU', 0)} CPUs and {resources.get('GPU', 0)} GPUs."
         )
     return dataclasses.replace(
-        config, gpus_per_trial=gpus, max_concurrent=config.max_concurrent or fit
+        plan, gpus_per_trial=gpus, max_concurrent=config.max_concurrent or fit
     )
 
 

@@ -4,7 +4,8 @@ Field names are the ``nas.run`` flag names (``--max-epochs`` is ``max_epochs``) 
 default is stated here once; ``None`` on a field marked "the space's" takes the space's value
 (``SearchSpace.asha``, ``SearchSpace.metric``), or the smoke test's. Building one raises
 ``UsageError`` with one sentence naming the first flag whose value cannot work. ``run.json``
-records it whole; a resume reads it back and compares it field by field (``nas.resume``).
+records it whole, as given; a resume reads it back and compares it field by field
+(``nas.resume``). What the driver derives from it lives apart (``nas.plan.Plan``).
 """
 
 from __future__ import annotations
@@ -118,7 +119,6 @@ class RunConfig:
     refit_seeds: int | None = flag(
         None, f"seeds each refit configuration trains with (default: {REFIT_SEEDS})", shapes=True
     )
-    num_classes: int | None = None  # from the data, when the search starts
 
     def __post_init__(self) -> None:
         if self.name is not None:
@@ -217,9 +217,10 @@ class RunConfig:
     def experiment_dir(self) -> str:
         return storage.join(self.storage, self.name)
 
-    def search_space(self) -> SearchSpace:
-        """The space as this run searches it: metric, budget, input size and classes applied."""
-        return space_for_run(dataclasses.asdict(self))
+    def search_space(self, num_classes: int | None = None) -> SearchSpace:
+        """The space as this run searches it: metric, budget, input size and the data's classes
+        (``Plan.num_classes``; None: the space's) applied."""
+        return space_for_run({**dataclasses.asdict(self), "num_classes": num_classes})
 
 
 def check_name(name: str) -> None:

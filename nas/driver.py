@@ -21,6 +21,7 @@ from experiment.lock import DriverLock
 from nas.cluster import start_ray, with_resources
 from nas.config import RunConfig
 from nas.nodes import prepare_other_nodes
+from nas.plan import Plan
 from nas.resume import set_aside_orphans, set_aside_torn_snapshots, torn_sentence
 from search_spaces.base import SearchSpace
 from trainables.tasks import get_task
@@ -30,15 +31,16 @@ from trainables.tasks import get_task
 class Drive:
     """What one kind of run does in the skeleton's places."""
 
-    begin: Callable[[RunConfig], None]  # record started and header printed (the lock held)
-    tuner: Callable[[RunConfig], Any]  # the tune.Tuner, built or restored
+    begin: Callable[[Plan], None]  # record started and header printed (the lock held)
+    tuner: Callable[[Plan], Any]  # the tune.Tuner, built or restored
     end: Callable[[], None]  # record ended
     orphans: Callable[[int], str]  # the line for folders Tune never recorded, set aside
-    finish: Callable[[Any, RunConfig, float], dict]  # (grid, run, seconds) -> the summary
+    finish: Callable[[Any, float], dict]  # (grid, seconds) -> the summary
 
 
 def drive(
     run: RunConfig,
+    plan: Plan,
     space: SearchSpace,
     folder: str,
     lock: DriverLock,
@@ -46,7 +48,8 @@ def drive(
     resume: bool,
     how: Drive,
 ) -> dict:
-    """Run ``how`` in ``folder`` and return its summary. ``sizes``: the image sizes the trials
+    """Run ``how`` in ``folder`` and return its summary. ``plan``: what was derived before Ray
+    started, completed here with the cluster's resources; ``sizes``: the image sizes the trials
     read; the seconds ``finish`` gets count from the caches built."""
     import ray
 
@@ -56,17 +59,17 @@ def drive(
     start = time.monotonic()
     if not ray.is_initialized():
         start_ray(run)
-    run = with_resources(run)
+    plan = with_resources(run, plan)
     for node, line in prepare_other_nodes(space, run).items():
         print(f"on node {node}: {line}", flush=True)
     with lock:  # released at the end, on an error and after Ctrl-C; stale after a kill
-        how.begin(run)
+        how.begin(plan)
         if resume and (torn := set_aside_torn_snapshots(folder)):
             print(torn_sentence(torn), flush=True)
         if resume and (orphans := set_aside_orphans(folder)):
             print(how.orphans(len(orphans)), flush=True)
         if resume and (mended := journal.mend(folder)):
             print(mended, flush=True)
-        grid = fit(how.tuner(run))
+        grid = fit(how.tuner(plan))
         how.end()
-        return how.finish(grid, run, time.monotonic() - start)
+        return how.finish(grid, time.monotonic() - start)

@@ -41,6 +41,7 @@ from nas.config import (
     space_named,
 )
 from nas.driver import Drive, drive
+from nas.plan import Plan
 from nas.refit_record import (
     SETTINGS,
     check_refit_folder,
@@ -133,8 +134,7 @@ def refit(search: RunConfig, resume: bool, command: str = "nas.refit") -> dict:
     check_refit_folder(search, record, earlier, resume)
     num_classes, found = get_task(space.task).check(search.data_dir)
     print(found, flush=True)
-    search = dataclasses.replace(search, num_classes=num_classes)
-    space = search.search_space()
+    space = search.search_space(num_classes)
     if earlier:
         candidates, settings = earlier["candidates"], earlier
         check_settings_unchanged(search, earlier)
@@ -155,18 +155,19 @@ def refit(search: RunConfig, resume: bool, command: str = "nas.refit") -> dict:
         storage=experiment,
         name=REFIT,
         max_epochs=settings["epochs"],
-        grace_period=None,
+        grace_period=None,  # no early stopping
         wandb=False,
     )
+    plan = Plan(num_classes)
     lock = DriverLock(folder, f"{search.name}/{REFIT}")
     lock.check()
 
-    def begin(run: RunConfig) -> None:
+    def begin(plan: Plan) -> None:
         write_refit_record(folder, search, record, candidates, settings, earlier, command)
         print(
             f"Refitting {len(configs) - 1} configuration(s) of {search.name} and the seed preset: "
             f"{len(settings['seeds'])} seeds each, {n_epochs(settings['epochs'])}, no early "
-            f"stopping, {run.max_concurrent} at a time, into {folder}",
+            f"stopping, {plan.max_concurrent} at a time, into {folder}",
             flush=True,
         )
         for line in mid_cycle(space, configs, settings["epochs"]):
@@ -175,14 +176,16 @@ def refit(search: RunConfig, resume: bool, command: str = "nas.refit") -> dict:
     grid = (configs, settings["seeds"])
     how = Drive(
         begin=begin,
-        tuner=lambda run: (
-            restore_tuner(space, run, grid) if resume else build_refit_tuner(space, run, *grid)
+        tuner=lambda plan: (
+            restore_tuner(space, run, plan, grid)
+            if resume
+            else build_refit_tuner(space, run, plan, *grid)
         ),
         end=lambda: end_refit_record(folder),
         orphans=lambda n: f"Set aside {n} model folder(s) Tune never recorded.",
-        finish=lambda _grid, _run, wall: summarize(experiment, search, wall),
+        finish=lambda _grid, wall: summarize(experiment, search, wall),
     )
-    return drive(run, space, folder, lock, sizes, resume, how)
+    return drive(run, plan, space, folder, lock, sizes, resume, how)
 
 
 def summarize(experiment: str, search: RunConfig, wall: float) -> dict:

@@ -51,9 +51,9 @@ def resumed_config(name: str, record: dict, given: dict) -> RunConfig:
 
     Raises ResumeRefused naming every flag given with a value other than the recorded one (a
     field older experiments did not record is taken as given). The recorded ones are those the
-    user gave (run.json's ``asked``; older experiments kept only ``options``, as the driver
-    derived them): a first rung the driver moved is derived again, and repeating the user's own
-    ``--grace-period`` is no change.
+    user gave (run.json's ``options``, or ``asked`` where ``options`` held the derived ones;
+    the oldest experiments kept only the derived ones): a first rung the driver moved is derived
+    again, and repeating the user's own ``--grace-period`` is no change.
     """
     if not record.get("options"):
         raise ResumeRefused(

@@ -9,7 +9,6 @@ python -m nas.run --space cifar_lt200k --name X --resume
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import shlex
 import sys
@@ -27,6 +26,7 @@ from nas.cli import MISTAKES, said
 from nas.cluster import check_ray_home
 from nas.config import RunConfig, UsageError, add_flags, check_name, space_named
 from nas.driver import Drive, drive
+from nas.plan import Plan
 from nas.refit import print_refit, refit
 from nas.resume import (
     check_space_unchanged,
@@ -88,9 +88,10 @@ def check_storage(where: str) -> None:
         ) from None
 
 
-def move_first_rung(config: RunConfig, space) -> tuple[RunConfig, str]:
-    """Place ASHA's first rung after --min-rung-steps steps of the largest batch (nas.rungs);
-    the steps an epoch takes are returned too, for the header to say why the rung is there."""
+def plan_search(config: RunConfig, space, num_classes: int | None) -> tuple[Plan, str]:
+    """The search's plan before Ray starts: the data's classes, and ASHA's first rung placed
+    after --min-rung-steps steps of the largest batch (nas.rungs); the steps an epoch takes are
+    returned too, for the header to say why the rung is there."""
     images = get_task(space.task).training_images(
         config.data_dir, config.val_fraction, config.train_images
     )
@@ -104,13 +105,14 @@ def move_first_rung(config: RunConfig, space) -> tuple[RunConfig, str]:
         f"batch {largest}, and every batch size takes {config.min_rung_steps} steps before a "
         "trial can be stopped (--min-rung-steps)"
     )
-    return dataclasses.replace(config, grace_period=grace), why
+    rungs = tuple(stopping_rungs(grace, config.max_epochs, config.reduction_factor))
+    return Plan(num_classes, grace_period=grace, rungs=rungs), why
 
 
-def asha_line(config: RunConfig, asked_grace: int, why: str) -> str:
+def asha_line(config: RunConfig, plan: Plan, why: str) -> str:
     """Where ASHA may stop trials in this search and why there: the first rung moved from the
     --grace-period asked for, or kept there, by the steps an epoch takes (``why``)."""
-    rungs = stopping_rungs(config.grace_period, config.max_epochs, config.reduction_factor)
+    rungs = plan.rungs
     if rungs:
         where = f"epochs {', '.join(map(str, rungs))}" if len(rungs) > 1 else f"epoch {rungs[0]}"
         line = (
@@ -120,8 +122,8 @@ def asha_line(config: RunConfig, asked_grace: int, why: str) -> str:
         first = f"the first rung is at epoch {rungs[0]}"
     else:
         line, first = "ASHA stops no trial in this search", "no rung comes before the last epoch"
-    if config.grace_period != asked_grace:
-        line += f" (--grace-period {asked_grace} asked; {first} because {why})"
+    if plan.grace_period != config.grace_period:
+        line += f" (--grace-period {config.grace_period} asked; {first} because {why})"
     elif config.min_rung_steps and rungs:
         line += f" ({why}: a rung at epoch {rungs[0]} is allowed)"
     return line + "."
@@ -134,7 +136,7 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
     from experiment.record import end_record, start_record
     from nas.tuner import build_tuner, restore_tuner
 
-    space, asked = space_named(config.space), config
+    space = space_named(config.space)
     experiment = config.experiment_dir
     if storage.exists(storage.join(experiment, RUN_RECORD)) and not resume:
         raise UsageError(
@@ -146,35 +148,35 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
     check_ray_home()
     num_classes, found = get_task(space.task).check(config.data_dir)  # before Ray starts
     print(found, flush=True)
-    config, why = move_first_rung(dataclasses.replace(config, num_classes=num_classes), space)
+    plan, why = plan_search(config, space, num_classes)
     fingerprint = space_fingerprint(space)
-    space = config.search_space()
+    space = config.search_space(num_classes)
     if reason := infeasible(space):
         raise UsageError(reason)
 
-    def begin(config: RunConfig) -> None:
-        start_record(experiment, config, ray.cluster_resources(), resume, fingerprint, asked)
+    def begin(plan: Plan) -> None:
+        start_record(experiment, config, plan, ray.cluster_resources(), resume, fingerprint)
         print(
             f"Searching {space.name} ({space.rules.describe()}): {config.num_samples} trials, "
             f"up to {n_epochs(config.max_epochs)}, searcher {config.searcher}, seed "
-            f"{config.seed}, {config.max_concurrent} at a time\n"
-            f"{asha_line(config, asked.grace_period, why)}",
+            f"{config.seed}, {plan.max_concurrent} at a time\n"
+            f"{asha_line(config, plan, why)}",
             flush=True,
         )
 
     how = Drive(
         begin=begin,
-        tuner=lambda config: (
-            restore_tuner(space, config) if resume else build_tuner(space, config)[0]
+        tuner=lambda plan: (
+            restore_tuner(space, config, plan) if resume else build_tuner(space, config, plan)[0]
         ),
         end=lambda: end_record(experiment),
         orphans=lambda n: (
             f"Set aside {n} trial folder(s) started after Tune's last snapshot, which the "
             f"searcher proposes again: {storage.join(experiment, ORPHANED)}"
         ),
-        finish=lambda grid, config, wall: summarize(experiment, grid, space, config, wall),
+        finish=lambda grid, wall: summarize(experiment, grid, space, config, wall),
     )
-    summary = drive(config, space, experiment, lock, space.image_sizes(), resume, how)
+    summary = drive(config, plan, space, experiment, lock, space.image_sizes(), resume, how)
     if config.refit_top and not summary["interrupted"] and summary["best"]:
         began = storage.exists(storage.join(experiment, REFIT, REFIT_RECORD))
         summary["refit"] = refit(config, resume=resume and began, command="nas.run")

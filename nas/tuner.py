@@ -12,13 +12,14 @@ from experiment.logs import LogsFromCheckpoint
 from experiment.storage import StorageFull
 from nas.config import RunConfig
 from nas.faults import not_counting_lost_nodes
+from nas.plan import Plan
 from nas.progress import Progress
 from nas.rungs import FairASHA
 from nas.searcher import FeasibleSearch
 from search_spaces.base import Config, SearchSpace
 from trainables.tasks import get_task
 from trainables.trainable import train_trial
-from trainables.trial import TrialJob
+from trainables.trial import TrialJob, TrialSettings
 
 REFIT_COLUMNS = ("candidate", "seed")  # a refit trial's config: which configuration, which seed
 
@@ -36,8 +37,18 @@ def trainable_for(job: TrialJob):
     )
 
 
-def build_tuner(space: SearchSpace, run: RunConfig) -> tuple[tune.Tuner, FeasibleSearch]:
-    """A fresh Tuner for ``run``; the searcher is returned too for its rejection count."""
+def job_of(space: SearchSpace, run: RunConfig, plan: Plan, refit=None) -> TrialJob:
+    """What every trial of the run shares: the space, and the run's settings a trial reads,
+    with the GPUs per trial the driver planned."""
+    settings = TrialSettings.of(run, gpus_per_trial=plan.gpus_per_trial)
+    return TrialJob(space, settings, refit=refit)
+
+
+def build_tuner(
+    space: SearchSpace, run: RunConfig, plan: Plan
+) -> tuple[tune.Tuner, FeasibleSearch]:
+    """A fresh Tuner for ``run`` as ``plan`` places it; the searcher is returned too for its
+    rejection count."""
     not_counting_lost_nodes()
     searcher = FeasibleSearch(
         space,
@@ -53,16 +64,16 @@ def build_tuner(space: SearchSpace, run: RunConfig) -> tuple[tune.Tuner, Feasibl
     scheduler = FairASHA(
         time_attr="training_iteration",
         max_t=run.max_epochs,
-        grace_period=run.grace_period,
+        grace_period=plan.grace_period,
         reduction_factor=run.reduction_factor,
         baseline=baseline_config(space, run),
     )
     tuner = tune.Tuner(
-        trainable_for(TrialJob(space, run)),
+        trainable_for(job_of(space, run, plan)),
         tune_config=tune.TuneConfig(
             metric=space.metric,
             mode=space.mode,
-            search_alg=tune.search.ConcurrencyLimiter(searcher, run.max_concurrent),
+            search_alg=tune.search.ConcurrencyLimiter(searcher, plan.max_concurrent),
             scheduler=scheduler,
             num_samples=run.num_samples,
             reuse_actors=True,  # the next trial starts in a warm worker: no process start-up
@@ -90,7 +101,7 @@ def study_journal(run: RunConfig) -> str | None:
 
 
 def build_refit_tuner(
-    space: SearchSpace, run: RunConfig, configs: dict[str, Config], seeds: list[int]
+    space: SearchSpace, run: RunConfig, plan: Plan, configs: dict[str, Config], seeds: list[int]
 ) -> tune.Tuner:
     """Every configuration of a refit trained with every seed to ``run.max_epochs``: no
     searcher, no early stopping, seed by seed (each seed's models side by side first)."""
@@ -98,10 +109,10 @@ def build_refit_tuner(
     scores = ["test_acc"] if get_task(space.task).has_test_labels else list(space.metrics)
     grid = {"seed": tune.grid_search(seeds), "candidate": tune.grid_search(list(configs))}
     return tune.Tuner(
-        trainable_for(TrialJob(space, run, refit=configs)),
+        trainable_for(job_of(space, run, plan, refit=configs)),
         param_space=grid,
         tune_config=tune.TuneConfig(
-            max_concurrent_trials=run.max_concurrent,
+            max_concurrent_trials=plan.max_concurrent,
             reuse_actors=True,
             trial_dirname_creator=lambda t: (
                 f"trial_{t.config['candidate']}_seed{t.config['seed']}"
@@ -113,18 +124,18 @@ def build_refit_tuner(
     )
 
 
-def restore_tuner(space: SearchSpace, run: RunConfig, refit=None) -> tune.Tuner:
+def restore_tuner(space: SearchSpace, run: RunConfig, plan: Plan, refit=None) -> tune.Tuner:
     """The Tuner of an existing experiment (or refit: ``refit`` = its configurations and
     seeds), to continue it; a fresh one in its folder where the driver was killed before Tune's
     first snapshot (its trials were set aside as orphans)."""
     if not tune.Tuner.can_restore(run.experiment_dir):
         if refit:
-            return build_refit_tuner(space, run, *refit)
+            return build_refit_tuner(space, run, plan, *refit)
         if (journal := study_journal(run)) and storage.exists(journal):  # its trials were too
             storage.move(journal, storage.join(run.experiment_dir, ORPHANED, STUDY))
-        return build_tuner(space, run)[0]
+        return build_tuner(space, run, plan)[0]
     not_counting_lost_nodes()
-    job = TrialJob(space, run, refit=refit[0] if refit else None)
+    job = job_of(space, run, plan, refit=refit[0] if refit else None)
     return tune.Tuner.restore(
         run.experiment_dir,
         trainable=trainable_for(job),

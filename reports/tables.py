@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from experiment.record import ran_with
 from experiment.results import ARCHITECTURE, METRICS, REJECTED, Experiment
 from reports.ablations import search_ablations
 from reports.importance import Importance, importance
@@ -28,7 +29,7 @@ CURVE_COLUMNS = ["epoch", *METRICS]
 
 def space_of(experiment: Experiment) -> SearchSpace | None:
     """The space as the run searched it (its metric, budget, fixed values), None if unknown."""
-    options = {"space": experiment.run.get("space"), **experiment.run.get("options", {})}
+    options = {"space": experiment.run.get("space"), **ran_with(experiment.run)}
     return space_for_run(options) if options["space"] in SPACES else None
 
 
@@ -36,7 +37,7 @@ def metric_of(experiment: Experiment) -> str:
     """The metric the search optimised (``--metric``), else the space's, else val_acc."""
     if space := space_of(experiment):
         return space.metric
-    return experiment.run.get("options", {}).get("metric") or "val_acc"
+    return ran_with(experiment.run).get("metric") or "val_acc"
 
 
 def trained(trials: pd.DataFrame) -> pd.DataFrame:
@@ -71,11 +72,14 @@ def scored(experiment: Experiment) -> pd.DataFrame:
 
 def rung_epochs(options: dict) -> list[int]:
     """The epochs at which a search's ASHA compared its trials, then its last epoch, ascending:
-    ``grace_period * reduction_factor**k`` up to ``max_epochs`` (Ray's ``_Bracket`` rungs).
-    Empty where ``options`` (run.json's) lacks them."""
+    the plan's ``rungs``, or for older run.json files ``grace_period * reduction_factor**k`` up
+    to ``max_epochs`` (Ray's ``_Bracket`` rungs). Empty where ``options`` (``ran_with``) lacks
+    them."""
     try:
-        grace, factor = int(options["grace_period"]), int(options["reduction_factor"])
         last = int(options["max_epochs"])
+        if "rungs" in options:
+            return sorted({*map(int, options["rungs"]), last})
+        grace, factor = int(options["grace_period"]), int(options["reduction_factor"])
     except (KeyError, TypeError):
         return []
     rungs = [grace * factor**k for k in range(int(np.log(last / grace) / np.log(factor) + 1))]
@@ -94,7 +98,7 @@ def ranking(experiment: Experiment) -> pd.DataFrame:
     metric, candidates = metric_of(experiment), scored(experiment)
     if candidates.empty:
         return candidates.assign(rung=[], at_rung=[])
-    marks = rung_epochs(experiment.run.get("options", {}))
+    marks = rung_epochs(ran_with(experiment.run))
     reached = [
         max((r for r in marks if r <= epochs), default=0) if marks else epochs
         for epochs in candidates["epochs"].astype(int)
@@ -136,7 +140,7 @@ def seed_trial(experiment: Experiment) -> pd.Series | None:
     space = space_of(experiment)
     if space is None or "seed" not in space.presets:
         return None
-    if not experiment.run.get("options", {}).get("seed_trial", True):
+    if not ran_with(experiment.run).get("seed_trial", True):
         return None
     return preset_trial(experiment, space.preset("seed"))
 
@@ -373,7 +377,7 @@ def derive(experiment: Experiment) -> Derived:
     front, metric = pareto(experiment), metric_of(experiment)
     ranked, seed = ranking(experiment), seed_trial(experiment)
     best = None if ranked.empty else ranked.iloc[0]
-    rungs = rung_epochs(experiment.run.get("options", {}))
+    rungs = rung_epochs(ran_with(experiment.run))
     refit = refit_tables(experiment.refit) if experiment.refit else None
     return Derived(
         experiment=experiment,

@@ -40,8 +40,9 @@ class TrialSettings:
     compile: bool  # torch.compile the model's forward
 
     @classmethod
-    def of(cls, run: Any) -> TrialSettings:
-        return cls(**{f.name: getattr(run, f.name) for f in dataclasses.fields(cls)})
+    def of(cls, run: Any, **derived) -> TrialSettings:
+        """The fields of ``run``, and of ``derived`` (what the driver derived) where given."""
+        return cls(**{f.name: getattr(run, f.name) for f in dataclasses.fields(cls)} | derived)
 
 
 @dataclass(frozen=True)

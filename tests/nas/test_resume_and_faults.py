@@ -124,15 +124,24 @@ def test_changed_space_or_options_refuse_to_resume(tmp_path, capsys):
 
 def test_a_resume_is_checked_against_what_the_user_asked_not_what_was_derived():
     """The driver moved the first rung (grace 1 asked, 6 ran): --grace-period 1 again is no
-    change, 2 is; the resumed config asks for 1 again, and the driver derives 6 again."""
+    change, 2 is; the resumed config asks for 1 again, and the driver derives 6 again. So for
+    older run.json files, which recorded the derived options beside the asked ones."""
     asked = RunConfig(space="cifar_lt200k", max_epochs=10, grace_period=1, storage="/s")
-    derived = dataclasses.replace(asked, grace_period=6, num_classes=10, max_concurrent=2)
-    record = {"options": dataclasses.asdict(derived), "asked": dataclasses.asdict(asked)}
-    again = resumed_config("e", record, {"grace_period": 1, "storage": "/s"})
-    assert (again.grace_period, again.num_classes, again.max_concurrent) == (1, None, None)
-    with pytest.raises(ResumeRefused, match=r"--grace-period \(was 1, now 2\)"):
-        resumed_config("e", record, {"grace_period": 2, "storage": "/s"})
-    older = {"options": dataclasses.asdict(derived)}  # run.json before "asked": as derived
+    plan = {"num_classes": 10, "grace_period": 6, "rungs": [6], "max_concurrent": 2}
+    derived = {**dataclasses.asdict(asked), **plan}  # as older run.json files' options
+    records = (
+        {"options": dataclasses.asdict(asked), "plan": plan},
+        {
+            "options": derived,
+            "asked": dataclasses.asdict(asked),
+        },
+    )
+    for record in records:
+        again = resumed_config("e", record, {"grace_period": 1, "storage": "/s"})
+        assert (again.grace_period, again.max_concurrent) == (1, None)
+        with pytest.raises(ResumeRefused, match=r"--grace-period \(was 1, now 2\)"):
+            resumed_config("e", record, {"grace_period": 2, "storage": "/s"})
+    older = {"options": derived}  # run.json before "asked": as derived
     assert resumed_config("e", older, {"storage": "/s"}).grace_period == 6
 
 

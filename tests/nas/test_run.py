@@ -163,6 +163,19 @@ def test_end_to_end_search(smoke_experiment):
         "trained"
     ) in last
     assert summary["epochs_trained"] == ran["epochs"].sum() < 18
+    # run.json: the flags as given, and once what the driver derived from them.
+    record = json.loads((experiment / "run.json").read_text())
+    assert record["plan"] == {
+        "num_classes": 10,
+        "grace_period": 1,
+        "rungs": [1],
+        "gpus_per_trial": 0.0,
+        "max_concurrent": record["device"]["cluster_cpus"],
+    }
+    assert (record["options"]["max_concurrent"], record["options"]["gpus_per_trial"]) == (
+        None,
+    ) * 2
+    assert "num_classes" not in record["options"] and "asked" not in record
     assert (
         f"Epochs trained: {ran['epochs'].sum()} of the 18 that the 6 trials ASHA ran or stopped "
         "take without early stopping (3 epochs each)"
@@ -186,7 +199,7 @@ def test_resuming_a_complete_experiment_says_so_and_changes_nothing(smoke_experi
 
 def test_the_first_rung_moves_on_small_data_and_the_header_says_why(synthetic_cifar):
     from nas.config import RunConfig
-    from nas.run import asha_line, move_first_rung
+    from nas.run import asha_line, plan_search
     from search_spaces.cifar_lt200k import SPACE
 
     flags = {
@@ -196,29 +209,30 @@ def test_the_first_rung_moves_on_small_data_and_the_header_says_why(synthetic_ci
         "reduction_factor": 3,
     }
     run = RunConfig(**flags, grace_period=1, min_rung_steps=100)
-    moved, why = move_first_rung(run, SPACE)  # 230 images: one step per epoch at batch 256
-    assert moved.grace_period == 30
-    assert asha_line(moved, 1, why) == (
+    plan, why = plan_search(run, SPACE, 10)  # 230 images: one step per epoch at batch 256
+    assert (plan.num_classes, plan.grace_period, plan.rungs, run.grace_period) == (10, 30, (), 1)
+    assert asha_line(run, plan, why) == (
         "ASHA stops no trial in this search (--grace-period 1 asked; no rung comes before the "
         "last epoch because an epoch of 230 images is 1 optimizer step at batch 256, and "
         "every batch size takes 100 steps before a trial can be stopped (--min-rung-steps))."
     )
-    moved, why = move_first_rung(RunConfig(**flags, grace_period=1, min_rung_steps=4), SPACE)
-    assert moved.grace_period == 4
-    assert asha_line(moved, 1, why).startswith(
+    run = RunConfig(**flags, grace_period=1, min_rung_steps=4)
+    plan, why = plan_search(run, SPACE, 10)
+    assert (plan.grace_period, plan.rungs) == (4, (4, 12))
+    assert asha_line(run, plan, why).startswith(
         "ASHA may stop a trial at epochs 4, 12, keeping the best 1/3 of the trials at each rung "
         "(--grace-period 1 asked; the first rung is at epoch 4 because an epoch "
     )
     run = RunConfig(**{**flags, "max_epochs": 10}, grace_period=4, min_rung_steps=4)
-    kept, why = move_first_rung(run, SPACE)
-    assert kept == run
-    assert asha_line(kept, 4, why) == (
+    plan, why = plan_search(run, SPACE, 10)
+    assert plan.grace_period == run.grace_period == 4
+    assert asha_line(run, plan, why) == (
         "ASHA may stop a trial at epoch 4, keeping the best 1/3 of the trials at each rung (an "
         "epoch of 230 images is 1 optimizer step at batch 256, and every batch size takes 4 "
         "steps before a trial can be stopped (--min-rung-steps): a rung at epoch 4 is allowed)."
     )
     run = RunConfig(**{**flags, "max_epochs": 20}, grace_period=2, min_rung_steps=0)
-    assert asha_line(move_first_rung(run, SPACE)[0], 2, "") == (
+    assert asha_line(run, plan_search(run, SPACE, 10)[0], "") == (
         "ASHA may stop a trial at epochs 2, 6, 18, keeping the best 1/3 of the trials at each "
         "rung."
     )

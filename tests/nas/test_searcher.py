@@ -66,16 +66,16 @@ def test_restored_searcher_continues_identically(tmp_path):
 
 def test_no_seed_trial_leaves_the_first_trial_to_the_searcher(tmp_path):
     from nas.config import RunConfig
+    from nas.plan import Plan
     from nas.tuner import build_tuner
 
     seed = SPACE.presets["seed"]
     folders = {"storage": str(tmp_path), "data_dir": str(tmp_path)}
     counts = {"num_samples": 2, "max_epochs": 2, "grace_period": 1, "reduction_factor": 2}
-    counts["max_concurrent"] = 1
     firsts = []
     for seed_trial in (True, False):
         run = RunConfig("cifar_lt200k", "x", **folders, **counts, seed_trial=seed_trial)
-        _, searcher = build_tuner(SPACE, run)
+        _, searcher = build_tuner(SPACE, run, Plan(10, 1, (1,), 0.0, max_concurrent=1))
         first = searcher.suggest("t0")
         firsts.append({key: first[key] for key in first if key != "seed"})
     assert firsts[0] == seed

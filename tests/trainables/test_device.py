@@ -144,7 +144,7 @@ def test_the_first_step_is_timed_after_a_device_sync():
 def test_the_device_resident_path_runs_on_cpu(synthetic_cifar):
     run = RunConfig(
         space=SPACE.name, name="x", storage="/tmp", data_dir=str(synthetic_cifar),
-        num_samples=1, max_epochs=1, grace_period=1, reduction_factor=2, num_classes=10,
+        num_samples=1, max_epochs=1, grace_period=1, reduction_factor=2,
     )  # fmt: skip
     resident = Device(torch.device("cpu"), amp_dtype=torch.bfloat16, resident_data=True)
     trial = Trial({**SEED, "seed": 0}, TrialJob(run.search_space(), run), device=resident)

@@ -91,10 +91,9 @@ def one_epoch_trial(faces, tmp_path):
 
     run = RunConfig(
         space="hw2p2_resnet", name="x", storage=str(tmp_path), data_dir=str(faces),
-        num_samples=1, max_epochs=1, grace_period=1, reduction_factor=2, num_classes=6,
-        input_size=32,
+        num_samples=1, max_epochs=1, grace_period=1, reduction_factor=2, input_size=32,
     )  # fmt: skip
-    trial = Trial({**SEED, "seed": 0}, TrialJob(run.search_space(), run))
+    trial = Trial({**SEED, "seed": 0}, TrialJob(run.search_space(num_classes=6), run))
     (report,) = trial.epochs()
     return run, trial, report
 
@@ -109,6 +108,7 @@ def experiment_of(report, run, tmp_path) -> str:
     result |= {"timestamp": 0, "config": {**SEED, "seed": 0}}
     (experiment / "trial_a" / "result.json").write_text(json.dumps(result) + "\n")
     record = {"space": "hw2p2_resnet", "options": dataclasses.asdict(run)}
+    record["plan"] = {"num_classes": 6}
     (experiment / "run.json").write_text(json.dumps(record))
     return str(experiment)
 
