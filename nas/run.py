@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from experiment import storage
-from experiment.layout import ORPHANED, REFIT, REFIT_RECORD, RUN_RECORD
+from experiment.layout import ORPHANED, REFIT, REFIT_RECORD, RUN_RECORD, STUDY
 from experiment.lock import DriverLock
 from experiment.record import read_record
 from experiment.summary import read_summary, write_summary
@@ -34,7 +34,7 @@ from nas.resume import (
     space_fingerprint,
 )
 from nas.rungs import first_rung, steps_per_epoch, stopping_rungs
-from nas.searcher import infeasible
+from nas.searcher import agree_with_the_logs, infeasible
 from nas.smoke import data_in_place
 from reports.tables import n_epochs, trained
 from search_spaces import SPACES
@@ -186,11 +186,27 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
 def summarize(experiment: str, grid, space, config: RunConfig, wall: float) -> dict:
     """The summary of a search that ran (counts, best and seed trials), written with the
     reports into the experiment folder."""
-    from experiment.results import FAILED, FINISHED, REJECTED, RUNNING, STOPPED, load_experiment
+    from experiment.results import (
+        FAILED,
+        FINISHED,
+        REJECTED,
+        RUNNING,
+        STOPPED,
+        load_experiment,
+        load_study,
+    )
     from reports.export import export_to
     from reports.tables import best_trial, derive, seed_trial
 
     results = load_experiment(experiment)  # read once: the counts, the best trial, the reports
+    journal = storage.join(experiment, STUDY)
+    if mended := agree_with_the_logs(results, journal, space.metric):
+        print(
+            f"{journal}: {mended} trial(s) set to the epochs their logs hold (a stop had left "
+            "the last ones untold to the searcher).",
+            flush=True,
+        )
+        results.study = load_study(experiment)
     states = results.trials["State"].value_counts()
     summary = {
         "space": space.name,

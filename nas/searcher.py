@@ -24,11 +24,21 @@ import pickle
 from pathlib import Path
 
 import optuna
+import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 from ray import tune
 
 from experiment import storage
-from experiment.results import REJECTION, TUNE_TRIAL_ID, journal_storage
+from experiment.results import (
+    FAILED,
+    FINISHED,
+    REJECTION,
+    RUNNING,
+    STOPPED,
+    TUNE_TRIAL_ID,
+    Experiment,
+    journal_storage,
+)
 from nas.optuna_compat import set_intermediate_value
 from nas.samplers import make_sampler
 from search_spaces.base import Config, SearchSpace
@@ -272,19 +282,72 @@ class FeasibleSearch(tune.search.Searcher):
         kept = trials[: self._asked]
         ended = {t.number for t in kept if t.number in live and t.state.is_finished()}
         if len(trials) > len(kept) or ended:
-            settling = f"{self.journal}.settling"
-            Path(settling).unlink(missing_ok=True)
-            study = optuna.create_study(
-                study_name=self.name,
-                storage=journal_storage(settling),
-                direction=self.study.direction.name.lower(),
+            rewrite(
+                self.journal, self.study, [reopened(t) if t.number in ended else t for t in kept]
             )
-            study.add_trials(reopened(t) if t.number in ended else t for t in kept)
-            os.replace(settling, self.journal)
             self.study = self._open_study()
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if t.number not in live:  # none, unless Tune lost a trial it was told of
                 self.study.tell(t.number, state=TrialState.FAIL)
+
+
+def rewrite(journal: str, study: optuna.Study, trials: list[FrozenTrial]) -> None:
+    """Replace ``study``'s journal file with one holding ``trials`` (numbered in order)."""
+    settling = f"{journal}.settling"
+    Path(settling).unlink(missing_ok=True)
+    direction = study.direction.name.lower()
+    into = optuna.create_study(
+        study_name=study.study_name, storage=journal_storage(settling), direction=direction
+    )
+    into.add_trials(trials)
+    os.replace(settling, journal)
+
+
+def agree_with_the_logs(experiment: Experiment, journal: str, metric: str) -> int:
+    """Make the study hold what the trials logged, at the end of a run: each trial's metric at
+    every epoch in its ``result.json`` and the end the reports show (finished: complete at its
+    last epoch's value; stopped early: pruned; failed; unfinished: running). Returns the trials
+    mended (the journal is rewritten whole where any).
+
+    The searcher is told a trial's epochs as Tune hands them over, and Tune's graceful stop
+    (Ctrl-C, SIGTERM) can leave the last one untold: a trial whose final epoch was logged just
+    as the stop came ends, after ``--resume``, with that epoch in its logs but not in the study
+    (or told as pruned at the epoch before). The logs are what happened.
+    """
+    study = experiment.study
+    if study is None or metric not in experiment.epochs:
+        return 0
+    ends = {FINISHED: TrialState.COMPLETE, STOPPED: TrialState.PRUNED, FAILED: TrialState.FAIL}
+    ends[RUNNING] = TrialState.RUNNING
+    state_of = dict(zip(experiment.trials["Name"], experiment.trials["State"], strict=True))
+    logged = {}
+    for name, epochs in experiment.epochs.groupby("Name"):
+        values = pd.to_numeric(epochs[metric], errors="coerce")
+        steps = epochs["training_iteration"].astype(int)
+        logged[name] = {
+            s: float(v) for s, v in zip(steps, values, strict=True) if math.isfinite(v)
+        }
+    trials, mended = study.get_trials(deepcopy=False), 0
+    for i, trial in enumerate(trials):
+        name = f"trial_{trial.user_attrs.get(TUNE_TRIAL_ID)}"
+        state, values = ends.get(state_of.get(name)), logged.get(name)
+        if state is None or not values:
+            continue
+        value = values[max(values)] if state == TrialState.COMPLETE else None
+        if (state, values, value) != (trial.state, trial.intermediate_values, trial.value):
+            trials[i] = optuna.trial.create_trial(
+                state=state,
+                value=value,
+                params=trial.params,
+                distributions=trial.distributions,
+                user_attrs=trial.user_attrs,
+                system_attrs=trial.system_attrs,
+                intermediate_values=values,
+            )
+            mended += 1
+    if mended:
+        rewrite(journal, study, trials)
+    return mended
 
 
 def reopened(trial: FrozenTrial) -> FrozenTrial:

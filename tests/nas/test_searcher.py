@@ -163,3 +163,42 @@ def test_a_restored_searcher_settles_the_trials_a_kill_left_between_snapshot_and
     assert trained[0].intermediate_values == {1: 0.2, 3: 0.4}  # epoch 3: before the kill
     assert trained[1].value == 0.3  # lost and orphan count nowhere; nothing is told twice
     assert len(study.trials) == len(trained) + restored.rejected
+
+
+def test_at_the_end_of_a_run_the_study_holds_the_epochs_the_logs_hold(tmp_path):
+    """A graceful stop can leave a trial's last epoch logged but untold to the searcher (or told
+    as pruned at the epoch before): the end of the run sets the study to the logs."""
+    import pandas as pd
+
+    from experiment.results import Experiment
+    from nas.searcher import agree_with_the_logs
+
+    journal = str(tmp_path / "study.journal")
+    searcher = FeasibleSearch(SPACE, "tpe", seed=1, max_epochs=2, journal=journal, name="s")
+    for trial, first in {"a": 0.2, "b": 0.3, "c": 0.1}.items():
+        searcher.suggest(trial)
+        searcher.on_trial_result(trial, {"val_acc": first, "training_iteration": 1})
+    searcher.on_trial_complete("a", {"val_acc": 0.2, "training_iteration": 1})  # at the stop
+    searcher.on_trial_complete("b", {"val_acc": 0.5, "training_iteration": 2})  # told all
+    logs = [("a", 1, 0.2), ("a", 2, 0.4), ("b", 1, 0.3), ("b", 2, 0.5), ("c", 1, 0.1)]
+    logs.append(("c", 2, 0.15))  # c: epoch 2 logged, the stop came before it was told
+    epochs = pd.DataFrame(logs, columns=["Name", "training_iteration", "val_acc"])
+    epochs["Name"] = "trial_" + epochs["Name"]
+    trials = pd.DataFrame({"Name": ["trial_a", "trial_b", "trial_c"], "State": ["finished"] * 3})
+    experiment = Experiment(str(tmp_path), {}, epochs, trials, study=stored_study(journal))
+
+    assert agree_with_the_logs(experiment, journal, "val_acc") == 2
+    study = stored_study(journal)  # as Optuna's tools open it
+    by_trial = {
+        t.user_attrs["tune_trial_id"]: t for t in study.trials if "rejected" not in t.user_attrs
+    }
+    assert {k: (t.state.name, t.intermediate_values, t.value) for k, t in by_trial.items()} == {
+        "a": ("COMPLETE", {1: 0.2, 2: 0.4}, 0.4),
+        "b": ("COMPLETE", {1: 0.3, 2: 0.5}, 0.5),
+        "c": ("COMPLETE", {1: 0.1, 2: 0.15}, 0.15),
+    }
+    assert [t.number for t in study.trials] == list(range(len(study.trials)))
+    before = {t.number: t.system_attrs for t in searcher.study.trials}  # constraints
+    assert {t.number: t.system_attrs for t in study.trials} == before
+    experiment.study = study
+    assert agree_with_the_logs(experiment, journal, "val_acc") == 0  # nothing left to mend
