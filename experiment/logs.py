@@ -30,15 +30,24 @@ class LogsFromCheckpoint(tune.Callback):
         # Where the trial goes on from (trainables.trainable, in the worker, after this).
         restored = restore_point(trial.storage.storage_filesystem, trial.path)
         epochs = restored[0] if restored else 0
-        # The storage copy (a new driver's loggers download it) and the driver's own staging copy.
-        # The storage copy is replaced whole; the staging copy in place, since Tune's loggers
-        # may still hold it open (a trial retried by the same driver) and append to it.
-        for fs, folder, write in (
+        # The storage copy and the driver's own staging copy, which Tune's loggers append to.
+        # Both get the longer of the two cut back: a new driver's loggers download the storage
+        # copy only where Tune's last snapshot named a checkpoint of the trial, so after a kill
+        # before that snapshot the staging copy would start empty and, uploaded, replace the
+        # epochs before the restore point. The storage copy is replaced whole; the staging copy
+        # in place, since Tune's loggers may still hold it open (a trial retried by the same
+        # driver) and append to it.
+        copies = (
             (trial.storage.storage_filesystem, trial.path, write_whole),
             (pafs.LocalFileSystem(), trial.local_path, overwrite),
-        ):
-            cut(fs, f"{folder}/{RESULTS}", epochs, results_up_to, write)
-            cut(fs, f"{folder}/{PROGRESS}", epochs, progress_up_to, write)
+        )
+        for name, keep in ((RESULTS, results_up_to), (PROGRESS, progress_up_to)):
+            texts = [read(fs, f"{folder}/{name}") for fs, folder, _ in copies]
+            whole = max((keep(text, epochs) for text in texts), key=lambda text: text.count("\n"))
+            for (fs, folder, write), text in zip(copies, texts, strict=True):
+                if text != whole:
+                    fs.create_dir(folder, recursive=True)
+                    write(fs, f"{folder}/{name}", whole.encode())
 
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
         """The trial's result.json, with this checkpoint's epoch, into the storage now: Tune
@@ -49,15 +58,12 @@ class LogsFromCheckpoint(tune.Callback):
         write_whole(trial.storage.storage_filesystem, f"{trial.path}/{RESULTS}", results)
 
 
-def cut(fs: pafs.FileSystem, path: str, epochs: int, keep, write) -> None:
-    """Rewrite the file at ``path`` with what ``keep`` keeps of it, if that is less."""
+def read(fs: pafs.FileSystem, path: str) -> str:
+    """The text of the file at ``path``; empty where there is none."""
     if fs.get_file_info(path).type != pafs.FileType.File:
-        return
+        return ""
     with fs.open_input_stream(path) as f:
-        text = f.read().decode()
-    kept = keep(text, epochs)
-    if kept != text:
-        write(fs, path, kept.encode())
+        return f.read().decode(errors="replace")
 
 
 def overwrite(fs: pafs.FileSystem, path: str, data: bytes) -> None:

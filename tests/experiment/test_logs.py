@@ -22,6 +22,37 @@ def test_results_are_cut_back_to_the_checkpoint_and_a_half_line_goes():
     assert results_up_to(RESULTS, 0) == ""
 
 
+def test_a_new_driver_starts_from_the_stored_logs_up_to_the_restore_point(tmp_path):
+    """Killed after a checkpoint's result reached the storage but before Tune's snapshot named
+    the checkpoint: Tune's loggers start from an empty staging copy (they download the stored
+    one only for a checkpoint the snapshot names), which would replace the stored epochs."""
+    from types import SimpleNamespace
+
+    import pyarrow.fs as pafs
+
+    from experiment.logs import LogsFromCheckpoint
+    from trainables.checkpoints import MANIFEST
+
+    stored, staged = tmp_path / "storage" / "trial_a", tmp_path / "staging" / "trial_a"
+    checkpoint = stored / "checkpoint_000000"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "model.pt").write_bytes(b"12345")
+    (checkpoint / MANIFEST).write_text(json.dumps({"epoch": 1, "files": {"model.pt": 5}}))
+    (stored / "result.json").write_text(RESULTS)  # epoch 2's line, but no checkpoint of it
+    (stored / "progress.csv").write_text("training_iteration,val_acc\n1,0.1\n2,0.2\n")
+    storage = SimpleNamespace(storage_filesystem=pafs.LocalFileSystem())
+    trial = SimpleNamespace(storage=storage, path=str(stored), local_path=str(staged))
+
+    LogsFromCheckpoint().on_trial_start(0, [], trial)
+    first = RESULTS.splitlines(keepends=True)[0]
+    for folder in (stored, staged):  # the trial goes on from epoch 1 in both copies
+        assert (folder / "result.json").read_text() == first
+        assert (folder / "progress.csv").read_text() == "training_iteration,val_acc\n1,0.1\n"
+    (staged / "result.json").write_text(RESULTS)  # a retry's replayed epoch 2, not checkpointed
+    LogsFromCheckpoint().on_trial_start(0, [], trial)
+    assert (staged / "result.json").read_text() == (stored / "result.json").read_text() == first
+
+
 def test_progress_keeps_its_header_and_the_rows_up_to_the_checkpoint():
     progress = 'training_iteration,config/name\r\n1,"a,b"\r\n2,c\r\n3,d\r\n4,'
     assert progress_up_to(progress, 2) == 'training_iteration,config/name\r\n1,"a,b"\r\n2,c\r\n'
