@@ -11,6 +11,7 @@ import json
 import pytest
 import torch
 
+from search_spaces.hw2p2_resnet import SEED
 from trainables.data import DataError
 from trainables.data.augment import ChannelStats
 from trainables.data.hw2p2 import validate_layout
@@ -83,29 +84,31 @@ def test_a_layout_may_label_unknowns_no_one_but_no_other_stranger(tmp_path):
         validate_layout(faces)
 
 
+# A small network of the face space: verification, not ResNet-50, is under test.
+SMALL = {**SEED, **{f"blocks_{i}": 1 for i in range(4)}, "width": 16, "expansion": 2}
+
+
 def one_epoch_trial(faces, tmp_path):
-    """The face seed network trained one epoch at 32 px on ``faces``: (run, trial, report)."""
+    """``SMALL`` trained one epoch at 32 px on ``faces``: (run, trial, report)."""
     from nas.config import RunConfig
-    from search_spaces.hw2p2_resnet import SEED
     from trainables.trial import Trial, TrialJob
 
     run = RunConfig(
         space="hw2p2_resnet", name="x", storage=str(tmp_path), data_dir=str(faces),
         num_samples=1, max_epochs=1, grace_period=1, reduction_factor=2, input_size=32,
     )  # fmt: skip
-    trial = Trial({**SEED, "seed": 0}, TrialJob(run.search_space(num_classes=6), run))
+    trial = Trial({**SMALL, "seed": 0}, TrialJob(run.search_space(num_classes=6), run))
     (report,) = trial.epochs()
     return run, trial, report
 
 
 def experiment_of(report, run, tmp_path) -> str:
     """An experiment folder holding one trial (``report``: its one epoch), as nas.run writes."""
-    from search_spaces.hw2p2_resnet import SEED
 
     experiment = tmp_path / "experiment"
     report.save(experiment / "trial_a" / "checkpoint_000000")
     result = {**report.metrics, "trial_id": "a", "training_iteration": 1, "time_total_s": 1.0}
-    result |= {"timestamp": 0, "config": {**SEED, "seed": 0}}
+    result |= {"timestamp": 0, "config": {**SMALL, "seed": 0}}
     (experiment / "trial_a" / "result.json").write_text(json.dumps(result) + "\n")
     record = {"space": "hw2p2_resnet", "options": dataclasses.asdict(run)}
     record["plan"] = {"num_classes": 6}
