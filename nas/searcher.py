@@ -21,6 +21,7 @@ import json
 import math
 import os
 import pickle
+from datetime import datetime
 from pathlib import Path
 
 import optuna
@@ -306,8 +307,10 @@ def rewrite(journal: str, study: optuna.Study, trials: list[FrozenTrial]) -> Non
 def agree_with_the_logs(experiment: Experiment, journal: str, metric: str) -> int:
     """Make the study hold what the trials logged, at the end of a run: each trial's metric at
     every epoch in its ``result.json`` and the end the reports show (finished: complete at its
-    last epoch's value; stopped early: pruned; failed; unfinished: running). Returns the trials
-    mended (the journal is rewritten whole where any).
+    last epoch's value; stopped early: pruned there, as Optuna keeps it; unfinished: running;
+    failed: failed, unless the study has it ended otherwise, as a trial whose loss went NaN is
+    told at its score of 0 so that the searcher learns the region is bad). Returns the trials
+    mended (the journal is rewritten whole where any; each trial keeps its times).
 
     The searcher is told a trial's epochs as Tune hands them over, and Tune's graceful stop
     (Ctrl-C, SIGTERM) can leave the last one untold: a trial whose final epoch was logged just
@@ -330,19 +333,28 @@ def agree_with_the_logs(experiment: Experiment, journal: str, metric: str) -> in
     trials, mended = study.get_trials(deepcopy=False), 0
     for i, trial in enumerate(trials):
         name = f"trial_{trial.user_attrs.get(TUNE_TRIAL_ID)}"
-        state, values = ends.get(state_of.get(name)), logged.get(name)
-        if state is None or not values:
+        state, values = ends.get(state_of.get(name)), logged.get(name, {})
+        if state == TrialState.FAIL and trial.state.is_finished():
+            state = trial.state
+        if state is None or (state == TrialState.COMPLETE and not values):
             continue
-        value = values[max(values)] if state == TrialState.COMPLETE else None
+        ended = state in (TrialState.COMPLETE, TrialState.PRUNED) and values
+        value = values[max(values)] if ended else None
         if (state, values, value) != (trial.state, trial.intermediate_values, trial.value):
-            trials[i] = optuna.trial.create_trial(
+            trials[i] = FrozenTrial(
+                number=trial.number,
                 state=state,
                 value=value,
+                datetime_start=trial.datetime_start,
+                datetime_complete=None
+                if state == TrialState.RUNNING
+                else trial.datetime_complete or datetime.now(),
                 params=trial.params,
                 distributions=trial.distributions,
                 user_attrs=trial.user_attrs,
                 system_attrs=trial.system_attrs,
                 intermediate_values=values,
+                trial_id=-1,  # the storage numbers it, as in optuna.trial.create_trial
             )
             mended += 1
     if mended:

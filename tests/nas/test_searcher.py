@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import random
 
+from experiment.results import FAILED, FINISHED, STOPPED
 from nas.searcher import FeasibleSearch, trial_seed
 from search_spaces.cifar_lt200k import SPACE
 from search_spaces.rules import check
@@ -167,7 +168,8 @@ def test_a_restored_searcher_settles_the_trials_a_kill_left_between_snapshot_and
 
 def test_at_the_end_of_a_run_the_study_holds_the_epochs_the_logs_hold(tmp_path):
     """A graceful stop can leave a trial's last epoch logged but untold to the searcher (or told
-    as pruned at the epoch before): the end of the run sets the study to the logs."""
+    as pruned at the epoch before): the end of the run sets the study to the logs. Trials told
+    right stay as they are: one ASHA stopped, one whose loss went NaN (told at its score 0)."""
     import pandas as pd
 
     from experiment.results import Experiment
@@ -175,19 +177,27 @@ def test_at_the_end_of_a_run_the_study_holds_the_epochs_the_logs_hold(tmp_path):
 
     journal = str(tmp_path / "study.journal")
     searcher = FeasibleSearch(SPACE, "tpe", seed=1, max_epochs=2, journal=journal, name="s")
-    for trial, first in {"a": 0.2, "b": 0.3, "c": 0.1}.items():
+    firsts = {"a": 0.2, "b": 0.3, "c": 0.1, "d": 0.05, "e": 0.0}
+    for trial, first in firsts.items():
         searcher.suggest(trial)
         searcher.on_trial_result(trial, {"val_acc": first, "training_iteration": 1})
+    searcher.suggest("f")  # failed before its first epoch was logged
     searcher.on_trial_complete("a", {"val_acc": 0.2, "training_iteration": 1})  # at the stop
     searcher.on_trial_complete("b", {"val_acc": 0.5, "training_iteration": 2})  # told all
+    for trial in ("d", "e"):  # stopped by ASHA; NaN loss, scored 0
+        searcher.on_trial_complete(trial, {"val_acc": firsts[trial], "training_iteration": 1})
     logs = [("a", 1, 0.2), ("a", 2, 0.4), ("b", 1, 0.3), ("b", 2, 0.5), ("c", 1, 0.1)]
     logs.append(("c", 2, 0.15))  # c: epoch 2 logged, the stop came before it was told
+    logs += [("d", 1, 0.05), ("e", 1, 0.0)]
     epochs = pd.DataFrame(logs, columns=["Name", "training_iteration", "val_acc"])
     epochs["Name"] = "trial_" + epochs["Name"]
-    trials = pd.DataFrame({"Name": ["trial_a", "trial_b", "trial_c"], "State": ["finished"] * 3})
+    states = {"a": FINISHED, "b": FINISHED, "c": FINISHED, "d": STOPPED, "e": FAILED}
+    states["f"] = FAILED
+    trials = pd.DataFrame({"Name": [f"trial_{t}" for t in states], "State": states.values()})
     experiment = Experiment(str(tmp_path), {}, epochs, trials, study=stored_study(journal))
+    started = {t.number: t.datetime_start for t in searcher.study.trials}
 
-    assert agree_with_the_logs(experiment, journal, "val_acc") == 2
+    assert agree_with_the_logs(experiment, journal, "val_acc") == 3
     study = stored_study(journal)  # as Optuna's tools open it
     by_trial = {
         t.user_attrs["tune_trial_id"]: t for t in study.trials if "rejected" not in t.user_attrs
@@ -196,7 +206,11 @@ def test_at_the_end_of_a_run_the_study_holds_the_epochs_the_logs_hold(tmp_path):
         "a": ("COMPLETE", {1: 0.2, 2: 0.4}, 0.4),
         "b": ("COMPLETE", {1: 0.3, 2: 0.5}, 0.5),
         "c": ("COMPLETE", {1: 0.1, 2: 0.15}, 0.15),
+        "d": ("PRUNED", {1: 0.05}, 0.05),
+        "e": ("PRUNED", {1: 0.0}, 0.0),
+        "f": ("FAIL", {}, None),
     }
+    assert {t.number: t.datetime_start for t in study.trials} == started
     assert [t.number for t in study.trials] == list(range(len(study.trials)))
     before = {t.number: t.system_attrs for t in searcher.study.trials}  # constraints
     assert {t.number: t.system_attrs for t in study.trials} == before
