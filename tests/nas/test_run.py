@@ -151,6 +151,7 @@ def test_end_to_end_search(smoke_experiment):
     for path in summary["reports"]:
         assert path in done.stdout and (experiment / "reports" / path.rsplit("/", 1)[1]).exists()
     assert_study_matches_the_trials(experiment)
+    assert "untold to the searcher" not in done.stdout  # told as it ran: nothing to mend
     assert summary["importance"]["top"] in done.stdout  # 6 trials: too few, and it says so
     assert summary["importance"]["top"].startswith("No importance yet: 6 trials at most")
     # The console: Ray's status table is gone; the last progress line counts what the summary
