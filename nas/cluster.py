@@ -14,6 +14,7 @@ from pathlib import Path
 from nas import interrupts
 from nas.config import RunConfig, UsageError
 from nas.plan import Plan
+from nas.ray_compat import session_folder
 from trainables.device import trials_per_gpu
 
 
@@ -65,17 +66,23 @@ def quiet_token_notice() -> None:
     )
 
 
-def check_ray_home() -> None:
-    """Raise UsageError where Ray could not keep its files in ``~/.ray`` (``ray.init`` writes
-    its auth token there, and fails with a traceback where HOME is not writable)."""
-    folder = Path.home() / ".ray"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UsageError(
-            f"Ray keeps its files in {folder}, which cannot be created ({e.strerror}): set HOME "
-            "to a writable folder."
-        ) from None
+def check_ray_folders(local: bool = True) -> None:
+    """Raise UsageError where Ray could not keep its files: ``~/.ray`` (``ray.init`` writes its
+    auth token there) and, for a ``local`` instance, its session folder under $TMPDIR
+    (``ray.init`` fails with a traceback where either cannot be written)."""
+    folders = [(Path.home() / ".ray", "set HOME to a writable folder")]
+    if local:
+        folders.append((Path(session_folder()), "set TMPDIR (or RAY_TMPDIR) to a writable folder"))
+    for folder, fix in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            problem = f"cannot be created ({e.strerror})"
+        else:
+            if os.access(folder, os.W_OK | os.X_OK):
+                continue
+            problem = "cannot be written"
+        raise UsageError(f"Ray keeps its files in {folder}, which {problem}: {fix}.")
 
 
 def with_resources(config: RunConfig, plan: Plan) -> Plan:

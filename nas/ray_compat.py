@@ -6,6 +6,9 @@ relies on, so a Ray upgrade that changes one fails there first, not in a search.
   so ``nas.faults`` wraps that method.
 - ``asha_metric``, ``asha_time``, ``take_back_stop``: ``nas.rungs.FairASHA`` feeds ASHA each
   trial's best metric so far (in ASHA's sign) and overrules a stop of the baseline.
+- ``session_folder``: where a local Ray instance keeps its session files ($RAY_TMPDIR, else
+  $TMPDIR, else /tmp; ``nas.cluster.check_ray_folders`` checks it before Ray starts, which would
+  fail there with a traceback).
 - ``recount_generator``: the search generator's snapshot (``search_gen_state-*.json``) keeps
   how many trials it made and which ones its concurrency limiter waits for; ``nas.resume``
   sets both from the trial list of the snapshot it resumes from.
@@ -60,3 +63,10 @@ def recount_generator(state: dict, made: int, unfinished: set[str]) -> bool:
     if limiter:
         limiter["live_trials"], limiter["num_unfinished_live_trials"] = unfinished, len(unfinished)
     return True
+
+
+def session_folder() -> str:
+    """The folder a local Ray instance started now keeps its session files in."""
+    from ray._common.utils import get_default_ray_temp_dir
+
+    return get_default_ray_temp_dir()

@@ -30,7 +30,7 @@ from experiment.summary import read_summary, write_summary
 from nas import interrupts
 from nas.candidates import default_epochs, mid_cycle, pick_candidates
 from nas.cli import MISTAKES, said
-from nas.cluster import check_ray_home
+from nas.cluster import check_ray_folders
 from nas.config import (
     REFIT_SEEDS,
     REFIT_TOP,
@@ -124,7 +124,7 @@ def refit(search: RunConfig, resume: bool, command: str = "nas.refit") -> dict:
 
     experiment, space = search.experiment_dir, space_named(search.space)
     DriverLock(experiment, search.name).check()  # a search still running has no final ranking
-    check_ray_home()
+    check_ray_folders(local=search.address is None)
     record = read_record(experiment)
     check_space_unchanged(
         search.name, record, space, "restore that file to refit this search, or search again"

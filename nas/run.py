@@ -23,7 +23,7 @@ from experiment.record import read_record
 from experiment.summary import read_summary, write_summary
 from nas import interrupts
 from nas.cli import MISTAKES, said
-from nas.cluster import check_ray_home
+from nas.cluster import check_ray_folders
 from nas.config import RunConfig, UsageError, add_flags, check_name, space_named
 from nas.driver import Drive, drive
 from nas.plan import Plan
@@ -145,7 +145,7 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
         )
     lock = DriverLock(experiment, config.name)
     lock.check()  # before Ray starts; taken just before the run record is written
-    check_ray_home()
+    check_ray_folders(local=config.address is None)
     num_classes, found = get_task(space.task).check(config.data_dir)  # before Ray starts
     print(found, flush=True)
     plan, why = plan_search(config, space, num_classes)

@@ -282,3 +282,18 @@ def test_a_home_ray_cannot_write_to_is_one_sentence(
         "created (Not a directory): set HOME to a writable folder.\n"
     )
     assert not (tmp_path / "store" / "h" / "run.json").exists()
+
+
+def test_a_tmpdir_ray_cannot_write_to_is_one_sentence(
+    synthetic_cifar, tmp_path, monkeypatch, capsys
+):
+    (tmp_path / "file").write_text("")
+    monkeypatch.delenv("RAY_TMPDIR", raising=False)
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "file"))  # a file: even root cannot write there
+    args = ["--space", "cifar_lt200k", "--data-dir", str(synthetic_cifar)]
+    assert run([*args, "--storage", str(tmp_path / "store"), "--name", "t"]) == 2
+    assert capsys.readouterr().err == (
+        f"nas.run: error: Ray keeps its files in {tmp_path}/file/ray, which cannot be created "
+        "(Not a directory): set TMPDIR (or RAY_TMPDIR) to a writable folder.\n"
+    )
+    assert not (tmp_path / "store" / "t" / "run.json").exists()

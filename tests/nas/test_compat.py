@@ -20,6 +20,7 @@ from nas.ray_compat import (
     asha_metric,
     asha_time,
     recount_generator,
+    session_folder,
     take_back_stop,
     wrap_trial_errors,
 )
@@ -99,3 +100,14 @@ def test_a_recounted_generator_state_is_what_tune_restores(tmp_path):
     assert restored.get_state()["counter"] == 3
     assert restored.searcher.get_state()["live_trials"] == {"b"}
     assert restored.searcher.get_state()["num_unfinished_live_trials"] == 1
+
+
+def test_a_local_ray_keeps_its_session_files_under_ray_tmpdir_else_tmpdir(monkeypatch):
+    monkeypatch.delenv("RAY_TMPDIR", raising=False)
+    monkeypatch.setenv("TMPDIR", "/somewhere")
+    assert session_folder() == "/somewhere/ray"
+    monkeypatch.setenv("RAY_TMPDIR", "/elsewhere")
+    assert session_folder() == "/elsewhere/ray"
+    monkeypatch.delenv("RAY_TMPDIR")
+    monkeypatch.delenv("TMPDIR")
+    assert session_folder() == "/tmp/ray"
