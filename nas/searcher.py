@@ -341,14 +341,13 @@ def agree_with_the_logs(experiment: Experiment, journal: str, metric: str) -> in
         ended = state in (TrialState.COMPLETE, TrialState.PRUNED) and values
         value = values[max(values)] if ended else None
         if (state, values, value) != (trial.state, trial.intermediate_values, trial.value):
+            running = state == TrialState.RUNNING
             trials[i] = FrozenTrial(
                 number=trial.number,
                 state=state,
                 value=value,
                 datetime_start=trial.datetime_start,
-                datetime_complete=None
-                if state == TrialState.RUNNING
-                else trial.datetime_complete or datetime.now(),
+                datetime_complete=None if running else trial.datetime_complete or datetime.now(),
                 params=trial.params,
                 distributions=trial.distributions,
                 user_attrs=trial.user_attrs,
