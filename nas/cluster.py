@@ -85,14 +85,15 @@ def check_ray_folders(local: bool = True) -> None:
         raise UsageError(f"Ray keeps its files in {folder}, which {problem}: {fix}.")
 
 
-def with_resources(config: RunConfig, plan: Plan) -> Plan:
-    """``plan`` with the GPUs per trial and the trials at once this cluster gives ``config``."""
+def with_resources(config: RunConfig, plan: Plan, gpu_share: float) -> Plan:
+    """``plan`` with the GPUs per trial and the trials at once this cluster gives ``config``;
+    ``gpu_share``: the space's GPUs per trial where --gpus-per-trial is not given."""
     import ray
 
     resources = ray.cluster_resources()
     gpus = config.gpus_per_trial
     if gpus is None:
-        gpus = 1.0 if resources.get("GPU", 0) > 0 else 0.0
+        gpus = gpu_share if resources.get("GPU", 0) > 0 else 0.0
     nodes = [node["Resources"] for node in ray.nodes() if node["Alive"]]
     fit = trials_that_fit(nodes, config.cpus_per_trial, gpus)
     if fit < 1:

@@ -101,7 +101,7 @@ class RunConfig:
     num_cpus: int | None = flag(None, "CPUs of the local Ray instance (default: all)")
     cpus_per_trial: float = flag(1.0, "CPUs each trial reserves")
     gpus_per_trial: float | None = flag(
-        None, "GPUs per trial, fractions allowed (default: 1 if the cluster has GPUs)"
+        None, "GPUs per trial, fractions allowed (default: the space's share; 0 without GPUs)"
     )
     max_concurrent: int | None = flag(None, "trials at once (default: all that fit)")
     max_failures: int = flag(0, "retries of a failed trial")

@@ -59,7 +59,7 @@ def drive(
     start = time.monotonic()
     if not ray.is_initialized():
         start_ray(run)
-    plan = with_resources(run, plan)
+    plan = with_resources(run, plan, space.gpu_share)
     for node, line in prepare_other_nodes(space, run).items():
         print(f"on node {node}: {line}", flush=True)
     with lock:  # released at the end, on an error and after Ctrl-C; stale after a kill

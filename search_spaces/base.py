@@ -46,6 +46,9 @@ class SearchSpace:
     input_sizes: tuple[int, ...] = ()  # what ``sample`` draws as input_size, where it is searched
     # epochs of the full training recipe: what ``nas.refit`` trains the winners for by default
     refit_epochs: int = 30
+    # a trial's share of a GPU where the cluster has GPUs and --gpus-per-trial is not given: a
+    # small network leaves a GPU mostly idle, so several trials share one (nas.check measures it)
+    gpu_share: float = 1.0
     # kind -> knob names (a name ending in "_" is a prefix): local moves of the searchers pick
     # a kind first, then one or two of its knobs (nas.samplers.local_move)
     kinds: Mapping[str, tuple[str, ...]] = field(default_factory=dict)

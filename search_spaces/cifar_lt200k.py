@@ -106,6 +106,9 @@ SPACE = SearchSpace(
     ),
     asha=AshaDefaults(num_samples=32, max_epochs=30, grace_period=3, reduction_factor=3),
     refit_epochs=30,  # the seed's recipe: three 10-epoch cosine cycles
+    # four seed-network trials on one GPU train 4.86x the images of one alone on an H100 and
+    # 4.32x on an H200 (nas.check, docs/benchmarks.md)
+    gpu_share=0.25,
     kinds={
         "architecture": ARCHITECTURE,
         "optimiser": ("lr", "weight_decay"),

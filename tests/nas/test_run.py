@@ -7,9 +7,12 @@ import pandas as pd
 import pytest
 
 from experiment.results import load_experiment
-from nas.cluster import trials_that_fit
+from nas.cluster import trials_that_fit, with_resources
+from nas.config import RunConfig
+from nas.plan import Plan
 from nas.run import main
 from reports.tables import best_trial
+from search_spaces import get_space
 from tests.conftest import assert_study_matches_the_trials, run_module
 from trainables.data import cifar10
 from trainables.data.synthetic import write_synthetic_hw2p2
@@ -94,6 +97,26 @@ def test_invalid_options_give_one_sentence(flags, message, capsys):
 def test_trials_that_fit_count_per_node_and_gpu(nodes, cpus_per_trial, gpus_per_trial, fit):
     resources = [{"CPU": float(cpus), "GPU": float(gpus)} for cpus, gpus in nodes]
     assert trials_that_fit(resources, cpus_per_trial, gpus_per_trial) == fit
+
+
+@pytest.mark.parametrize(
+    "space, gpus, asked, share, at_once",
+    [
+        ("cifar_lt200k", 1, None, 0.25, 4),  # the small network shares a GPU by default
+        ("hw2p2_resnet", 1, None, 1.0, 1),
+        ("cifar_lt200k", 1, 1.0, 1.0, 1),  # --gpus-per-trial wins
+        ("cifar_lt200k", 0, None, 0.0, 16),  # no GPU: CPU trials
+    ],
+)
+def test_a_trial_takes_its_space_s_share_of_a_gpu(monkeypatch, space, gpus, asked, share, at_once):
+    import ray
+
+    node = {"CPU": 16.0, "GPU": float(gpus)}
+    monkeypatch.setattr(ray, "cluster_resources", lambda: node)
+    monkeypatch.setattr(ray, "nodes", lambda: [{"Alive": True, "Resources": node}])
+    run = RunConfig(space=space, gpus_per_trial=asked)
+    plan = with_resources(run, Plan(10, grace_period=1, rungs=(1,)), get_space(space).gpu_share)
+    assert (plan.gpus_per_trial, plan.max_concurrent) == (share, at_once)
 
 
 def test_missing_data_offline_is_one_sentence(tmp_path, monkeypatch, capsys):
