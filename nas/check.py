@@ -1,4 +1,4 @@
-"""``python -m nas.check``: the device path end to end, in about two minutes.
+"""``python -m nas.check``: the device path end to end, in about three minutes.
 
 Runs on whatever the machine has (the GPU, else the CPU), on synthetic CIFAR-10 written in the
 real batch format, and prints one row per check:
@@ -42,7 +42,7 @@ from trainables.loop import Training
 from trainables.tasks import get_task
 from trainables.trial import Trial, TrialJob
 
-# Sizes per device: enough images that an epoch measures throughput, few enough for 2 minutes.
+# Sizes per device: enough images that an epoch measures throughput, few enough for a few minutes.
 SIZES = {
     "cuda": {
         "cifar_images": 8192,
