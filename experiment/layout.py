@@ -1,7 +1,8 @@
 """Every name of an experiment folder's layout, stated once. Paths are relative to the
 experiment folder (``EXPERIMENT/``) unless said; Tune's own snapshot files
 (``experiment_state-*.json``, ``searcher-state-*.pkl``, ``search_gen_state-*.json``) and a
-trial's ``result.json``/``progress.csv`` are named by Tune and read through its constants."""
+trial's ``result.json``/``progress.csv`` are named by Tune and read through its constants, but for
+TRIAL_RESULTS below."""
 
 RUN_RECORD = "run.json"  # the command, options, space, versions; written before any trial
 SUMMARY = "summary.json"  # the best trial, the counts, what mattered; the refit's results
@@ -12,5 +13,9 @@ NODE_LOST = "node_lost.jsonl"  # in a trial's folder: one line per loss of its w
 REPORTS = "reports"  # the folder of ablations.csv, nas.xlsx, report.html and the charts
 REFIT = "refit"  # the folder of the refit (nas.refit), an experiment of its own
 REFIT_RECORD = "refit.json"  # in REFIT: what was refit, how, and for which search
+# in a trial's folder: its epochs, one JSON line each; Tune's EXPR_RESULT_FILE, named here so
+# that readers of finished experiments (reports, nas.predict) need not import Ray (pinned in
+# tests/nas/test_compat.py)
+TRIAL_RESULTS = "result.json"
 ORPHANED = "orphaned"  # trials Tune never recorded, set aside on resume
 TORN = "torn snapshots"  # in ORPHANED: Tune snapshots a kill left incomplete

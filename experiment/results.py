@@ -20,7 +20,15 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
 from experiment import storage
-from experiment.layout import NODE_LOST, REFIT, REFIT_RECORD, REJECTED_LOG, RUN_RECORD, STUDY
+from experiment.layout import (
+    NODE_LOST,
+    REFIT,
+    REFIT_RECORD,
+    REJECTED_LOG,
+    RUN_RECORD,
+    STUDY,
+    TRIAL_RESULTS,
+)
 from experiment.record import RecordError, read_record
 from experiment.summary import read_summary
 
@@ -171,7 +179,7 @@ def epochs_table(location: str) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """
     rows, configs, problems = [], [], []
     for trial in storage.subfolders(location):
-        result_file = storage.join(trial, "result.json")
+        result_file = storage.join(trial, TRIAL_RESULTS)
         if not storage.exists(result_file):
             continue
         name = trial.rstrip("/").rsplit("/", 1)[-1]

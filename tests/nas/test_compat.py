@@ -111,3 +111,11 @@ def test_a_local_ray_keeps_its_session_files_under_ray_tmpdir_else_tmpdir(monkey
     monkeypatch.delenv("RAY_TMPDIR")
     monkeypatch.delenv("TMPDIR")
     assert session_folder() == "/tmp/ray"
+
+
+def test_the_layout_names_a_trial_s_results_as_tune_writes_them():
+    from ray.tune.result import EXPR_RESULT_FILE
+
+    from experiment.layout import TRIAL_RESULTS
+
+    assert TRIAL_RESULTS == EXPR_RESULT_FILE
