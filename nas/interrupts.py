@@ -8,13 +8,25 @@ Tune saves its state, and the command writes the reports of what ran, prints the
 resumes it and exits 143 (130 after Ctrl-C). A second SIGTERM or Ctrl-C stops at once
 (``KeyboardInterrupt``, which the commands catch: the experiment resumes from Tune's last
 snapshot).
+
+A SIGTERM to the whole process group (Slurm signals every process of a job; ``kill -- -PID``)
+stops the local Ray instance's own processes too (its log monitor at once, its GCS server and
+raylet after a while), and Tune's stop then waited 60 s for a GCS that was gone and ended in exit
+status 1. So a first SIGTERM first watches the local instance's processes for a moment: where one
+of them ends, the command stops at once, as after a kill (the experiment resumes from Tune's last
+snapshot), with the sentence that resumes it and exit status 143. (A watching thread would not
+do: the Ray calls of Tune's stop can hold the interpreter for that minute.)
 """
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
+import time
 
 received: list[int] = []  # the SIGTERMs this process has had
+stopping: list[tuple[str, str | None]] = [("nas", None)]  # the command, and what resumes it
 
 
 def on_sigterm() -> None:
@@ -22,11 +34,43 @@ def on_sigterm() -> None:
     signal.signal(signal.SIGTERM, _sigterm)
 
 
+def resumes_with(command: str, resume_command: str | None) -> None:
+    """Name the running command and the command line that continues it (None: none yet)."""
+    stopping[:] = [(command, resume_command)]
+
+
+def stopped_at_once(why: str = "") -> str:
+    """The sentence of a command stopped at once, with how to continue it."""
+    command, resume_command = stopping[0]
+    then = f"; continue with `{resume_command}`" if resume_command else ""
+    return f"{command}: stopped at once{why}{then}."
+
+
 def _sigterm(signum, frame) -> None:
+    from nas.ray_compat import local_ray_processes  # Ray is started: on_sigterm() comes after
+
     received.append(signum)
+    if len(received) == 1 and stopped_by_sigterm(local_ray_processes()):
+        sys.stdout.flush()
+        print(stopped_at_once(" (the SIGTERM reached Ray's own processes too)"), file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(exit_status())  # as a kill: Tune's stop would wait on a GCS that is gone
     if len(received) > 1 or signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         raise KeyboardInterrupt  # a second stop (Tune restores Python's own SIGINT handler)
     signal.raise_signal(signal.SIGINT)  # Tune's stop, as after Ctrl-C
+
+
+def stopped_by_sigterm(processes: list, within_s: float = 2.0, every_s: float = 0.05) -> bool:
+    """Whether one of ``processes`` (``Popen``) has ended by a SIGTERM, or does within
+    ``within_s`` (killed by it, or exited with its number as Ray's Python processes do)."""
+    deadline = time.monotonic() + within_s
+    while processes:
+        if any(process.poll() in (-signal.SIGTERM, signal.SIGTERM) for process in processes):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(every_s)
+    return False
 
 
 def exit_status() -> int:

@@ -12,6 +12,8 @@ relies on, so a Ray upgrade that changes one fails there first, not in a search.
 - ``recount_generator``: the search generator's snapshot (``search_gen_state-*.json``) keeps
   how many trials it made and which ones its concurrency limiter waits for; ``nas.resume``
   sets both from the trial list of the snapshot it resumes from.
+- ``local_ray_processes``: a SIGTERM to the driver's whole process group (Slurm's, or ``kill --
+  -PID``) stops Ray's own processes too; ``nas.interrupts`` watches them to stop at once then.
 """
 
 from __future__ import annotations
@@ -70,3 +72,14 @@ def session_folder() -> str:
     from ray._common.utils import get_default_ray_temp_dir
 
     return get_default_ray_temp_dir()
+
+
+def local_ray_processes() -> list:
+    """The processes (``subprocess.Popen``) of the local Ray instance this driver started: GCS
+    server, raylet, log monitor...; none where it joined a cluster (``--address``)."""
+    from ray._private import worker
+
+    node = worker._global_node
+    if node is None:
+        return []
+    return [info.process for infos in node.all_processes.values() for info in infos]

@@ -231,6 +231,8 @@ def summarize(experiment: str, search: RunConfig, wall: float) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    resume = shlex.join(["python", "-m", "nas.refit", args.experiment_dir, "--resume"])
+    interrupts.resumes_with("nas.refit", resume)
     try:
         search = config_of(args)
         with data_in_place(search) as search:
@@ -242,18 +244,13 @@ def main(argv: list[str] | None = None) -> int:
     except MISTAKES as e:
         return said("nas.refit", e, record_fix="restore it to refit")
     except KeyboardInterrupt:  # a second Ctrl-C or SIGTERM, or one before the refit ran
-        print(
-            f"nas.refit: stopped at once; continue with: "
-            f"`python -m nas.refit {args.experiment_dir} --resume`.",
-            file=sys.stderr,
-        )
+        print(interrupts.stopped_at_once(), file=sys.stderr)
         return interrupts.exit_status()
     except OSError as e:
         if not storage.is_full(e):
             raise
         print(
-            f"nas.refit: error: out of disk space ({e}): free space and continue with "
-            f"`python -m nas.refit {args.experiment_dir} --resume`.",
+            f"nas.refit: error: out of disk space ({e}): free space and continue with `{resume}`.",
             file=sys.stderr,
         )
         return 1

@@ -365,6 +365,7 @@ def print_summary(summary: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     config = None
+    interrupts.resumes_with("nas.run", None)
     try:
         args = parser().parse_args(argv)
         if args.list_spaces:
@@ -372,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name:16s} {space.description}")
             return 0
         config = config_of(args)
+        interrupts.resumes_with("nas.run", resume_command(config))
         if args.resume and (done := completed(config)):
             print(done)  # nothing is started, locked or written
             return 0
@@ -387,8 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     except MISTAKES as e:
         return said("nas.run", e, record_fix="restore it, or start a new --name")
     except KeyboardInterrupt:  # a second Ctrl-C or SIGTERM, or one before the search ran
-        then = f"; continue with `{resume_command(config)}`" if config else ""
-        print(f"nas.run: stopped at once{then}.", file=sys.stderr)
+        print(interrupts.stopped_at_once(), file=sys.stderr)
         return interrupts.exit_status()
     except OSError as e:
         if not storage.is_full(e):

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import subprocess
+import sys
 
 import optuna
 import ray.cloudpickle as cloudpickle
@@ -19,11 +22,13 @@ from nas.ray_compat import (
     LIMITER,
     asha_metric,
     asha_time,
+    local_ray_processes,
     recount_generator,
     session_folder,
     take_back_stop,
     wrap_trial_errors,
 )
+from tests.conftest import REPO
 
 
 def test_a_frozen_trial_is_written_through_the_journal(tmp_path):
@@ -119,3 +124,26 @@ def test_the_layout_names_a_trial_s_results_as_tune_writes_them():
     from experiment.layout import TRIAL_RESULTS
 
     assert TRIAL_RESULTS == EXPR_RESULT_FILE
+
+
+def test_a_local_ray_s_own_processes_are_its_driver_s_to_watch():
+    """``nas.interrupts`` polls them after a SIGTERM: the GCS server and raylet among them,
+    running until Ray is shut down; none before Ray starts."""
+    assert local_ray_processes() == []
+    script = """if True:
+        import os, ray
+        from nas.ray_compat import local_ray_processes
+        ray.init(address="local", num_cpus=1, include_dashboard=False, logging_level="ERROR")
+        processes = local_ray_processes()
+        print(sorted(os.path.basename(p.args[0]) for p in processes))
+        print([p.poll() for p in processes])
+        ray.shutdown()
+        print([p.poll() is None for p in processes])
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    names, running, after = map(ast.literal_eval, done.stdout.splitlines()[-3:])
+    assert {"gcs_server", "raylet"} <= set(names), names
+    assert running == [None] * len(names) and after == [False] * len(names)

@@ -9,6 +9,7 @@ import pickle
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pandas as pd
 import pytest
 
 from experiment.results import load_study
-from nas import interrupts
+from nas import interrupts, ray_compat
 from nas.config import RunConfig
 from nas.resume import ResumeRefused, resumed_config
 from nas.run import main
@@ -302,3 +303,44 @@ def test_a_first_sigterm_is_tunes_stop_and_a_second_stops_at_once(monkeypatch):
     finally:
         signal.signal(signal.SIGTERM, sigterm)
         signal.signal(signal.SIGINT, sigint)
+
+
+def test_a_sigterm_that_stopped_ray_s_own_processes_too_stops_at_once(monkeypatch, capsys):
+    """A SIGTERM to the whole process group (Slurm's) reaches Ray's processes too: one ended by
+    it (killed, or exited 15 as Ray's Python processes do), now or within a moment, and the
+    command exits 143 at once with the line that resumes it; a process that ended otherwise, or
+    none, and Tune's stop runs as after a SIGTERM to the driver alone."""
+
+    def ended(code: int) -> subprocess.Popen:
+        process = subprocess.Popen([sys.executable, "-c", f"raise SystemExit({code})"])
+        process.wait()
+        return process
+
+    running = subprocess.Popen(["sleep", "60"])
+    try:
+        crashed, killed = ended(1), subprocess.Popen(["sleep", "60"])
+        killed.terminate()
+        killed.wait()
+        assert not interrupts.stopped_by_sigterm([crashed, running], within_s=0.2)
+        assert interrupts.stopped_by_sigterm([running, killed], within_s=0)
+        assert interrupts.stopped_by_sigterm([crashed, ended(15)], within_s=0)
+        threading.Timer(0.3, running.terminate).start()
+        assert interrupts.stopped_by_sigterm([crashed, running], within_s=10)
+    finally:
+        running.kill()
+
+    def exit_at_once(code: int):
+        raise SystemExit(code)
+
+    monkeypatch.setattr(interrupts, "received", [])
+    monkeypatch.setattr(interrupts, "stopping", [])
+    monkeypatch.setattr(ray_compat, "local_ray_processes", lambda: [killed])
+    monkeypatch.setattr(os, "_exit", exit_at_once)
+    interrupts.resumes_with("nas.run", "python -m nas.run --storage s --name x --resume")
+    with pytest.raises(SystemExit) as stop:
+        interrupts._sigterm(signal.SIGTERM, None)
+    assert stop.value.code == 143
+    assert capsys.readouterr().err == (
+        "nas.run: stopped at once (the SIGTERM reached Ray's own processes too); continue with "
+        "`python -m nas.run --storage s --name x --resume`.\n"
+    )
