@@ -1,5 +1,6 @@
-"""Chaos: a search stopped five times, resumed after each, loses nothing: a SIGTERM to its whole
-process group (as Slurm stops a job), then SIGKILLs at four random moments."""
+"""Chaos: a search stopped four times, resumed after each, loses nothing: a SIGTERM to its whole
+process group (as Slurm stops a job), then SIGKILLs mid-checkpoint, at a random moment and while
+the reports are written."""
 
 from __future__ import annotations
 
@@ -71,12 +72,12 @@ def ended_by_sigterm(driver: subprocess.Popen, log: Path) -> tuple[int, str]:
 
 
 @pytest.mark.slow
-def test_five_stops_lose_nothing(tmp_path):
+def test_four_stops_lose_nothing(tmp_path):
     seed = int(os.environ.get("NAS_CHAOS_SEED", time.time_ns() % 10_000))
     rng = random.Random(seed)
     print(f"chaos seed {seed} (NAS_CHAOS_SEED={seed} repeats these kill moments)")
     experiment = tmp_path / "chaos"
-    moments = ["SIGTERM to the group", "random", "checkpoint write", "random", "reports"]
+    moments = ["SIGTERM to the group", "checkpoint write", "random", "reports"]
     finished: dict[str, str] = {}  # result.json of every trial that had all its epochs
     kills = []
     for moment in moments:
@@ -118,7 +119,7 @@ def test_five_stops_lose_nothing(tmp_path):
             if len(done) == EPOCHS:
                 text = (experiment / name / "result.json").read_text()
                 assert finished.setdefault(name, text) == text, f"{name} changed ({moment})"
-    assert kills[2]["half_written"], "the third stop came while a checkpoint was half written"
+    assert kills[1]["half_written"], "the second stop came while a checkpoint was half written"
 
     log = tmp_path / "last resume.log"
     with log.open("w") as out:
