@@ -51,9 +51,9 @@ def _sigterm(signum, frame) -> None:
 
     received.append(signum)
     if len(received) == 1 and stopped_by_sigterm(local_ray_processes()):
-        sys.stdout.flush()
-        print(stopped_at_once(" (the SIGTERM reached Ray's own processes too)"), file=sys.stderr)
-        sys.stderr.flush()
+        sys.stdout.flush()  # what the command printed comes first
+        said = stopped_at_once(" (the SIGTERM reached Ray's own processes too)")
+        print(said, file=sys.stderr, flush=True)
         os._exit(exit_status())  # as a kill: Tune's stop would wait on a GCS that is gone
     if len(received) > 1 or signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         raise KeyboardInterrupt  # a second stop (Tune restores Python's own SIGINT handler)
@@ -64,13 +64,11 @@ def stopped_by_sigterm(processes: list, within_s: float = 2.0, every_s: float = 
     """Whether one of ``processes`` (``Popen``) has ended by a SIGTERM, or does within
     ``within_s`` (killed by it, or exited with its number as Ray's Python processes do)."""
     deadline = time.monotonic() + within_s
-    while processes:
-        if any(process.poll() in (-signal.SIGTERM, signal.SIGTERM) for process in processes):
-            return True
-        if time.monotonic() > deadline:
+    while not any(process.poll() in (-signal.SIGTERM, signal.SIGTERM) for process in processes):
+        if not processes or time.monotonic() > deadline:
             return False
         time.sleep(every_s)
-    return False
+    return True
 
 
 def exit_status() -> int:
