@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from nas.config import RunConfig
+from driver.config import RunConfig
 from search_spaces.cifar_lt200k import SEED
 from trainables.data.synthetic import write_synthetic_cifar10
 from trainables.device import choose_device

@@ -115,7 +115,7 @@ def child_decode(root: str, size: int, workers: int) -> dict:
 def child_trial(root: str, size: int) -> dict:
     import torch
 
-    from nas.config import RunConfig
+    from driver.config import RunConfig
     from trainables.tasks import get_task
     from trainables.trial import Trial, TrialJob
 

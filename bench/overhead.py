@@ -26,8 +26,8 @@ os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 import torch  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
-from nas.config import RunConfig  # noqa: E402
-from nas.tuner import trainable_for  # noqa: E402
+from driver.config import RunConfig  # noqa: E402
+from driver.tuner import trainable_for  # noqa: E402
 from search_spaces.cifar_lt200k import SEED, SPACE  # noqa: E402
 from trainables.data.synthetic import write_synthetic_cifar10  # noqa: E402
 from trainables.device import Device  # noqa: E402

@@ -37,8 +37,8 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 sys.path.insert(0, str(REPO))
 
-from nas.config import RunConfig  # noqa: E402
-from nas.samplers import SAMPLERS  # noqa: E402
+from driver.config import RunConfig  # noqa: E402
+from searchers import SAMPLERS  # noqa: E402
 
 
 def search(storage: Path, name: str, args, seed: int, searcher: str) -> dict:

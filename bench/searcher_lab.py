@@ -42,9 +42,9 @@ import optuna
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from nas.searcher import FeasibleSearch  # noqa: E402
 from search_spaces.base import Config, SearchSpace  # noqa: E402
 from search_spaces.rules import Rules, check  # noqa: E402
+from searchers.feasible import FeasibleSearch  # noqa: E402
 from trainables.models.analysis import Analysis  # noqa: E402
 
 OPERATIONS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")

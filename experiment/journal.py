@@ -1,4 +1,5 @@
-"""The study journal (``STUDY``) mended before a resume opens it.
+"""The search's Optuna study in its journal file (``STUDY``): opened (``journal_storage``,
+``load_study``) and mended before a resume opens it (``mend``).
 
 Optuna's journal is one JSON operation a line. A kill mid-append leaves a last line without its
 newline, which the next append would run into; a bad disk leaves a garbage line anywhere. Optuna
@@ -6,7 +7,7 @@ stops at the first undecodable line with a traceback, so a resume would train no
 the study. Here such lines are left out (the damaged file is kept beside, nothing is lost), and
 where a left-out line created a trial, a bare trial takes its place so that every later line
 still names the trial it was written for; the searcher's settling then fails any such trial that
-Tune does not know (``nas.searcher``).
+Tune does not know (``searchers.feasible``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+
+import optuna
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
 
 from experiment import storage
 from experiment.layout import STUDY
@@ -66,3 +71,25 @@ def operation(line: bytes) -> dict | None:
     except (UnicodeDecodeError, ValueError):
         return None
     return op if isinstance(op, dict) and isinstance(op.get("op_code"), int) else None
+
+
+REJECTION = "rejected"  # the user attribute of a rejected candidate's trial in that study
+
+
+TUNE_TRIAL_ID = "tune_trial_id"  # the user attribute naming a started trial's Tune trial
+
+
+def journal_storage(path: str) -> JournalStorage:
+    """Optuna's journal file storage at the local ``path``."""
+    return JournalStorage(JournalFileBackend(path))
+
+
+def load_study(location: str) -> optuna.Study | None:
+    """The search's Optuna study from its journal (``STUDY``); None where there is none (a
+    refit, an experiment on a URI, one made before the study was kept)."""
+    path = storage.join(location, STUDY)
+    if storage.is_uri(path) or not storage.exists(path):
+        return None
+    journal = journal_storage(path)
+    (name,) = optuna.get_all_study_names(journal)  # one study, named after the experiment
+    return optuna.load_study(study_name=name, storage=journal)

@@ -79,8 +79,8 @@ def start_record(
     space_fingerprint: str,
 ) -> dict:
     """Write (or, on resume, extend) the experiment's run.json and return it. ``options``: the
-    run config as the user gave it (``nas.config.RunConfig``), which a resume is checked
-    against; ``plan``: what the driver derived from it (``nas.plan.Plan``: classes, first
+    run config as the user gave it (``driver.config.RunConfig``), which a resume is checked
+    against; ``plan``: what the driver derived from it (``driver.plan.Plan``: classes, first
     rung, resources), recorded once beside it."""
     path = storage.join(experiment, RUN_RECORD)
     command = shlex.join([Path(sys.executable).name, "-m", "nas.run", *sys.argv[1:]])

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from driver.config import RunConfig, UsageError
 from experiment.results import Experiment
-from nas.config import RunConfig, UsageError
+from reports.ranking import ranking, trial_config
 from reports.refit import PRESET
-from reports.tables import ranking, trial_config
 from search_spaces.base import Config, SearchSpace, is_preset
 
 

@@ -32,7 +32,7 @@ from unittest import mock
 
 import torch
 
-from nas.config import RunConfig
+from driver.config import RunConfig
 from search_spaces import get_space
 from trainables.checkpoints import load_checkpoint
 from trainables.data.images import normalize
@@ -141,7 +141,7 @@ def sharing(device: Device, data_dir: Path, storage: Path, trials: int) -> Row:
     import ray
     from ray import tune
 
-    from nas.tuner import trainable_for
+    from driver.tuner import trainable_for
 
     cpus = os.cpu_count() or 1
     train_images = get_task("cifar10").training_images(str(data_dir), RunConfig.val_fraction, None)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import sys
 
+from driver.config import UsageError
+from driver.resume import ResumeRefused
 from experiment.lock import ExperimentBusy
 from experiment.record import RecordError
 from experiment.results import NowhereToWrite
 from experiment.storage import Unreachable
-from nas.config import UsageError
-from nas.resume import ResumeRefused
 from trainables.data import DataError
 
 MISTAKES = (

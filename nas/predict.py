@@ -22,8 +22,8 @@ import torch
 from experiment import storage
 from experiment.record import RecordError, read_record
 from experiment.results import load_experiment
+from reports.ranking import best_trial, n_epochs
 from reports.refit import final_model, refit_tables
-from reports.tables import best_trial, n_epochs
 from search_spaces import SPACES
 from trainables.checkpoints import read_meta, spec_in
 from trainables.data import DataError

@@ -21,17 +21,9 @@ import dataclasses
 import shlex
 import sys
 
-from experiment import storage
-from experiment.layout import REFIT, RUN_RECORD
-from experiment.lock import DriverLock
-from experiment.record import read_record
-from experiment.results import FAILED, FINISHED, load_experiment
-from experiment.summary import read_summary, write_summary
-from nas import interrupts
-from nas.candidates import default_epochs, mid_cycle, pick_candidates
-from nas.cli import MISTAKES, said
-from nas.cluster import check_ray_folders
-from nas.config import (
+from driver import interrupts
+from driver.cluster import check_ray_folders
+from driver.config import (
     REFIT_SEEDS,
     REFIT_TOP,
     RunConfig,
@@ -40,8 +32,18 @@ from nas.config import (
     check_name,
     space_named,
 )
-from nas.driver import Drive, drive
-from nas.plan import Plan
+from driver.drive import Drive, drive
+from driver.plan import Plan
+from driver.resume import check_space_unchanged, resumed_config
+from experiment import storage
+from experiment.layout import REFIT, RUN_RECORD
+from experiment.lock import DriverLock
+from experiment.record import read_record
+from experiment.results import load_experiment
+from experiment.summary import read_summary, write_summary
+from experiment.trials import FAILED, FINISHED
+from nas.candidates import default_epochs, mid_cycle, pick_candidates
+from nas.cli import MISTAKES, said
 from nas.refit_record import (
     SETTINGS,
     check_refit_folder,
@@ -51,10 +53,9 @@ from nas.refit_record import (
     write_refit_record,
 )
 from nas.refit_table import print_refit
-from nas.resume import check_space_unchanged, resumed_config
 from nas.smoke import data_in_place
+from reports.ranking import n_epochs
 from reports.refit import final_model, refit_tables
-from reports.tables import n_epochs
 from trainables.tasks import get_task
 
 # The nas.run flags a refit takes too: where and how its trials run.
@@ -120,7 +121,7 @@ def refit(search: RunConfig, resume: bool, command: str = "nas.refit") -> dict:
     also written into the experiment's summary.json. Starts Ray unless the caller has.
     ``command``: the module run (nas.refit, or nas.run --refit-top), for refit.json."""
 
-    from nas.tuner import build_refit_tuner, restore_tuner
+    from driver.tuner import build_refit_tuner, restore_tuner
 
     experiment, space = search.experiment_dir, space_named(search.space)
     DriverLock(experiment, search.name).check()  # a search still running has no final ranking

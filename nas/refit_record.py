@@ -8,11 +8,11 @@ import shlex
 import sys
 from pathlib import Path
 
+from driver.config import RunConfig, UsageError, space_named
+from driver.resume import ResumeRefused
 from experiment import storage
 from experiment.layout import REFIT, REFIT_RECORD
 from experiment.record import RecordError, now
-from nas.config import RunConfig, UsageError, space_named
-from nas.resume import ResumeRefused
 from trainables.tasks import get_task
 
 REFIT_KEYS = ("search", "score", "top", "seeds", "epochs", "candidates")  # refit.json's own

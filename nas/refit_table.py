@@ -3,8 +3,8 @@ verdicts, Kendall's tau and the final model."""
 
 from __future__ import annotations
 
+from reports.ranking import n_epochs
 from reports.refit import PRESET
-from reports.tables import n_epochs
 
 
 def print_refit(summary: dict) -> None:

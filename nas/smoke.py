@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from nas.config import RunConfig, space_named
+from driver.config import RunConfig, space_named
 from trainables.tasks import get_task
 
 
@@ -18,7 +18,7 @@ from trainables.tasks import get_task
 def data_in_place(config: RunConfig) -> Iterator[RunConfig]:
     """``config`` as is; for ``--smoke-test``, with ``data_dir`` a synthetic set written for
     this driver and deleted after it. The same path on every node (derived from the experiment's
-    folder): each node of a cluster writes its own copy there (``nas.nodes``)."""
+    folder): each node of a cluster writes its own copy there (``driver.nodes``)."""
     if not config.smoke_test:
         yield config
         return

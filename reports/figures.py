@@ -15,9 +15,10 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.colors import to_hex
 
-from experiment.results import STOPPED
+from experiment.trials import STOPPED
+from reports.ranking import configs
 from reports.refit import RefitTables
-from reports.tables import Derived, configs
+from reports.tables import Derived
 
 PALETTE = [to_hex(c) for c in colormaps["tab10"].colors]
 FRONT = PALETTE[3]  # red: the Pareto front and its trials

@@ -18,8 +18,9 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from reports.figures import Chart, charts, short
+from reports.ranking import n_epochs
 from reports.refit import RefitTables
-from reports.tables import Derived, n_epochs
+from reports.tables import Derived
 
 STYLE = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222; }

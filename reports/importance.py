@@ -16,7 +16,7 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-from experiment.results import REJECTION
+from experiment.journal import REJECTION
 
 MIN_TRIALS = 8  # below this, a random forest on the knobs says more about chance than the knobs
 EVALUATOR = "fANOVA"

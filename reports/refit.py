@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from experiment.results import FINISHED, Experiment
+from experiment.results import Experiment
+from experiment.trials import FINISHED
 from reports.ablations import ablation_table
 
 PRESET = "seed_preset"  # the name of the reference configuration in a refit

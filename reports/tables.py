@@ -1,4 +1,6 @@
-"""Tables derived from an experiment's results: architectures, Pareto front, curves, best, run.
+"""The tables the reports show, derived once from an experiment (``derive``): the answer first,
+then architectures, curves, learning-rate schedules, parallel coordinates, the best trial and
+the run's settings.
 
 Pure functions of the tables ``experiment.results`` reads; the workbook, charts and HTML report
 all draw from these.
@@ -15,134 +17,28 @@ import numpy as np
 import pandas as pd
 
 from experiment.record import ran_with
-from experiment.results import ARCHITECTURE, METRICS, REJECTED, Experiment
+from experiment.results import Experiment
+from experiment.trials import ARCHITECTURE, METRICS, REJECTED
 from reports.ablations import search_ablations
 from reports.importance import Importance, importance
+from reports.pareto import front_line, pareto
+from reports.ranking import (
+    configs,
+    metric_of,
+    n_epochs,
+    plain,
+    ranking,
+    rung_epochs,
+    seed_trial,
+    space_of,
+    trained,
+    trial_config,
+)
 from reports.refit import RefitTables, refit_tables
-from search_spaces import SPACES, SearchSpace, space_for_run
-from search_spaces.base import Config, is_preset
 from trainables.models import spec_to_dict
 from trainables.models.analysis import layer_rows
 
 CURVE_COLUMNS = ["epoch", *METRICS]
-
-
-def space_of(experiment: Experiment) -> SearchSpace | None:
-    """The space as the run searched it (its metric, budget, fixed values), None if unknown."""
-    options = {"space": experiment.run.get("space"), **ran_with(experiment.run)}
-    return space_for_run(options) if options["space"] in SPACES else None
-
-
-def metric_of(experiment: Experiment) -> str:
-    """The metric the search optimised (``--metric``), else the space's, else val_acc."""
-    if space := space_of(experiment):
-        return space.metric
-    return ran_with(experiment.run).get("metric") or "val_acc"
-
-
-def trained(trials: pd.DataFrame) -> pd.DataFrame:
-    """Trials that reported at least one epoch."""
-    if trials.empty or "epochs" not in trials:
-        return trials.iloc[0:0]
-    return trials[(trials["State"] != REJECTED) & trials["epochs"].notna()]
-
-
-def trial_config(row: pd.Series) -> Config:
-    """A trial's config as its space decodes it, without the keys its architecture lacks."""
-    return {
-        k.removeprefix("config/"): _plain(v)
-        for k, v in row.items()
-        if k.startswith("config/") and not pd.isna(v)
-    }
-
-
-def configs(trials: pd.DataFrame) -> list[Config]:
-    """Each row's config (``trial_config``)."""
-    return [trial_config(row) for _, row in trials.iterrows()]
-
-
-def scored(experiment: Experiment) -> pd.DataFrame:
-    """Trained trials with a finite last value of the search's metric."""
-    metric, done = metric_of(experiment), trained(experiment.trials)
-    if done.empty or metric not in done:
-        return done.iloc[0:0]
-    values = pd.to_numeric(done[metric], errors="coerce").astype(float)
-    return done[np.isfinite(values)]
-
-
-def rung_epochs(options: dict) -> list[int]:
-    """The epochs at which a search's ASHA compared its trials, then its last epoch, ascending:
-    the plan's ``rungs``, or for older run.json files ``grace_period * reduction_factor**k`` up
-    to ``max_epochs`` (Ray's ``_Bracket`` rungs). Empty where ``options`` (``ran_with``) lacks
-    them."""
-    try:
-        last = int(options["max_epochs"])
-        if "rungs" in options:
-            return sorted({*map(int, options["rungs"]), last})
-        grace, factor = int(options["grace_period"]), int(options["reduction_factor"])
-    except (KeyError, TypeError):
-        return []
-    rungs = [grace * factor**k for k in range(int(np.log(last / grace) / np.log(factor) + 1))]
-    return sorted({*rungs, last})
-
-
-def ranking(experiment: Experiment) -> pd.DataFrame:
-    """Scored trials, best first: a trial that reached a higher rung of the search's ASHA ranks
-    above one that did not, and trials at the same rung rank by the search's metric there.
-
-    Adds ``rung`` (the epoch of the highest rung reached; 0 below the first) and ``at_rung`` (the
-    metric at that epoch; the last value below the first rung). So the best meets the seed preset
-    (never stopped early) at equal epochs. Without the run's settings, every trial's last epoch
-    is its rung.
-    """
-    metric, candidates = metric_of(experiment), scored(experiment)
-    if candidates.empty:
-        return candidates.assign(rung=[], at_rung=[])
-    marks = rung_epochs(ran_with(experiment.run))
-    reached = [
-        max((r for r in marks if r <= epochs), default=0) if marks else epochs
-        for epochs in candidates["epochs"].astype(int)
-    ]
-    history = experiment.epochs.set_index(["trial_id", "training_iteration"])[metric]
-    trials = zip(candidates["trial_id"], reached, candidates[metric], strict=True)
-    at_rung = [
-        float(history.get((t, rung), last)) if rung else float(last) for t, rung, last in trials
-    ]
-    ranked = candidates.assign(rung=reached, at_rung=at_rung)
-    space = space_of(experiment)
-    lowest_first = bool(space and space.mode == "min")
-    return ranked.sort_values(["rung", "at_rung"], ascending=[False, lowest_first], kind="stable")
-
-
-def n_epochs(count: int) -> str:
-    """'1 epoch', '3 epochs': how every report and console line counts epochs."""
-    return f"{count} epoch{'s' * (count != 1)}"
-
-
-def best_trial(experiment: Experiment) -> pd.Series | None:
-    """The first trial of ``ranking``: the one choice of ``nas.run``'s summary, ``nas.predict``
-    and the reports."""
-    ranked = ranking(experiment)
-    return None if ranked.empty else ranked.iloc[0]
-
-
-def preset_trial(experiment: Experiment, preset: Config | None) -> pd.Series | None:
-    """The scored trial that trained ``preset`` (the seed preset as the run fixed it), if any."""
-    candidates = scored(experiment)
-    for (_, row), config in zip(candidates.iterrows(), configs(candidates), strict=True):
-        if is_preset(config, preset):
-            return row
-    return None
-
-
-def seed_trial(experiment: Experiment) -> pd.Series | None:
-    """The trial that trained the seed preset, where the run trained one (``--seed-trial``)."""
-    space = space_of(experiment)
-    if space is None or "seed" not in space.presets:
-        return None
-    if not ran_with(experiment.run).get("seed_trial", True):
-        return None
-    return preset_trial(experiment, space.preset("seed"))
 
 
 def headline(
@@ -213,27 +109,6 @@ def architectures(experiment: Experiment) -> pd.DataFrame:
     return table.sort_values(f"best_{metric}", ascending=False, na_position="last")
 
 
-def pareto(experiment: Experiment) -> pd.DataFrame:
-    """Trials by parameters and the value ``ranking`` ranks them by (the metric at the highest
-    rung each reached), so the front and the refit's picks speak of the same numbers;
-    ``on_front`` marks the non-dominated ones, ``rung`` says at which epoch each was scored."""
-    metric = f"{metric_of(experiment)}_at_rung"
-    ranked = ranking(experiment)
-    if ranked.empty or "params" not in ranked:
-        return pd.DataFrame(columns=["Name", "params", metric, "on_front", "rung"])
-    table = ranked[["Name", "params", "at_rung", "rung"]].rename(columns={"at_rung": metric})
-    table = table.dropna().astype({"params": int, metric: float, "rung": int})
-    space = space_of(experiment)
-    sign = -1.0 if space and space.mode == "min" else 1.0  # higher is better, or lower
-    table = table.sort_values(["params", metric], ascending=[True, sign < 0])
-    table = table.reset_index(drop=True)
-    best_so_far, on_front = float("-inf"), []
-    for value in table[metric]:  # fewer params first: on the front if it beats all smaller ones
-        on_front.append(sign * value > best_so_far)
-        best_so_far = max(best_so_far, sign * value)
-    return table.assign(on_front=on_front)[["Name", "params", metric, "on_front", "rung"]]
-
-
 def curves(experiment: Experiment) -> pd.DataFrame:
     """Per-epoch metrics of every trial in long form."""
     epochs = experiment.epochs
@@ -253,8 +128,8 @@ def best_details(
     metric = metric_of(experiment)
     summary = [
         ("trial", best["Name"]),
-        (metric, _plain(best[metric])),
-        ("epochs", _plain(best["epochs"])),
+        (metric, plain(best[metric])),
+        ("epochs", plain(best["epochs"])),
     ]
     config = trial_config(best)
     summary += list(config.items())
@@ -281,11 +156,6 @@ def run_rows(experiment: Experiment) -> list[tuple[str, object]]:
 
 def _figure(value) -> int | None:
     return None if value is None or pd.isna(value) else int(value)
-
-
-def _plain(value):
-    """NumPy and pandas scalars as the Python types a space's decode expects."""
-    return value.item() if hasattr(value, "item") else value
 
 
 def lr_schedules(experiment: Experiment, points_per_epoch: int = 20) -> dict[str, pd.DataFrame]:
@@ -333,22 +203,6 @@ def parallel_coordinates(experiment: Experiment) -> tuple[list[str], pd.DataFram
         scaled[column] = (values - low) / (high - low) if high > low else 0.5
     scaled[metric] = done[metric].astype(float)
     return [*frame.columns, metric], scaled.reset_index(drop=True)
-
-
-def front_line(front: pd.DataFrame) -> tuple[list[float], list[float]]:
-    """The vertices of the Pareto front's step line through ``pareto``'s front: each point holds
-    until a larger network does better, and the last one up to the largest network tried."""
-    best = front[front["on_front"]]
-    if best.empty:
-        return [], []
-    points: list[tuple[float, float]] = []
-    for x, y in zip(best["params"], best[front.columns[2]], strict=True):
-        if points:
-            points.append((float(x), points[-1][1]))
-        points.append((float(x), float(y)))
-    points.append((float(front["params"].max()), points[-1][1]))
-    xs, ys = zip(*points, strict=True)
-    return list(xs), list(ys)
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from reports.importance import Importance
+from reports.ranking import n_epochs
 from reports.refit import RefitTables
-from reports.tables import Derived, n_epochs
+from reports.tables import Derived
 
 BOLD = Font(bold=True)
 

@@ -23,7 +23,7 @@ class AshaDefaults:
     max_epochs: int = 20  # ASHA's max_t, in epochs (= training iterations)
     grace_period: int = 2  # epochs every trial gets before it can be stopped
     reduction_factor: int = 3  # 1/reduction_factor of the trials go on at each rung
-    # optimizer steps every batch size takes before ASHA may stop a trial (nas.rungs)
+    # optimizer steps every batch size takes before ASHA may stop a trial (searchers.rungs)
     min_rung_steps: int = 100
 
 
@@ -50,7 +50,7 @@ class SearchSpace:
     # small network leaves a GPU mostly idle, so several trials share one (nas.check measures it)
     gpu_share: float = 1.0
     # kind -> knob names (a name ending in "_" is a prefix): local moves of the searchers pick
-    # a kind first, then one or two of its knobs (nas.samplers.local_move)
+    # a kind first, then one or two of its knobs (searchers.base.local_move)
     kinds: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     analyze: Callable[[Any], Analysis] = analyze  # a spec -> what the rules read
 

@@ -101,8 +101,8 @@ def assert_study_matches_the_trials(experiment: Path) -> None:
 
     import pandas as pd
 
-    from experiment.results import load_study
-    from nas.searcher import trial_seed
+    from experiment.journal import load_study
+    from searchers.feasible import trial_seed
 
     study = load_study(str(experiment))
     table = pd.read_csv(experiment / "reports" / "ablations.csv")
@@ -120,3 +120,4 @@ def assert_study_matches_the_trials(experiment: Path) -> None:
         assert max(trial.intermediate_values) == row.epochs, row.Name
         assert trial.intermediate_values[row.epochs] == pytest.approx(row.val_acc), row.Name
     assert len(study.trials) - len(trained) == (table["State"] == "rejected").sum()
+

@@ -1,7 +1,7 @@
-"""Imports run one way: ``trainables`` <- ``experiment`` <- ``search_spaces`` <- ``reports`` <-
-``nas``. A module may import from its own package and from the packages before it, never from
-one after it (lazy imports inside functions included), so each floor can be read, tested and
-reused without the ones above it."""
+"""Imports run one way: ``trainables`` <- ``experiment`` <- ``search_spaces`` <- ``searchers``
+<- ``reports`` <- ``driver`` <- ``nas``. A module may import from its own package and from the
+packages before it, never from one after it (lazy imports inside functions included), so each
+floor can be read, tested and reused without the ones above it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-FLOORS = ("trainables", "experiment", "search_spaces", "reports", "nas")
+FLOORS = ("trainables", "experiment", "search_spaces", "searchers", "reports", "driver", "nas")
 
 
 def arrows() -> Counter[tuple[str, str]]:

@@ -28,7 +28,7 @@ from trainables.tasks import cached_task, get_task
 
 @dataclass(frozen=True)
 class TrialSettings:
-    """What a trial reads of its run (``nas.config.RunConfig`` has these fields and more)."""
+    """What a trial reads of its run (``driver.config.RunConfig`` has these fields and more)."""
 
     data_dir: str
     val_fraction: float  # of the training files held out to validate (not in a refit)

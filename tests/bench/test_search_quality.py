@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from nas.config import RunConfig
+from driver.config import RunConfig
 from nas.run import config_of, parser
 from tests.conftest import REPO
 

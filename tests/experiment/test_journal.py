@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import optuna
 
-from experiment.journal import mend
-from experiment.results import journal_storage
+from experiment.journal import journal_storage, mend
 
 
 def a_study(folder) -> list[optuna.trial.FrozenTrial]:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from driver.resume import space_fingerprint
 from experiment.lock import STALE_S, DriverLock, ExperimentBusy
-from nas.resume import space_fingerprint
 from nas.run import main
 from search_spaces.cifar_lt200k import SPACE
 

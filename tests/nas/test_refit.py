@@ -17,11 +17,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from driver.config import RunConfig
 from experiment.results import load_experiment
 from nas.candidates import pick_candidates
-from nas.config import RunConfig
 from nas.refit import main as refit_main
-from reports.tables import ranking
+from reports.ranking import ranking
 from search_spaces import get_space
 from tests.conftest import REPO, run_module
 from trainables.data.cifar10 import load_cifar10

@@ -16,13 +16,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from experiment.results import load_study
-from nas import interrupts, ray_compat
-from nas.config import RunConfig
-from nas.resume import ResumeRefused, resumed_config
+from driver import interrupts
+from driver.config import RunConfig
+from driver.resume import ResumeRefused, resumed_config
+from experiment.journal import load_study
 from nas.run import main
-from nas.samplers import RegularizedEvolution, evaluated
 from search_spaces.cifar_lt200k import SPACE
+from searchers import ray_compat
+from searchers.base import evaluated
+from searchers.evolution import RegularizedEvolution
 from tests.conftest import REPO, assert_study_matches_the_trials, run_module, start_nas_run
 from trainables.data.synthetic import write_synthetic_cifar10
 from trainables.trial import Trial, TrialJob
@@ -186,7 +188,7 @@ def test_a_trial_in_a_reused_worker_replays_from_its_seed(smoke_experiment, tmp_
 
 
 def test_resume_needs_only_the_name_and_the_storage(tmp_path):
-    from nas.resume import space_fingerprint
+    from driver.resume import space_fingerprint
     from nas.run import config_of, parser
 
     experiment = tmp_path / "old"
@@ -235,7 +237,7 @@ def searcher_state(experiment: Path) -> dict:
 
 @pytest.mark.slow
 def test_sigterm_stops_as_ctrl_c_does_and_evolution_resumes_with_its_population(tmp_path):
-    """SIGTERM (docker stop, Slurm, Kubernetes) goes Tune's Ctrl-C way (``nas.interrupts``):
+    """SIGTERM (docker stop, Slurm, Kubernetes) goes Tune's Ctrl-C way (``driver.interrupts``):
     exit 143 and the resume command. The resumed search repeats no epoch, and regularized
     evolution goes on with its population; each trial's W&B run goes on under its id."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB")}

@@ -6,12 +6,12 @@ import shutil
 import pandas as pd
 import pytest
 
+from driver.cluster import trials_that_fit, with_resources
+from driver.config import RunConfig
+from driver.plan import Plan
 from experiment.results import load_experiment
-from nas.cluster import trials_that_fit, with_resources
-from nas.config import RunConfig
-from nas.plan import Plan
 from nas.run import main
-from reports.tables import best_trial
+from reports.ranking import best_trial
 from search_spaces import get_space
 from tests.conftest import assert_study_matches_the_trials, run_module
 from trainables.data import cifar10
@@ -222,8 +222,8 @@ def test_resuming_a_complete_experiment_says_so_and_changes_nothing(smoke_experi
 
 
 def test_the_first_rung_moves_on_small_data_and_the_header_says_why(synthetic_cifar):
-    from nas.config import RunConfig
-    from nas.run import asha_line, plan_search
+    from driver.config import RunConfig
+    from driver.plan import asha_line, plan_search
     from search_spaces.cifar_lt200k import SPACE
 
     flags = {
@@ -286,8 +286,8 @@ def test_an_address_with_no_cluster_fails_in_seconds(tmp_path, synthetic_cifar, 
 
 
 def test_early_stoppings_saving_counts_only_the_trials_asha_ran_or_stopped():
-    from experiment.results import FAILED, FINISHED, REJECTED, RUNNING, STOPPED
-    from nas.run import epochs_by_the_schedule, epochs_sentence
+    from experiment.trials import FAILED, FINISHED, REJECTED, RUNNING, STOPPED
+    from nas.outcome import epochs_by_the_schedule, epochs_sentence
 
     states = [FINISHED, STOPPED, FAILED, RUNNING, REJECTED]
     trials = pd.DataFrame({"State": states, "epochs": [6, 2, 1, 3, None]})

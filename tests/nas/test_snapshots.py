@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import ray.cloudpickle as cloudpickle
 
+from driver.resume import set_aside_torn_snapshots
 from experiment.layout import ORPHANED, TORN
-from nas.resume import set_aside_torn_snapshots
 
 LATER, EARLIER = "2099-01-01_00-00-00", "2000-01-01_00-00-00"
 

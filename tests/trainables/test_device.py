@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from nas.config import RunConfig
+from driver.config import RunConfig
 from search_spaces.cifar_lt200k import SEED, SPACE
 from tests.trainables.test_loop import SETTINGS, SMALL
 from trainables.checkpoints import load_checkpoint, save_checkpoint

@@ -90,7 +90,7 @@ SMALL = {**SEED, **{f"blocks_{i}": 1 for i in range(4)}, "width": 16, "expansion
 
 def one_epoch_trial(faces, tmp_path):
     """``SMALL`` trained one epoch at 32 px on ``faces``: (run, trial, report)."""
-    from nas.config import RunConfig
+    from driver.config import RunConfig
     from trainables.trial import Trial, TrialJob
 
     run = RunConfig(

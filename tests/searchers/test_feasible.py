@@ -3,10 +3,10 @@ from __future__ import annotations
 import json
 import random
 
-from experiment.results import FAILED, FINISHED, STOPPED
-from nas.searcher import FeasibleSearch, trial_seed
+from experiment.trials import FAILED, FINISHED, STOPPED
 from search_spaces.cifar_lt200k import SPACE
 from search_spaces.rules import check
+from searchers.feasible import FeasibleSearch, trial_seed
 
 
 def drive(searcher: FeasibleSearch, count: int, max_epochs: int = 3) -> list[dict]:
@@ -66,9 +66,9 @@ def test_restored_searcher_continues_identically(tmp_path):
 
 
 def test_no_seed_trial_leaves_the_first_trial_to_the_searcher(tmp_path):
-    from nas.config import RunConfig
-    from nas.plan import Plan
-    from nas.tuner import build_tuner
+    from driver.config import RunConfig
+    from driver.plan import Plan
+    from driver.tuner import build_tuner
 
     seed = SPACE.presets["seed"]
     folders = {"storage": str(tmp_path), "data_dir": str(tmp_path)}
@@ -97,7 +97,7 @@ def test_the_result_that_ends_a_trial_is_recorded_at_its_epoch():
 
 
 def test_rules_no_network_can_meet_are_refused_before_the_search(capsys):
-    from nas.searcher import infeasible
+    from searchers.feasible import infeasible
 
     assert infeasible(SPACE) is None  # the seed preset meets the space's own rules
     assert infeasible(SPACE.for_run(max_params=150_000), draws=50) is None  # a draw does
@@ -173,7 +173,7 @@ def test_at_the_end_of_a_run_the_study_holds_the_epochs_the_logs_hold(tmp_path):
     import pandas as pd
 
     from experiment.results import Experiment
-    from nas.searcher import agree_with_the_logs
+    from searchers.study import agree_with_the_logs
 
     journal = str(tmp_path / "study.journal")
     searcher = FeasibleSearch(SPACE, "tpe", seed=1, max_epochs=2, journal=journal, name="s")

@@ -47,7 +47,9 @@ def stopped_at_once(why: str = "") -> str:
 
 
 def _sigterm(signum, frame) -> None:
-    from nas.ray_compat import local_ray_processes  # Ray is started: on_sigterm() comes after
+    from searchers.ray_compat import (
+        local_ray_processes,  # Ray is started: on_sigterm() comes after
+    )
 
     received.append(signum)
     if len(received) == 1 and stopped_by_sigterm(local_ray_processes()):

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from experiment.layout import NODE_LOST
 from experiment.storage import StorageFull, is_full
-from nas.ray_compat import wrap_trial_errors
+from searchers.ray_compat import wrap_trial_errors
 
 UNCOUNTED = 3  # losses per trial that do not count against --max-failures
 
@@ -61,7 +61,7 @@ def record_loss(trial, error: BaseException) -> None:
 
 def not_counting_lost_nodes() -> None:
     """Make Tune's trials in this driver treat lost workers and a full storage as above
-    (idempotent; ``nas.ray_compat.wrap_trial_errors``)."""
+    (idempotent; ``searchers.ray_compat.wrap_trial_errors``)."""
     wrap_trial_errors(handle_error)
 
 

@@ -1,5 +1,5 @@
-"""What the product relies on in Optuna's and Ray Tune's private API (``nas.optuna_compat``,
-``nas.ray_compat``), pinned: an upgrade that changes one fails here first."""
+"""What the product relies on in Optuna's and Ray Tune's private API (``searchers.optuna_compat``,
+``searchers.ray_compat``), pinned: an upgrade that changes one fails here first."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter, SearchGenerator
 
-from experiment.results import journal_storage
-from nas.optuna_compat import admits, set_intermediate_value, set_user_attr
-from nas.ray_compat import (
+from experiment.journal import journal_storage
+from searchers.optuna_compat import admits, set_intermediate_value, set_user_attr
+from searchers.ray_compat import (
     LIMITER,
     asha_metric,
     asha_time,
@@ -127,12 +127,12 @@ def test_the_layout_names_a_trial_s_results_as_tune_writes_them():
 
 
 def test_a_local_ray_s_own_processes_are_its_driver_s_to_watch():
-    """``nas.interrupts`` polls them after a SIGTERM: the GCS server and raylet among them,
+    """``driver.interrupts`` polls them after a SIGTERM: the GCS server and raylet among them,
     running until Ray is shut down; none before Ray starts."""
     assert local_ray_processes() == []
     script = """if True:
         import os, ray
-        from nas.ray_compat import local_ray_processes
+        from searchers.ray_compat import local_ray_processes
         ray.init(address="local", num_cpus=1, include_dashboard=False, logging_level="ERROR")
         processes = local_ray_processes()
         print(sorted(os.path.basename(p.args[0]) for p in processes))

@@ -16,13 +16,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from driver.cluster import start_ray, with_resources
+from driver.config import RunConfig
+from driver.nodes import prepare_other_nodes
+from driver.plan import Plan
+from driver.resume import (
+    earlier_module_names,
+    set_aside_orphans,
+    set_aside_torn_snapshots,
+    torn_sentence,
+)
 from experiment import journal
 from experiment.lock import DriverLock
-from nas.cluster import start_ray, with_resources
-from nas.config import RunConfig
-from nas.nodes import prepare_other_nodes
-from nas.plan import Plan
-from nas.resume import set_aside_orphans, set_aside_torn_snapshots, torn_sentence
 from search_spaces.base import SearchSpace
 from trainables.tasks import get_task
 
@@ -53,7 +58,7 @@ def drive(
     read; the seconds ``finish`` gets count from the caches built."""
     import ray
 
-    from nas.tuner import fit
+    from driver.tuner import fit
 
     get_task(space.task).prepare(run.data_dir, run.train_images, sizes, os.cpu_count() or 1)
     start = time.monotonic()
@@ -64,6 +69,8 @@ def drive(
         print(f"on node {node}: {line}", flush=True)
     with lock:  # released at the end, on an error and after Ctrl-C; stale after a kill
         how.begin(plan)
+        if resume:
+            earlier_module_names()
         if resume and (torn := set_aside_torn_snapshots(folder)):
             print(torn_sentence(torn), flush=True)
         if resume and (orphans := set_aside_orphans(folder)):

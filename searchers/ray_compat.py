@@ -3,17 +3,17 @@ relies on, so a Ray upgrade that changes one fails there first, not in a search.
 
 - ``wrap_trial_errors``: Tune has no hook between a trial's error and its decision to retry it
   (``should_recover`` reads ``run_metadata.num_failures`` right after ``Trial.handle_error``),
-  so ``nas.faults`` wraps that method.
-- ``asha_metric``, ``asha_time``, ``take_back_stop``: ``nas.rungs.FairASHA`` feeds ASHA each
+  so ``driver.faults`` wraps that method.
+- ``asha_metric``, ``asha_time``, ``take_back_stop``: ``searchers.rungs.FairASHA`` feeds ASHA each
   trial's best metric so far (in ASHA's sign) and overrules a stop of the baseline.
 - ``session_folder``: where a local Ray instance keeps its session files ($RAY_TMPDIR, else
-  $TMPDIR, else /tmp; ``nas.cluster.check_ray_folders`` checks it before Ray starts, which would
+  $TMPDIR, else /tmp; ``driver.cluster.check_ray_folders`` checks it before Ray starts, which would
   fail there with a traceback).
 - ``recount_generator``: the search generator's snapshot (``search_gen_state-*.json``) keeps
-  how many trials it made and which ones its concurrency limiter waits for; ``nas.resume``
+  how many trials it made and which ones its concurrency limiter waits for; ``driver.resume``
   sets both from the trial list of the snapshot it resumes from.
 - ``local_ray_processes``: a SIGTERM to the driver's whole process group (Slurm's, or ``kill --
-  -PID``) stops Ray's own processes too; ``nas.interrupts`` watches them to stop at once then.
+  -PID``) stops Ray's own processes too; ``driver.interrupts`` watches them to stop at once then.
 """
 
 from __future__ import annotations

@@ -6,18 +6,13 @@ import random
 
 import pytest
 
-from nas.samplers import (
-    Belief,
-    FeasibleStartTPE,
-    PriorGuided,
-    RegularizedEvolution,
-    evaluated,
-    kind_of,
-    local_move,
-)
-from nas.searcher import FeasibleSearch
 from search_spaces.cifar_lt200k import SEED, SPACE
 from search_spaces.rules import check
+from searchers.base import evaluated, kind_of, local_move
+from searchers.evolution import RegularizedEvolution
+from searchers.feasible import FeasibleSearch
+from searchers.prior import Belief, PriorGuided
+from searchers.tpe import FeasibleStartTPE
 
 
 def evolve(

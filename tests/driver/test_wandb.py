@@ -11,7 +11,7 @@ import signal
 
 import pytest
 
-from nas.wandb_logs import SUPERSEDED
+from driver.wandb_logs import SUPERSEDED
 from tests.conftest import assert_study_matches_the_trials, run_module, start_nas_run
 from tests.nas.test_resume_and_faults import epochs_of, wait_for
 from tests.wandb_records import history

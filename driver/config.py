@@ -5,7 +5,7 @@ default is stated here once; ``None`` on a field marked "the space's" takes the 
 (``SearchSpace.asha``, ``SearchSpace.metric``), or the smoke test's. Building one raises
 ``UsageError`` with one sentence naming the first flag whose value cannot work. ``run.json``
 records it whole, as given; a resume reads it back and compares it field by field
-(``nas.resume``). What the driver derives from it lives apart (``nas.plan.Plan``).
+(``driver.resume``). What the driver derives from it lives apart (``driver.plan.Plan``).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from experiment import storage
-from nas.samplers import SAMPLERS
 from search_spaces import SPACES, get_space, space_for_run
 from search_spaces.base import SearchSpace
+from searchers import SAMPLERS
 from trainables.tasks import get_task
 
 # Tiny synthetic data: rungs by epochs alone, so ASHA's stopping shows in seconds.

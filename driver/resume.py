@@ -8,7 +8,9 @@ or resume refuses with a sentence that names what changed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib
 import inspect
 import io
 import json
@@ -16,12 +18,13 @@ import pickle
 import pickletools
 import re
 import sys
+import types
 
+from driver.config import RunConfig
 from experiment import storage
 from experiment.layout import ORPHANED, TORN
-from nas.config import RunConfig
-from nas.ray_compat import recount_generator
 from search_spaces.base import SearchSpace
+from searchers.ray_compat import recount_generator
 
 LEGACY_NAMES = {"train_limit": "train_images"}
 
@@ -34,6 +37,39 @@ REFIT_KINDS = {"experiment_state", "basic-variant-state"}
 SNAPSHOT_FILE = re.compile(
     r"(?P<kind>[a-z_-]+)-(?P<session>\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d)\.(json|pkl)"
 )
+
+
+# The classes that Tune's snapshots of earlier experiments (tuner.pkl, searcher-state-*.pkl)
+# name by a module they have left: old module -> class -> the module it lives in now.
+MOVED = {
+    "nas.searcher": {"FeasibleSearch": "searchers.feasible"},
+    "nas.samplers": {
+        "FeasibleStartTPE": "searchers.tpe",
+        "RegularizedEvolution": "searchers.evolution",
+        "PriorGuided": "searchers.prior",
+        "Belief": "searchers.prior",
+    },
+    "nas.rungs": {"FairASHA": "searchers.rungs"},
+    "nas.progress": {"Progress": "driver.progress"},
+    "nas.wandb_logs": {"WandbFromResults": "driver.wandb_logs"},
+}
+
+
+def earlier_module_names() -> None:
+    """Let the snapshots of an experiment started before its classes moved load: each old
+    module name Tune's unpickling asks for is, in this process, a module that finds those
+    classes where they live now. Snapshots written after the resume name the new modules."""
+    for old in MOVED:
+        if old not in sys.modules:
+            module = types.ModuleType(old, f"{old}'s classes in snapshots of earlier experiments")
+            module.__getattr__ = functools.partial(moved_class, old)  # imported when asked for
+            sys.modules[old] = module
+
+
+def moved_class(old: str, name: str) -> type:
+    if name not in MOVED[old]:
+        raise AttributeError(f"module {old!r} had no class {name!r} that moved")
+    return getattr(importlib.import_module(MOVED[old][name]), name)
 
 
 class ResumeRefused(Exception):
@@ -116,7 +152,7 @@ def set_aside_orphans(experiment: str) -> list[str]:
     nothing of them, and the searcher proposes those trials again. Left in place, their folders
     would count as extra trials. Returns the folders moved (none if the snapshot is unreadable).
     """
-    from experiment.results import trial_folders, tune_snapshot
+    from experiment.snapshot import trial_folders, tune_snapshot
 
     try:
         known = trial_folders(tune_snapshot(experiment) or {})

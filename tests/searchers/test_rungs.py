@@ -5,9 +5,9 @@ from types import SimpleNamespace
 import pytest
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
-from nas.rungs import FairASHA, first_rung
 from search_spaces.base import is_preset
 from search_spaces.cifar_lt200k import SEED
+from searchers.rungs import FairASHA, first_rung
 
 STOP, CONTINUE = TrialScheduler.STOP, TrialScheduler.CONTINUE
 

@@ -26,9 +26,9 @@ from pathlib import Path
 from ray.air.integrations.wandb import WandbLoggerCallback
 from ray.tune.result import EXPR_RESULT_FILE as RESULTS
 
+from driver.config import RunConfig
 from experiment import storage
 from experiment.logs import results_up_to
-from nas.config import RunConfig
 
 SUPERSEDED = "superseded"  # inside the W&B folder: earlier offline folders of a resumed trial
 

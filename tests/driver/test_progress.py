@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
-from nas.progress import Progress
+from driver.progress import Progress
 
 SEED = {"depth": 4, "lr": 0.05, "batch_size": 128}
 

@@ -6,17 +6,17 @@ from __future__ import annotations
 from ray import tune
 from ray.tune.error import TuneError
 
+from driver.config import RunConfig
+from driver.faults import not_counting_lost_nodes
+from driver.plan import Plan
+from driver.progress import Progress
 from experiment import storage
 from experiment.layout import ORPHANED, REJECTED_LOG, STUDY
 from experiment.logs import LogsFromCheckpoint
 from experiment.storage import StorageFull
-from nas.config import RunConfig
-from nas.faults import not_counting_lost_nodes
-from nas.plan import Plan
-from nas.progress import Progress
-from nas.rungs import FairASHA
-from nas.searcher import FeasibleSearch
 from search_spaces.base import Config, SearchSpace
+from searchers.feasible import FeasibleSearch
+from searchers.rungs import FairASHA
 from trainables.tasks import get_task
 from trainables.trainable import train_trial
 from trainables.trial import TrialJob, TrialSettings
@@ -160,7 +160,7 @@ def tune_run_config(run: RunConfig, progress: Progress) -> tune.RunConfig:
     # Before Tune's own loggers, which it appends after these.
     callbacks: list[tune.Callback] = [LogsFromCheckpoint()]
     if run.wandb:
-        from nas.wandb_logs import wandb_callback  # imports W&B: only when asked for
+        from driver.wandb_logs import wandb_callback  # imports W&B: only when asked for
 
         callbacks.append(wandb_callback(run))
     return tune.RunConfig(

@@ -20,8 +20,8 @@ import math
 
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
-from nas.ray_compat import asha_metric, asha_time, take_back_stop
 from search_spaces.base import Config, is_preset
+from searchers.ray_compat import asha_metric, asha_time, take_back_stop
 
 
 def steps_per_epoch(images: int, batch_size: int) -> int:

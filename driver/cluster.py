@@ -11,10 +11,10 @@ import os
 import socket
 from pathlib import Path
 
-from nas import interrupts
-from nas.config import RunConfig, UsageError
-from nas.plan import Plan
-from nas.ray_compat import session_folder
+from driver import interrupts
+from driver.config import RunConfig, UsageError
+from driver.plan import Plan
+from searchers.ray_compat import session_folder
 from trainables.device import trials_per_gpu
 
 

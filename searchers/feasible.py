@@ -1,7 +1,7 @@
 """An Optuna-backed Ray Tune searcher that never starts a candidate breaking the space's rules.
 
 Each suggestion asks Optuna for a trial (its sampler: prior-guided, TPE, regularized evolution
-or random; see ``nas.samplers``), samples the space define-by-run, decodes it to a spec and
+or random; see ``searchers``), samples the space define-by-run, decodes it to a spec and
 checks the spec against the rules. A candidate that fails is told to Optuna as infeasible (its
 constraint values are positive, so TPE ranks it below every feasible trial and learns where
 the budget lies) and another is drawn; Ray never sees it. Trials ASHA stops early are told as
@@ -19,31 +19,20 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import pickle
-from datetime import datetime
 from pathlib import Path
 
 import optuna
-import pandas as pd
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 from ray import tune
 
 from experiment import storage
-from experiment.results import (
-    FAILED,
-    FINISHED,
-    REJECTION,
-    RUNNING,
-    STOPPED,
-    TUNE_TRIAL_ID,
-    Experiment,
-    journal_storage,
-)
-from nas.optuna_compat import set_intermediate_value
-from nas.samplers import make_sampler
+from experiment.journal import REJECTION, TUNE_TRIAL_ID, journal_storage
 from search_spaces.base import Config, SearchSpace
 from search_spaces.rules import check
+from searchers import make_sampler
+from searchers.optuna_compat import set_intermediate_value
+from searchers.study import reopened, rewrite
 from trainables.models.analysis import Analysis
 
 MAX_DRAWS_PER_SUGGESTION = 500
@@ -93,7 +82,7 @@ class FeasibleSearch(tune.search.Searcher):
     def __init__(
         self,
         space: SearchSpace,
-        sampler: str,  # one of nas.samplers.SAMPLERS (RunConfig.searcher)
+        sampler: str,  # one of searchers.SAMPLERS (RunConfig.searcher)
         seed: int,
         max_epochs: int = 1,
         num_samples: int = 16,  # sizes the sampler's start-up or population
@@ -290,84 +279,3 @@ class FeasibleSearch(tune.search.Searcher):
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if t.number not in live:  # none, unless Tune lost a trial it was told of
                 self.study.tell(t.number, state=TrialState.FAIL)
-
-
-def rewrite(journal: str, study: optuna.Study, trials: list[FrozenTrial]) -> None:
-    """Replace ``study``'s journal file with one holding ``trials`` (numbered in order)."""
-    settling = f"{journal}.settling"
-    Path(settling).unlink(missing_ok=True)
-    direction = study.direction.name.lower()
-    into = optuna.create_study(
-        study_name=study.study_name, storage=journal_storage(settling), direction=direction
-    )
-    into.add_trials(trials)
-    os.replace(settling, journal)
-
-
-def agree_with_the_logs(experiment: Experiment, journal: str, metric: str) -> int:
-    """Make the study hold what the trials logged, at the end of a run: each trial's metric at
-    every epoch in its ``result.json`` and the end the reports show (finished: complete at its
-    last epoch's value; stopped early: pruned there, as Optuna keeps it; unfinished: running;
-    failed: failed, unless the study has it ended otherwise, as a trial whose loss went NaN is
-    told at its score of 0 so that the searcher learns the region is bad). Returns the trials
-    mended (the journal is rewritten whole where any; each trial keeps its times).
-
-    The searcher is told a trial's epochs as Tune hands them over, and Tune's graceful stop
-    (Ctrl-C, SIGTERM) can leave the last one untold: a trial whose final epoch was logged just
-    as the stop came ends, after ``--resume``, with that epoch in its logs but not in the study
-    (or told as pruned at the epoch before). The logs are what happened.
-    """
-    study = experiment.study
-    if study is None or metric not in experiment.epochs:
-        return 0
-    ends = {FINISHED: TrialState.COMPLETE, STOPPED: TrialState.PRUNED, FAILED: TrialState.FAIL}
-    ends[RUNNING] = TrialState.RUNNING
-    state_of = dict(zip(experiment.trials["Name"], experiment.trials["State"], strict=True))
-    logged = {}
-    for name, epochs in experiment.epochs.groupby("Name"):
-        values = pd.to_numeric(epochs[metric], errors="coerce")
-        steps = epochs["training_iteration"].astype(int)
-        logged[name] = {
-            s: float(v) for s, v in zip(steps, values, strict=True) if math.isfinite(v)
-        }
-    trials, mended = study.get_trials(deepcopy=False), 0
-    for i, trial in enumerate(trials):
-        name = f"trial_{trial.user_attrs.get(TUNE_TRIAL_ID)}"
-        state, values = ends.get(state_of.get(name)), logged.get(name, {})
-        if state == TrialState.FAIL and trial.state.is_finished():
-            state = trial.state
-        if state is None or (state == TrialState.COMPLETE and not values):
-            continue
-        ended = state in (TrialState.COMPLETE, TrialState.PRUNED) and values
-        value = values[max(values)] if ended else None
-        if (state, values, value) != (trial.state, trial.intermediate_values, trial.value):
-            running = state == TrialState.RUNNING
-            trials[i] = FrozenTrial(
-                number=trial.number,
-                state=state,
-                value=value,
-                datetime_start=trial.datetime_start,
-                datetime_complete=None if running else trial.datetime_complete or datetime.now(),
-                params=trial.params,
-                distributions=trial.distributions,
-                user_attrs=trial.user_attrs,
-                system_attrs=trial.system_attrs,
-                intermediate_values=values,
-                trial_id=-1,  # the storage numbers it, as in optuna.trial.create_trial
-            )
-            mended += 1
-    if mended:
-        rewrite(journal, study, trials)
-    return mended
-
-
-def reopened(trial: FrozenTrial) -> FrozenTrial:
-    """``trial`` as it was before it was told its end: running, with its epochs so far."""
-    return optuna.trial.create_trial(
-        state=TrialState.RUNNING,
-        params=trial.params,
-        distributions=trial.distributions,
-        user_attrs=trial.user_attrs,
-        system_attrs=trial.system_attrs,
-        intermediate_values=trial.intermediate_values,
-    )

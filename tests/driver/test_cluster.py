@@ -79,8 +79,8 @@ def test_search_on_two_nodes_survives_a_killed_driver(two_node_cluster, tmp_path
 def test_every_node_checks_its_data_before_trials_start(two_node_cluster, tmp_path):
     import ray
 
-    from nas.config import RunConfig
-    from nas.nodes import prepare_other_nodes
+    from driver.config import RunConfig
+    from driver.nodes import prepare_other_nodes
     from search_spaces import get_space
     from trainables.data import DataError
 

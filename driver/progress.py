@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 from ray import tune
 
-from experiment.results import rejected_candidates
-from reports.tables import n_epochs
+from experiment.trials import rejected_candidates
+from reports.ranking import n_epochs
 from search_spaces.base import Config, is_preset
 
 ENDED = ("TERMINATED", "ERROR")
@@ -175,7 +175,7 @@ def last(trial, metric: str) -> float:
 
 
 def best_so_far(trial, metric: str, mode: str) -> float:
-    """The trial's best ``metric`` yet (what ASHA's rungs compare, nas.rungs)."""
+    """The trial's best ``metric`` yet (what ASHA's rungs compare, searchers.rungs)."""
     seen = (trial.metric_analysis or {}).get(metric, {})
     value = seen.get(mode)
     return last(trial, metric) if value is None else float(value)

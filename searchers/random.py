@@ -1,0 +1,10 @@
+"""Random sampling of the space (``--searcher random``): the baseline every searcher is
+compared with."""
+
+from __future__ import annotations
+
+import optuna
+
+
+def make(seed, num_samples, fixed, prior, kinds) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.RandomSampler(seed=seed)
