@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from trainables.data.synthetic import write_synthetic_cifar10
 
@@ -69,28 +71,54 @@ def synthetic_cifar(tmp_path_factory) -> Path:
     return write_synthetic_cifar10(tmp_path_factory.mktemp("data"), n_train=256, n_test=64)
 
 
+def built_once(tmp_path_factory, name: str, build) -> dict:
+    """``build(folder)`` (a dict that JSON holds) run once per test run, however many test
+    processes ask (pytest-xdist): the first builds under a file lock, the others wait for it and
+    share what it built, read-only, as the tests of one process share a session fixture."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # each process has its own basetemp below one
+        root = root.parent
+    folder, made = root / name, root / f"{name}.json"
+    with FileLock(f"{folder}.lock"):
+        if not made.exists():
+            folder.mkdir()
+            made.write_text(json.dumps(build(folder)))
+    return json.loads(made.read_text())
+
+
 @pytest.fixture(scope="session")
 def smoke_experiment(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     """One real search, run once: 6 trials, up to 3 epochs, on synthetic data (about a minute)."""
-    storage = tmp_path_factory.mktemp("experiments")
-    flags = "--smoke-test --num-samples 6 --max-epochs 3 --grace-period 1 --reduction-factor 3"
-    where = ["--storage", str(storage), "--name", "e2e", "--seed", "2"]
-    done = run_module("nas.run", "--space", "cifar_lt200k", *flags.split(), *where)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
-    return storage / "e2e", done
+
+    def search(storage: Path) -> dict:
+        flags = "--smoke-test --num-samples 6 --max-epochs 3 --grace-period 1 --reduction-factor 3"
+        where = ["--storage", str(storage), "--name", "e2e", "--seed", "2"]
+        done = run_module("nas.run", "--space", "cifar_lt200k", *flags.split(), *where)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+        return {"args": done.args, "stdout": done.stdout, "stderr": done.stderr}
+
+    done = built_once(tmp_path_factory, "smoke_experiment", search)
+    storage = done["args"][done["args"].index("--storage") + 1]
+    return Path(storage) / "e2e", subprocess.CompletedProcess(**done, returncode=0)
 
 
 @pytest.fixture(scope="session")
-def refit_experiment(tmp_path_factory):
+def refit_experiment(tmp_path_factory) -> tuple[Path, str]:
     """One command from search to final models: 4 trials, then the top 2 and the seed preset
     with 2 seeds for 2 epochs each."""
-    storage = tmp_path_factory.mktemp("experiments")
-    flags = "--smoke-test --num-samples 4 --max-epochs 2 --grace-period 1 --reduction-factor 2"
-    refit = "--refit-top 2 --refit-seeds 2 --refit-epochs 2"
-    where = ["--storage", str(storage), "--name", "won", "--seed", "3", "--num-cpus", "2"]
-    done = run_module("nas.run", "--space", "cifar_lt200k", *flags.split(), *refit.split(), *where)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return storage / "won", done.stdout
+
+    def search_and_refit(storage: Path) -> dict:
+        flags = "--smoke-test --num-samples 4 --max-epochs 2 --grace-period 1 --reduction-factor 2"
+        refit = "--refit-top 2 --refit-seeds 2 --refit-epochs 2"
+        where = ["--storage", str(storage), "--name", "won", "--seed", "3", "--num-cpus", "2"]
+        done = run_module(
+            "nas.run", "--space", "cifar_lt200k", *flags.split(), *refit.split(), *where
+        )
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        return {"experiment": str(storage / "won"), "stdout": done.stdout}
+
+    done = built_once(tmp_path_factory, "refit_experiment", search_and_refit)
+    return Path(done["experiment"]), done["stdout"]
 
 
 def assert_study_matches_the_trials(experiment: Path) -> None:
@@ -121,3 +149,9 @@ def assert_study_matches_the_trials(experiment: Path) -> None:
         assert trial.intermediate_values[row.epochs] == pytest.approx(row.val_acc), row.Name
     assert len(study.trials) - len(trained) == (table["State"] == "rejected").sum()
 
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """The slow tests first: under pytest-xdist (`make test` runs two processes) the last
+    minutes are then not one process's long test while the other idles."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
