@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import math
 
-from ray.tune.schedulers import ASHAScheduler, TrialScheduler
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
 from search_spaces.base import Config, is_preset
+from searchers.pareto import ranked
 from searchers.ray_compat import asha_metric, asha_time, take_back_stop
 
 
@@ -82,3 +83,76 @@ class FairASHA(ASHAScheduler):
         best = max(sign * value, self._best.get(trial.trial_id, -math.inf))
         self._best[trial.trial_id] = best
         return {**result, metric: sign * best}
+
+
+class ParetoASHA(FIFOScheduler):
+    """Asynchronous successive halving over several objectives (MO-ASHA, Schmucker et al. 2021).
+
+    Rungs are placed as ``FairASHA``'s (``first_rung``, then every ``reduction_factor`` times
+    later). A trial that reaches a rung is recorded there with its point: the metric (its best so
+    far, as ``FairASHA`` rungs on) and its size objectives (``params``, ``macs``: fixed by its
+    architecture). Every trial recorded at the rung so far is ranked by non-dominated sorting,
+    ties along a front broken by NSGA-II's crowding distance (``searchers.pareto.ranked``); the
+    trial goes on while it is among the best ``ceil(n / reduction_factor)`` of the ``n`` (at least
+    one), and is stopped otherwise. Crowding rather than an epsilon-net: it needs no scale per
+    objective (parameters and accuracy differ by six orders of magnitude) and keeps each front's
+    ends, so the most accurate and the smallest trial at a rung always go on. A network smaller
+    than every other at its rung is on the first front whatever its score, so it goes on too; a
+    tiny network is stopped only where more than the kept share are tied on the first front and
+    its neighbours crowd it. The seed preset is never stopped.
+    """
+
+    def __init__(
+        self,
+        metric: str,
+        mode: str,
+        sizes: tuple[str, ...],
+        max_t: int,
+        grace_period: int,
+        reduction_factor: int,
+        time_attr: str = "training_iteration",
+        baseline: Config | None = None,
+    ):
+        super().__init__()
+        self._metric, self._mode, self.sizes = metric, mode, sizes
+        self.sign = 1.0 if mode == "max" else -1.0
+        self.time_attr, self.max_t, self.reduction_factor = time_attr, max_t, reduction_factor
+        self.rungs = stopping_rungs(grace_period, max_t, reduction_factor)
+        self.baseline = baseline
+        self.recorded: dict[int, dict[str, tuple[float, ...]]] = {r: {} for r in self.rungs}
+        self._best: dict[str, float] = {}  # trial id -> best metric so far, in the sign above
+        self.stopped = 0
+
+    def set_search_properties(self, metric, mode, **spec) -> bool:
+        return True  # the objectives come from the run
+
+    def on_trial_result(self, tune_controller, trial, result: dict) -> str:
+        value = result.get(self._metric)
+        if value is None or math.isnan(value):
+            return TrialScheduler.CONTINUE
+        best = max(self.sign * value, self._best.get(trial.trial_id, -math.inf))
+        self._best[trial.trial_id] = best
+        rung = result.get(self.time_attr)
+        if rung not in self.recorded or trial.trial_id in self.recorded[rung]:
+            return TrialScheduler.CONTINUE
+        point = (-best, *(float(result[size]) for size in self.sizes))  # all minimised
+        self.recorded[rung][trial.trial_id] = point
+        if is_preset(trial.config, self.baseline) or self.kept(rung, trial.trial_id):
+            return TrialScheduler.CONTINUE
+        self.stopped += 1
+        return TrialScheduler.STOP
+
+    def kept(self, rung: int, trial_id: str) -> bool:
+        """Whether ``trial_id`` is among the best ``ceil(n / reduction_factor)`` at ``rung``."""
+        ids = list(self.recorded[rung])
+        keep = max(1, math.ceil(len(ids) / self.reduction_factor))
+        return ids.index(trial_id) in ranked([self.recorded[rung][i] for i in ids])[:keep]
+
+    def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
+        self._best.pop(trial.trial_id, None)
+
+    def on_trial_remove(self, tune_controller, trial) -> None:
+        self._best.pop(trial.trial_id, None)
+
+    def debug_string(self) -> str:
+        return f"ParetoASHA: rungs {self.rungs}, {self.stopped} stopped"

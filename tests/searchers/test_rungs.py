@@ -7,7 +7,7 @@ from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
 from search_spaces.base import is_preset
 from search_spaces.cifar_lt200k import SEED
-from searchers.rungs import FairASHA, first_rung
+from searchers.rungs import FairASHA, ParetoASHA, first_rung
 
 STOP, CONTINUE = TrialScheduler.STOP, TrialScheduler.CONTINUE
 
@@ -94,3 +94,47 @@ def test_a_warm_restart_just_before_a_rung_does_not_count_against_a_trial(rule, 
     }
     asha = scheduler(grace=3, max_t=4, plain=rule == "last value")
     assert ("restarted" not in run(asha, curves)) == survives
+
+
+def pareto_asha(baseline=None) -> ParetoASHA:
+    return ParetoASHA(
+        "val_acc", "max", ("params",), max_t=9, grace_period=1, reduction_factor=3,
+        baseline=baseline,
+    )  # fmt: skip
+
+
+def arrive(asha: ParetoASHA, trials: dict[str, tuple[float, int]], configs=None) -> set[str]:
+    """Each trial reports (val_acc, params) at epoch 1, in turn; the ones stopped there."""
+    stopped = set()
+    for name, (acc, params) in trials.items():
+        trial = SimpleNamespace(trial_id=name, config=(configs or {}).get(name, {}))
+        asha.on_trial_add(None, trial)
+        result = {"training_iteration": 1, "val_acc": acc, "params": params}
+        if asha.on_trial_result(None, trial, result) == STOP:
+            stopped.add(name)
+    return stopped
+
+
+def test_pareto_asha_keeps_a_spread_front_and_stops_the_dominated():
+    asha = pareto_asha()
+    assert asha.rungs == [1, 3]
+    trials = {
+        "a": (0.50, 100_000),  # alone at the rung: goes on
+        "b": (0.40, 150_000),  # dominated by a
+        "c": (0.60, 190_000),  # the most accurate: an end of the front
+        "d": (0.30, 20_000),  # the smallest: the other end, goes on whatever its score
+        "e": (0.55, 120_000),  # on the front, but crowded between a and c, with 2 of 5 kept
+        "f": (0.20, 25_000),  # dominated by d
+    }
+    assert arrive(asha, trials) == {"b", "e", "f"}
+    assert asha.debug_string() == "ParetoASHA: rungs [1, 3], 3 stopped"
+    # A trial goes on at epoch 2 (no rung) whatever it scores.
+    trial = SimpleNamespace(trial_id="b", config={})
+    assert asha.on_trial_result(None, trial, {"training_iteration": 2, "val_acc": 0.0}) == CONTINUE
+
+
+def test_pareto_asha_never_stops_the_seed_preset():
+    trials = {"a": (0.5, 100_000), "seed": (0.1, 197_392)}
+    configs = {"seed": {**SEED, "seed": 7}}
+    assert arrive(pareto_asha(baseline=SEED), trials, configs) == set()
+    assert arrive(pareto_asha(), trials, configs) == {"seed"}
