@@ -33,12 +33,12 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	NAS_DATA_DIR=$(NAS_DATA_DIR) $(BIN)/python -m nas.run $(DEMO_ARGS)
 
-# Two test processes (pytest-xdist; worksteal: one takes over the other's queue when its own is
-# done, the slow tests come first): much of a slow test is waiting (Ray's start, a driver's
-# resume, a kill); the searches the tests share are made once for both (tests/conftest.py).
+# Two test processes (pytest-xdist), each handed one test at a time as it becomes free, the
+# slow tests first: much of a slow test is waiting (Ray's start, a driver's resume, a kill).
+# The searches the tests share are made once for both (tests/conftest.py).
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n 2 --dist worksteal
+	$(BIN)/python -m pytest -n 2 --maxschedchunk 1
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
