@@ -20,7 +20,8 @@ from datetime import datetime
 from experiment import storage
 from search_spaces import SPACES, get_space, space_for_run
 from search_spaces.base import SearchSpace
-from searchers import SAMPLERS
+from searchers import MULTI_OBJECTIVE, SAMPLERS
+from searchers.feasible import SIZES
 from trainables.tasks import get_task
 
 # Tiny synthetic data: rungs by epochs alone, so ASHA's stopping shows in seconds.
@@ -80,7 +81,7 @@ class RunConfig:
     searcher: str = flag(
         "tpe",
         "tpe (Optuna's TPE), prior (around the seed preset, then the incumbent and TPE), "
-        "evolution (regularized, from the seed preset) or random",
+        "evolution (regularized, from the seed preset), random or nsga2 (Optuna's NSGA-II)",
         shapes=True,
         choices=list(SAMPLERS),
     )
@@ -96,6 +97,12 @@ class RunConfig:
         None, "what ASHA and the searcher optimise (default: the space's)", shapes=True
     )
     max_params: int | None = flag(None, "parameter budget (default: the space's)", shapes=True)
+    objectives: str | None = flag(
+        None,
+        "a Pareto search: the metric, then params and/or macs to minimise beside it, e.g. "
+        "val_acc,params (default: the metric alone)",
+        shapes=True,
+    )
     input_size: int | None = flag(None, "fix the input size (spaces that search it)", shapes=True)
     address: str | None = flag(None, "address of an existing Ray cluster (default: start one)")
     num_cpus: int | None = flag(None, "CPUs of the local Ray instance (default: all)")
@@ -172,9 +179,11 @@ class RunConfig:
             raise UsageError(f"--space is required; known spaces: {', '.join(sorted(SPACES))}.")
         space = space_named(given["space"])
         fallback = SMOKE_TEST if given.get("smoke_test") else dataclasses.asdict(space.asha)
+        objectives = (given.get("objectives") or "").split(",")
         values = {
             **{k: fallback[k] for k in SPACE_SHAPED},
-            "metric": space.metric,
+            # --objectives names the metric first: it is the metric where --metric is not given
+            "metric": objectives[0].strip() or space.metric,
             # smoke-: a smoke test is told from a real search in the storage folder at a glance
             "name": f"{'smoke-' * bool(given.get('smoke_test'))}{space.name}-"
             f"{datetime.now():%Y%m%d-%H%M%S}",
@@ -192,6 +201,8 @@ class RunConfig:
 
     def check_against(self, space: SearchSpace) -> None:
         """Raise UsageError where a flag does not apply to the space."""
+        if self.objectives is not None:
+            self._check_objectives(space)
         if self.metric not in space.metrics:
             raise UsageError(
                 f"--metric must be one of {', '.join(space.metrics)} for space {space.name} "
@@ -207,6 +218,40 @@ class RunConfig:
                 f"--input-size must be one of {', '.join(map(str, sizes))} for space "
                 f"{space.name} (got {self.input_size})."
             )
+
+    def _check_objectives(self, space: SearchSpace) -> None:
+        names = [name.strip() for name in self.objectives.split(",")]
+        example = f"for example --objectives {space.metric},params"
+        for name in names:
+            if name not in (*space.metrics, *SIZES):
+                raise UsageError(
+                    f"--objectives: unknown objective {name!r}; the metric is one of "
+                    f"{', '.join(space.metrics)} and the sizes are {' and '.join(SIZES)} "
+                    f"({example})."
+                )
+            if names.count(name) > 1:
+                raise UsageError(f"--objectives names {name} twice ({example}).")
+        if names[0] not in space.metrics or any(name not in SIZES for name in names[1:]):
+            raise UsageError(
+                f"--objectives must name one metric first, then params and/or macs (got "
+                f"{self.objectives}): {example}."
+            )
+        if names[0] != self.metric:
+            raise UsageError(
+                f"--objectives starts with {names[0]} but --metric is {self.metric}: name one "
+                "metric."
+            )
+        if self.sizes and self.searcher not in MULTI_OBJECTIVE:
+            raise UsageError(
+                f"--searcher {self.searcher} searches one objective: with --objectives choose "
+                f"{', '.join(MULTI_OBJECTIVE)}."
+            )
+
+    @property
+    def sizes(self) -> tuple[str, ...]:
+        """The size objectives a Pareto search minimises beside the metric (none: one
+        objective)."""
+        return tuple(name.strip() for name in (self.objectives or "").split(",")[1:])
 
     @classmethod
     def shaping(cls) -> list[str]:

@@ -55,6 +55,7 @@ def asha_line(config: RunConfig, plan: Plan, why: str) -> str:
         line = (
             f"ASHA may stop a trial at {where}, keeping the best 1/{config.reduction_factor} of "
             f"the trials at each rung"
+            + (" (by non-dominated sorting, ties spread by crowding)" if config.sizes else "")
         )
         first = f"the first rung is at epoch {rungs[0]}"
     else:

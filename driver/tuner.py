@@ -16,7 +16,7 @@ from experiment.logs import LogsFromCheckpoint
 from experiment.storage import StorageFull
 from search_spaces.base import Config, SearchSpace
 from searchers.feasible import FeasibleSearch
-from searchers.rungs import FairASHA
+from searchers.rungs import FairASHA, ParetoASHA
 from trainables.tasks import get_task
 from trainables.trainable import train_trial
 from trainables.trial import TrialJob, TrialSettings
@@ -60,14 +60,18 @@ def build_tuner(
         rejected_log=storage.join(run.experiment_dir, REJECTED_LOG),
         journal=study_journal(run),
         name=run.name,
+        sizes=run.sizes,
     )
-    scheduler = FairASHA(
-        time_attr="training_iteration",
-        max_t=run.max_epochs,
-        grace_period=plan.grace_period,
-        reduction_factor=run.reduction_factor,
-        baseline=baseline_config(space, run),
-    )
+    rungs = {
+        "max_t": run.max_epochs,
+        "grace_period": plan.grace_period,
+        "reduction_factor": run.reduction_factor,
+        "baseline": baseline_config(space, run),
+    }
+    if run.sizes:  # a Pareto search: rungs by non-dominated sorting
+        scheduler = ParetoASHA(space.metric, space.mode, run.sizes, **rungs)
+    else:
+        scheduler = FairASHA(time_attr="training_iteration", **rungs)
     tuner = tune.Tuner(
         trainable_for(job_of(space, run, plan)),
         tune_config=tune.TuneConfig(

@@ -77,6 +77,16 @@ REJECTION = "rejected"  # the user attribute of a rejected candidate's trial in 
 
 
 TUNE_TRIAL_ID = "tune_trial_id"  # the user attribute naming a started trial's Tune trial
+# The user attribute holding a trial's metric by epoch ({"1": 0.31, ...}) in a multi-objective
+# study, where Optuna refuses intermediate values: optuna-dashboard shows it under the trial.
+EPOCHS = "epochs"
+
+
+def epochs(trial: optuna.trial.FrozenTrial) -> dict[int, float]:
+    """A trial's metric by epoch: its intermediate values, or in a multi-objective study its
+    ``EPOCHS`` user attribute."""
+    logged = trial.user_attrs.get(EPOCHS) or {}
+    return trial.intermediate_values or {int(step): value for step, value in logged.items()}
 
 
 def journal_storage(path: str) -> JournalStorage:

@@ -30,7 +30,7 @@ def summarize(experiment: str, grid, space, config: RunConfig, wall: float) -> d
 
     results = load_experiment(experiment)  # read once: the counts, the best trial, the reports
     journal = storage.join(experiment, STUDY)
-    if mended := agree_with_the_logs(results, journal, space.metric):
+    if mended := agree_with_the_logs(results, journal, space.metric, config.sizes):
         print(
             f"{journal}: {mended} trial(s) set to the epochs their logs hold (a stop had left "
             "the last ones untold to the searcher).",
@@ -64,6 +64,8 @@ def summarize(experiment: str, grid, space, config: RunConfig, wall: float) -> d
     summary["interrupted"] = bool(summary["unfinished"]) or summary["trials"] < config.num_samples
     summary["resume_command"] = resume_command(config)
     summary["importance"] = derived.importance.summary()
+    if derived.front_answer:  # a Pareto search's answer (a search of one objective has none)
+        summary["front"] = derived.front_answer
     summary["reports"] = export_to(derived)
     if "refit" in (earlier := read_summary(experiment)):
         summary["refit"] = earlier["refit"]  # a refit's results stay until it is redone
@@ -184,8 +186,9 @@ def print_summary(summary: dict) -> None:
     )
     scores = ", ".join(f"{m} {best[m]:.4f}" for m in ("val_acc", "verify_acc") if m in best)
     test = "n/a (unlabelled)" if math.isnan(best["test_acc"]) else f"{best['test_acc']:.4f}"
+    front = "".join(f"\n{line}" for line in summary.get("front", []))  # a Pareto search leads
     print(
-        f"\nBest trial {best['trial_id']} (by {best['metric']}): {scores} after "
+        f"{front}\nBest trial {best['trial_id']} (by {best['metric']}): {scores} after "
         f"{n_epochs(best['epochs'])}, test_acc {test}, {best['params']:,} params, "
         f"{best['macs']:,} MACs, receptive field {best['receptive_field']}\n"
         f"  config: {config}\n{seed_sentence(summary)}\n"

@@ -16,7 +16,7 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-from experiment.journal import REJECTION
+from experiment.journal import REJECTION, epochs
 
 MIN_TRIALS = 8  # below this, a random forest on the knobs says more about chance than the knobs
 EVALUATOR = "fANOVA"
@@ -62,11 +62,12 @@ def importance(study: optuna.Study | None, metric: str, rungs: list[int]) -> Imp
         t
         for t in study.get_trials(deepcopy=False)
         if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-        and t.intermediate_values
+        and epochs(t)
         and REJECTION not in t.user_attrs
     ]
-    rungs = rungs or sorted({max(t.intermediate_values) for t in trials})
-    reached = {r: [t for t in trials if r in t.intermediate_values] for r in rungs}
+    by_epoch = {t.number: epochs(t) for t in trials}  # a Pareto search keeps them apart
+    rungs = rungs or sorted({max(by_epoch[t.number]) for t in trials})
+    reached = {r: [t for t in trials if r in by_epoch[t.number]] for r in rungs}
     rung = max((r for r, at in reached.items() if len(at) >= MIN_TRIALS), default=None)
     if rung is None:
         most = max((len(at) for at in reached.values()), default=0)
@@ -88,13 +89,13 @@ def importance(study: optuna.Study | None, metric: str, rungs: list[int]) -> Imp
         return Importance(
             metric, rung, len(at_rung), none, "No knob varied between the trials at the rung"
         )
-    direction = study.direction
+    direction = study.directions[0]  # the metric's, in a Pareto search too
     study = optuna.create_study(direction=direction)  # the trials at the rung, valued there
     study.add_trials(
         optuna.trial.create_trial(
             params={k: t.params[k] for k in knobs},
             distributions={k: t.distributions[k] for k in knobs},
-            value=t.intermediate_values[rung],
+            value=by_epoch[t.number][rung],
         )
         for t in at_rung
     )

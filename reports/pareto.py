@@ -1,12 +1,15 @@
-"""The Pareto front of accuracy against size: the trials no smaller network beats, and the
-step line the charts draw through them."""
+"""The Pareto front of accuracy against size: the trials no smaller network beats (ranked by
+``searchers.pareto``'s non-dominated sorting), the step line the charts draw through them, and,
+for a Pareto search, the answer it gives in a few sentences (``front_answer``)."""
 
 from __future__ import annotations
 
 import pandas as pd
 
+from experiment.record import ran_with
 from experiment.results import Experiment
-from reports.ranking import metric_of, ranking, space_of
+from reports.ranking import metric_of, n_epochs, ranking, space_of
+from searchers.pareto import front_ranks
 
 
 def pareto(experiment: Experiment) -> pd.DataFrame:
@@ -16,7 +19,7 @@ def pareto(experiment: Experiment) -> pd.DataFrame:
     metric = f"{metric_of(experiment)}_at_rung"
     ranked = ranking(experiment)
     if ranked.empty or "params" not in ranked:
-        return pd.DataFrame(columns=["Name", "params", metric, "on_front", "rung"])
+        return pd.DataFrame(columns=["Name", "params", metric, "on_front", "rank", "rung"])
     table = ranked[["Name", "params", "at_rung", "rung"]].rename(columns={"at_rung": metric})
     table = table.dropna().astype({"params": int, metric: float, "rung": int})
     space = space_of(experiment)
@@ -27,7 +30,12 @@ def pareto(experiment: Experiment) -> pd.DataFrame:
     for value in table[metric]:  # fewer params first: on the front if it beats all smaller ones
         on_front.append(sign * value > best_so_far)
         best_so_far = max(best_so_far, sign * value)
-    return table.assign(on_front=on_front)[["Name", "params", metric, "on_front", "rung"]]
+    # rank: the trial's non-dominated front (1: on the front), as a Pareto search's rungs rank
+    rank = front_ranks(
+        [(-sign * v, p) for v, p in zip(table[metric], table["params"], strict=True)]
+    )
+    table = table.assign(on_front=on_front, rank=rank)
+    return table[["Name", "params", metric, "on_front", "rank", "rung"]]
 
 
 def front_line(front: pd.DataFrame) -> tuple[list[float], list[float]]:
@@ -44,3 +52,75 @@ def front_line(front: pd.DataFrame) -> tuple[list[float], list[float]]:
     points.append((float(front["params"].max()), points[-1][1]))
     xs, ys = zip(*points, strict=True)
     return list(xs), list(ys)
+
+
+def searched_sizes(experiment: Experiment) -> tuple[str, ...]:
+    """The size objectives the experiment's search minimised (none: one objective)."""
+    objectives = ran_with(experiment.run).get("objectives") or ""
+    return tuple(name.strip() for name in objectives.split(",")[1:])
+
+
+WITHIN = 1.0  # points of the metric: "as good as the seed preset" in a front's answer
+
+
+def hypervolume(front: pd.DataFrame) -> float:
+    """The area the front dominates with the metric (higher is better) against parameters as a
+    share of the largest network tried, from the reference point (0, 1): 1.0 would be a network
+    of no parameters scoring 1."""
+    metric = front.columns[2]
+    largest = float(front["params"].max())
+    best, area = 0.0, 0.0
+    on = front[front["on_front"]].sort_values("params")
+    shares = [float(p) / largest for p in on["params"]] + [1.0]
+    for (i, value), after in zip(enumerate(on[metric]), shares[1:], strict=True):
+        best = max(best, float(value))
+        area += (after - shares[i]) * best
+    return area
+
+
+def front_answer(front: pd.DataFrame, seed: pd.Series | None) -> list[str]:
+    """A Pareto search's answer: the front, the smallest network within ``WITHIN`` points of
+    the seed preset and the networks that dominate it (both among the trials scored at the seed
+    preset's epoch, so that all are compared alike), and the front's hypervolume."""
+    metric = front.columns[2]
+    on = front[front["on_front"]]
+    if on.empty:
+        return []
+    name = metric.removesuffix("_at_rung")  # scored at the highest rung each reached
+    lines = [
+        f"The front: {len(on)} of {len(front)} networks no smaller one beats, "
+        f"{int(on['params'].min()):,} to {int(on['params'].max()):,} params, {name} "
+        f"{on[metric].min():.4f} to {on[metric].max():.4f} (each at the last rung it reached); "
+        f"hypervolume {hypervolume(front):.4f} ({name} against parameters as a share of the "
+        "largest network tried)."
+    ]
+    if seed is None or seed["Name"] not in set(front["Name"]):
+        return lines
+    preset = front[front["Name"] == seed["Name"]].iloc[0]
+    alike = front[(front["rung"] == preset["rung"]) & (front["Name"] != preset["Name"])]
+    share = alike["params"] / preset["params"]
+    gap = (alike[metric] - preset[metric]) * 100
+    near = alike[(gap >= -WITHIN) & (alike["params"] < preset["params"])]
+    at = f"after {n_epochs(int(preset['rung']))}"
+    if near.empty:
+        lines.append(f"No smaller network came within {WITHIN:g} point of the seed preset {at}.")
+    else:
+        small = near.loc[near["params"].idxmin()]
+        lines.append(
+            f"Smallest network within {WITHIN:g} point of the seed preset {at}: "
+            f"{small['Name']}, {int(small['params']):,} params ({share[small.name]:.0%} of the "
+            f"seed preset's {int(preset['params']):,}), {name} {small[metric]:.4f} vs "
+            f"{preset[metric]:.4f} ({gap[small.name]:+.2f} points). One training seed each: "
+            "the refit measures it."
+        )
+    better = alike[(alike["params"] <= preset["params"]) & (alike[metric] >= preset[metric])]
+    better = better[(better["params"] < preset["params"]) | (better[metric] > preset[metric])]
+    names = ", ".join(
+        f"{r['Name']} ({int(r['params']):,} params, {r[metric]:.4f})" for _, r in better.iterrows()
+    )
+    lines.append(
+        f"Networks that dominate the seed preset (as accurate and smaller) {at}: {names}."
+        if names
+        else f"No network dominates the seed preset (as accurate and smaller) {at}."
+    )
+    return lines

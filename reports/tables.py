@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +22,7 @@ from experiment.results import Experiment
 from experiment.trials import ARCHITECTURE, METRICS, REJECTED
 from reports.ablations import search_ablations
 from reports.importance import Importance, importance
-from reports.pareto import front_line, pareto
+from reports.pareto import front_answer, front_line, pareto, searched_sizes
 from reports.ranking import (
     configs,
     metric_of,
@@ -46,11 +47,19 @@ def headline(
     best: pd.Series | None,
     seed: pd.Series | None,
     refit: RefitTables | None,
+    front: Sequence[str] = (),
 ) -> list[str]:
-    """The answer, first in every report: the best trial and its test accuracy, how it compares
-    with the seed preset, and the refit's verdict on the search's pick."""
+    """The answer, first in every report: a Pareto search's ``front`` (``front_answer``), the
+    best trial and its test accuracy, how it compares with the seed preset, and the refit's
+    verdict on the search's pick."""
     if best is None:
         return ["No trial has reported a score yet."]
+    return [*front, *_best_and_seed(experiment, best, seed, refit)]
+
+
+def _best_and_seed(
+    experiment: Experiment, best: pd.Series, seed: pd.Series | None, refit: RefitTables | None
+) -> list[str]:
     metric = metric_of(experiment)
 
     def described(row: pd.Series) -> str:
@@ -220,6 +229,7 @@ class Derived:
     parallel: tuple[list[str], pd.DataFrame]
     best: pd.Series | None
     seed: pd.Series | None  # the seed preset's trial
+    front_answer: list[str]  # a Pareto search's front in a few sentences (none: one objective)
     headline: list[str]  # the answer in a few sentences, first in every report
     best_details: tuple[list[tuple], list[tuple]]
     run_rows: list[tuple[str, object]]
@@ -233,6 +243,7 @@ def derive(experiment: Experiment) -> Derived:
     best = None if ranked.empty else ranked.iloc[0]
     rungs = rung_epochs(ran_with(experiment.run))
     refit = refit_tables(experiment.refit) if experiment.refit else None
+    answer = front_answer(front, seed) if searched_sizes(experiment) else []
     return Derived(
         experiment=experiment,
         metric=metric,
@@ -250,7 +261,8 @@ def derive(experiment: Experiment) -> Derived:
         parallel=parallel_coordinates(experiment),
         best=best,
         seed=seed,
-        headline=headline(experiment, best, seed, refit),
+        front_answer=answer,
+        headline=headline(experiment, best, seed, refit, answer),
         best_details=best_details(experiment, best),
         run_rows=run_rows(experiment),
         refit=refit,

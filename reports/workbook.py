@@ -116,7 +116,7 @@ def _pareto(sheet: Worksheet, front: pd.DataFrame) -> None:
         series.marker.symbol = "circle"
         series.graphicalProperties.line.noFill = label == "trials"
         chart.series.append(series)
-    sheet.add_chart(chart, "F2")
+    sheet.add_chart(chart, "H2")
 
 
 def _refit(sheet: Worksheet, refit: RefitTables) -> None:

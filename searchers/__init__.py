@@ -4,9 +4,10 @@
   a candidate breaking the space's rules; ``study``: the study made to agree with the trials'
   logs.
 - The samplers, one module each, over what they share (``base``): ``prior``, ``tpe``,
-  ``evolution``, ``random``; registered here by name (``SAMPLERS``, the order ``--searcher``
-  lists them).
-- ``rungs``: ASHA with fair rungs and a protected seed preset.
+  ``evolution``, ``random``, ``nsga2``; registered here by name (``SAMPLERS``, the order
+  ``--searcher`` lists them); ``MULTI_OBJECTIVE``: those that search several objectives.
+- ``pareto``: non-dominated sorting and crowding; ``rungs``: ASHA with fair rungs and a
+  protected seed preset, and its multi-objective form (``ParetoASHA``).
 - ``optuna_compat``, ``ray_compat``: every private touch of Optuna and of Ray.
 
 Lifecycle, per candidate: ``FeasibleSearch.suggest`` calls ``study.ask()``, which runs the
@@ -22,14 +23,17 @@ from collections.abc import Callable, Mapping, Sequence
 
 import optuna
 
-from searchers import evolution, prior, random, tpe
+from searchers import evolution, nsga2, prior, random, tpe
 from searchers.base import Kinds
 from trainables.registry import Registry
 
-# name -> factory(seed, num_samples, fixed, prior, kinds), in the order --searcher lists them
+_MODULES = (prior, tpe, evolution, random, nsga2)  # in the order --searcher lists them
+# name -> factory(seed, num_samples, fixed, prior, kinds)
 SAMPLERS: Registry[Callable[..., optuna.samplers.BaseSampler]] = Registry("searcher")
-for _module in (prior, tpe, evolution, random):
+for _module in _MODULES:
     SAMPLERS.add(_module.__name__.rpartition(".")[2], _module.make)
+# The samplers that search several objectives at once (a Pareto search, --objectives).
+MULTI_OBJECTIVE = [m.__name__.rpartition(".")[2] for m in _MODULES if m.MULTI_OBJECTIVE]
 
 
 def make_sampler(

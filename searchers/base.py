@@ -25,6 +25,7 @@ from optuna.distributions import (
 )
 from optuna.trial import FrozenTrial, TrialState
 
+from experiment.journal import epochs
 from searchers.optuna_compat import admits
 
 Kinds = Mapping[str, Sequence[str]]  # kind -> knob names; a name ending in "_" is a prefix
@@ -33,7 +34,7 @@ Kinds = Mapping[str, Sequence[str]]  # kind -> knob names; a name ending in "_" 
 def evaluated(study: optuna.Study) -> list[FrozenTrial]:
     """Finished trials that trained at least one epoch, in the order they finished."""
     states = (TrialState.COMPLETE, TrialState.PRUNED)
-    done = [t for t in study.get_trials(deepcopy=False, states=states) if t.intermediate_values]
+    done = [t for t in study.get_trials(deepcopy=False, states=states) if epochs(t)]
     return sorted(done, key=lambda t: (t.datetime_complete, t.number))
 
 

@@ -10,6 +10,8 @@ from optuna.trial import FrozenTrial
 from searchers.base import Kinds, PlannedSampler, enqueued, evaluated, standing
 from searchers.optuna_compat import set_user_attr
 
+MULTI_OBJECTIVE = False  # it compares trials on one metric
+
 
 class RegularizedEvolution(PlannedSampler):
     """Regularized evolution (Real et al., 2019, "aging evolution") as an Optuna sampler.

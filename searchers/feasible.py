@@ -7,6 +7,10 @@ constraint values are positive, so TPE ranks it below every feasible trial and l
 the budget lies) and another is drawn; Ray never sees it. Trials ASHA stops early are told as
 pruned at their last epoch, so TPE compares them fairly with trials that ran to the end.
 
+A Pareto search (``sizes``: ``params`` and/or ``macs``) has a study of several objectives: a
+finished trial is told (metric, sizes), and since Optuna refuses intermediate values there, each
+epoch's metric is kept in the trial's ``EPOCHS`` user attribute instead.
+
 The study lives in Optuna's journal file storage in the experiment folder (``STUDY``), so Optuna's
 own tools open it while the search runs (``optuna-dashboard <experiment>/study.journal``,
 ``optuna.load_study``). The journal, not the pickle Tune saves with each snapshot, is the study's
@@ -27,15 +31,16 @@ from optuna.trial import TrialState
 from ray import tune
 
 from experiment import storage
-from experiment.journal import REJECTION, TUNE_TRIAL_ID, journal_storage
+from experiment.journal import EPOCHS, REJECTION, TUNE_TRIAL_ID, epochs, journal_storage
 from search_spaces.base import Config, SearchSpace
 from search_spaces.rules import check
 from searchers import make_sampler
-from searchers.optuna_compat import set_intermediate_value
+from searchers.optuna_compat import set_intermediate_value, set_user_attr
 from searchers.study import reopened, rewrite
 from trainables.models.analysis import Analysis
 
 MAX_DRAWS_PER_SUGGESTION = 500
+SIZES = ("params", "macs")  # what a Pareto search may minimise beside the metric (the analysis)
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
@@ -90,9 +95,10 @@ class FeasibleSearch(tune.search.Searcher):
         rejected_log: str | None = None,
         journal: str | None = None,  # the study's journal file; None: the study stays in memory
         name: str = "search",
+        sizes: tuple[str, ...] = (),  # SIZES minimised beside the metric: a Pareto search
     ):
         super().__init__(metric=space.metric, mode=space.mode)
-        self.space, self.seed, self.max_epochs = space, seed, max_epochs
+        self.space, self.seed, self.max_epochs, self.sizes = space, seed, max_epochs, sizes
         self._sampler = make_sampler(
             sampler,
             seed,
@@ -118,7 +124,8 @@ class FeasibleSearch(tune.search.Searcher):
         return optuna.create_study(
             study_name=self.name,
             storage=storage,
-            direction="maximize" if self.space.mode == "max" else "minimize",
+            directions=["maximize" if self.space.mode == "max" else "minimize"]
+            + ["minimize"] * len(self.sizes),
             sampler=self._sampler,
             load_if_exists=True,
         )
@@ -164,7 +171,12 @@ class FeasibleSearch(tune.search.Searcher):
         if number is None or value is None or not math.isfinite(value):
             return
         frozen, step = self.study.get_trials(deepcopy=False)[number], result["training_iteration"]
-        if step not in frozen.intermediate_values:  # else a replay after a restore: told already
+        if step in epochs(frozen):  # a replay after a restore: told already
+            return
+        if self.sizes:  # Optuna refuses intermediate values with several objectives
+            logged = {**frozen.user_attrs.get(EPOCHS, {}), str(step): float(value)}
+            set_user_attr(self.study, frozen, EPOCHS, logged)
+        else:
             set_intermediate_value(self.study, frozen, step, float(value))  # as Trial.report
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False):
@@ -184,7 +196,13 @@ class FeasibleSearch(tune.search.Searcher):
         if result.get("training_iteration", 0) < self.max_epochs:
             self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         else:
-            self.study.tell(trial, value)
+            self.study.tell(trial, self._values(value, result))
+
+    def _values(self, value: float, figures: dict) -> float | list[float]:
+        """What the study is told: the metric, and the sizes of a Pareto search."""
+        return (
+            [value, *(float(figures.get(size, 0)) for size in self.sizes)] if self.sizes else value
+        )
 
     def _set_constraints(
         self, trial: optuna.Trial, analysis: Analysis | None, reasons: list[str]
@@ -229,7 +247,7 @@ class FeasibleSearch(tune.search.Searcher):
             entry |= analysis.figures()
         trial.set_user_attr(REJECTION, entry)
         # The value is never compared: TPE ranks infeasible trials by constraint violation alone.
-        self.study.tell(trial, 0.0)
+        self.study.tell(trial, self._values(0.0, entry))
 
     # Tune pickles the searcher with the Tuner and saves it with every snapshot; a study in a
     # journal is reopened from the file instead (its storage holds a file handle and a lock),
@@ -239,7 +257,8 @@ class FeasibleSearch(tune.search.Searcher):
         return {**self.__dict__, "study": None if self.journal else self.study, "_asked": asked}
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update({"suggested": None} | state)  # None: pickled before the count
+        # None: pickled before the count; (): before Pareto searches
+        self.__dict__.update({"suggested": None, "sizes": ()} | state)
         if self.journal is not None:
             self.study = self._open_study()
             self._unsettled = True

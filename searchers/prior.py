@@ -20,6 +20,8 @@ from searchers.base import Kinds, PlannedSampler, enqueued, evaluated, standing,
 from searchers.optuna_compat import set_user_attr
 from searchers.tpe import FeasibleStartTPE
 
+MULTI_OBJECTIVE = False  # it compares trials on one metric
+
 
 @dataclass(frozen=True)
 class Belief:

@@ -8,6 +8,8 @@ import optuna
 
 from searchers.base import evaluated, startup_length
 
+MULTI_OBJECTIVE = True  # TPE's multi-objective mode
+
 
 class FeasibleStartTPE(optuna.samplers.TPESampler):
     """TPE whose random start-up lasts until ``startup`` trials have been *evaluated*.
@@ -23,7 +25,9 @@ class FeasibleStartTPE(optuna.samplers.TPESampler):
         # that occur together jointly instead of falling back to one-at-a-time.
         with warnings.catch_warnings():  # Optuna marks group experimental
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            super().__init__(n_startup_trials=0, seed=seed, group=True, constant_liar=True)
+            super().__init__(
+                n_startup_trials=0, seed=seed, multivariate=True, group=True, constant_liar=True
+            )
         self.startup = startup
         self._start = optuna.samplers.RandomSampler(seed=seed)
         self._decided: tuple[int, bool] = (-1, True)  # (trial number, starting) of the last ask

@@ -129,7 +129,7 @@ def assert_study_matches_the_trials(experiment: Path) -> None:
 
     import pandas as pd
 
-    from experiment.journal import load_study
+    from experiment.journal import epochs, load_study
     from searchers.feasible import trial_seed
 
     study = load_study(str(experiment))
@@ -145,8 +145,8 @@ def assert_study_matches_the_trials(experiment: Path) -> None:
         trial = by_seed[row.seed]
         assert trial.state.name == states[row.State], row.Name
         assert f"trial_{trial.user_attrs['tune_trial_id']}" == row.Name  # the dashboard's name
-        assert max(trial.intermediate_values) == row.epochs, row.Name
-        assert trial.intermediate_values[row.epochs] == pytest.approx(row.val_acc), row.Name
+        assert max(epochs(trial)) == row.epochs, row.Name
+        assert epochs(trial)[row.epochs] == pytest.approx(row.val_acc), row.Name
     assert len(study.trials) - len(trained) == (table["State"] == "rejected").sum()
 
 

@@ -204,6 +204,39 @@ CATALOGUE = [
         2,
         "--input-size must be one of 64, 96, 112, 128, 160, 224 for space hw2p2_resnet (got 32).",
     ),
+    (
+        "nas.run",
+        "--space cifar_lt200k --objectives val_acc,weight",
+        2,
+        "--objectives: unknown objective 'weight'; the metric is one of val_acc and the sizes "
+        "are params and macs (for example --objectives val_acc,params).",
+    ),
+    (
+        "nas.run",
+        "--space cifar_lt200k --objectives val_acc,params,params",
+        2,
+        "--objectives names params twice (for example --objectives val_acc,params).",
+    ),
+    (
+        "nas.run",
+        "--space cifar_lt200k --objectives params",
+        2,
+        "--objectives must name one metric first, then params and/or macs (got params): for "
+        "example --objectives val_acc,params.",
+    ),
+    (
+        "nas.run",
+        "--space cifar_lt200k --objectives val_acc,params --searcher evolution",
+        2,
+        "--searcher evolution searches one objective: with --objectives choose tpe, random, "
+        "nsga2.",
+    ),
+    (
+        "nas.run",
+        "--space hw2p2_resnet --objectives val_acc,macs --metric verify_acc",
+        2,
+        "--objectives starts with val_acc but --metric is verify_acc: name one metric.",
+    ),
 ]
 
 

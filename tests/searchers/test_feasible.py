@@ -3,9 +3,13 @@ from __future__ import annotations
 import json
 import random
 
+import pytest
+
+from experiment.journal import REJECTION
 from experiment.trials import FAILED, FINISHED, STOPPED
-from search_spaces.cifar_lt200k import SPACE
+from search_spaces.cifar_lt200k import SEED, SPACE
 from search_spaces.rules import check
+from searchers import MULTI_OBJECTIVE
 from searchers.feasible import FeasibleSearch, trial_seed
 
 
@@ -216,3 +220,42 @@ def test_at_the_end_of_a_run_the_study_holds_the_epochs_the_logs_hold(tmp_path):
     assert {t.number: t.system_attrs for t in study.trials} == before
     experiment.study = study
     assert agree_with_the_logs(experiment, journal, "val_acc") == 0  # nothing left to mend
+
+
+@pytest.mark.parametrize("sampler", MULTI_OBJECTIVE)
+def test_a_pareto_search_tells_the_metric_and_the_size_and_keeps_the_epochs(sampler):
+    """Optuna refuses intermediate values with several objectives: each epoch's metric is in
+    the trial's ``epochs`` user attribute; a finished trial is told (metric, params), one that
+    ASHA stopped is pruned (TPE ranks it below the finished ones)."""
+    search = FeasibleSearch(
+        SPACE, sampler, seed=0, max_epochs=3, num_samples=8, points_to_evaluate=[SEED],
+        sizes=("params",),
+    )  # fmt: skip
+    told = {}
+    for i in range(6):
+        config = search.suggest(f"t{i}")
+        params = SPACE.analyze(SPACE.decode(config)[0]).params
+        assert params < 200_000
+        last = 3 if i % 2 == 0 else 1  # every other trial stopped at epoch 1
+        for epoch in range(1, last + 1):
+            result = {"training_iteration": epoch, "val_acc": 0.1 * epoch + 0.01 * i}
+            result["params"] = params
+            (search.on_trial_result if epoch < last else search.on_trial_complete)(f"t{i}", result)
+        told[i] = (params, last)
+    assert [d.name for d in search.study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    trained = [t for t in search.study.trials if REJECTION not in t.user_attrs]
+    assert trained[0].params == {k: v for k, v in SEED.items() if k in trained[0].params}
+    for i, trial in enumerate(trained):
+        params, last = told[i]
+        assert trial.intermediate_values == {}
+        assert trial.user_attrs["epochs"] == {
+            str(e): pytest.approx(0.1 * e + 0.01 * i) for e in range(1, last + 1)
+        }
+        if last == 3:
+            assert trial.state.name == "COMPLETE"
+            assert trial.values == [pytest.approx(0.3 + 0.01 * i), params]
+        else:
+            assert trial.state.name == "PRUNED" and trial.values is None
+    for trial in search.study.trials:  # rejected candidates: told with their size
+        if REJECTION in trial.user_attrs and "params" in trial.user_attrs[REJECTION]:
+            assert trial.values == [0.0, trial.user_attrs[REJECTION]["params"]]
