@@ -21,7 +21,7 @@ from experiment import storage
 from search_spaces import SPACES, get_space, space_for_run
 from search_spaces.base import SearchSpace
 from searchers import MULTI_OBJECTIVE, SAMPLERS
-from searchers.feasible import SIZES
+from searchers.feasible import SIZES, objective_names
 from trainables.tasks import get_task
 
 # Tiny synthetic data: rungs by epochs alone, so ASHA's stopping shows in seconds.
@@ -179,11 +179,11 @@ class RunConfig:
             raise UsageError(f"--space is required; known spaces: {', '.join(sorted(SPACES))}.")
         space = space_named(given["space"])
         fallback = SMOKE_TEST if given.get("smoke_test") else dataclasses.asdict(space.asha)
-        objectives = (given.get("objectives") or "").split(",")
+        objectives = objective_names(given.get("objectives")) or [""]
         values = {
             **{k: fallback[k] for k in SPACE_SHAPED},
             # --objectives names the metric first: it is the metric where --metric is not given
-            "metric": objectives[0].strip() or space.metric,
+            "metric": objectives[0] or space.metric,
             # smoke-: a smoke test is told from a real search in the storage folder at a glance
             "name": f"{'smoke-' * bool(given.get('smoke_test'))}{space.name}-"
             f"{datetime.now():%Y%m%d-%H%M%S}",
@@ -220,7 +220,7 @@ class RunConfig:
             )
 
     def _check_objectives(self, space: SearchSpace) -> None:
-        names = [name.strip() for name in self.objectives.split(",")]
+        names = objective_names(self.objectives)
         example = f"for example --objectives {space.metric},params"
         for name in names:
             if name not in (*space.metrics, *SIZES):
@@ -251,7 +251,7 @@ class RunConfig:
     def sizes(self) -> tuple[str, ...]:
         """The size objectives a Pareto search minimises beside the metric (none: one
         objective)."""
-        return tuple(name.strip() for name in (self.objectives or "").split(",")[1:])
+        return tuple(objective_names(self.objectives)[1:])
 
     @classmethod
     def shaping(cls) -> list[str]:

@@ -110,8 +110,8 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
 
     def begin(plan: Plan) -> None:
         start_record(experiment, config, plan, ray.cluster_resources(), resume, fingerprint)
-        pareto = " against ".join(config.objectives.split(",")) if config.sizes else ""
-        objectives = f" ({pareto})" if pareto else ""
+        pareto = " against ".join((config.metric, *config.sizes))
+        objectives = f" ({pareto})" if config.sizes else ""
         print(
             f"Searching {space.name} ({space.rules.describe()}): {config.num_samples} trials, "
             f"up to {n_epochs(config.max_epochs)}, searcher {config.searcher}{objectives}, seed "

@@ -9,6 +9,7 @@ import pandas as pd
 from experiment.record import ran_with
 from experiment.results import Experiment
 from reports.ranking import metric_of, n_epochs, ranking, space_of
+from searchers.feasible import objective_names
 from searchers.pareto import front_ranks
 
 
@@ -56,8 +57,7 @@ def front_line(front: pd.DataFrame) -> tuple[list[float], list[float]]:
 
 def searched_sizes(experiment: Experiment) -> tuple[str, ...]:
     """The size objectives the experiment's search minimised (none: one objective)."""
-    objectives = ran_with(experiment.run).get("objectives") or ""
-    return tuple(name.strip() for name in objectives.split(",")[1:])
+    return tuple(objective_names(ran_with(experiment.run).get("objectives"))[1:])
 
 
 WITHIN = 1.0  # points of the metric: "as good as the seed preset" in a front's answer

@@ -41,6 +41,13 @@ from trainables.models.analysis import Analysis
 
 MAX_DRAWS_PER_SUGGESTION = 500
 SIZES = ("params", "macs")  # what a Pareto search may minimise beside the metric (the analysis)
+
+
+def objective_names(objectives: str | None) -> list[str]:
+    """The names an ``--objectives`` value gives, the metric first (none where it is not set)."""
+    return [name.strip() for name in objectives.split(",")] if objectives is not None else []
+
+
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 

@@ -71,10 +71,11 @@ def agree_with_the_logs(
         ended = state in (TrialState.COMPLETE, TrialState.PRUNED) and values
         value = values[max(values)] if ended else None
         if sizes:  # several objectives: values when complete, the epochs in a user attribute
-            figures = measured.get(name, [])
-            if len(figures) < len(sizes):
-                figures = list(trial.values or [None])[1:]
-            told = [value, *figures] if state == TrialState.COMPLETE else None
+            figures = measured.get(name) or list(trial.values or [])[1:]
+            complete = state == TrialState.COMPLETE
+            if complete and len(figures) != len(sizes):  # neither logged nor told: left as is
+                continue
+            told = [value, *figures] if complete else None
             now = (trial.state, epochs(trial), trial.values)
         else:
             told, now = value, (trial.state, trial.intermediate_values, trial.value)

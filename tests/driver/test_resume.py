@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 import shutil
+import sys
 import tarfile
 from pathlib import Path
 
@@ -27,8 +28,6 @@ MADE_IN = Path("/tmp/cnn-nas-before-house-three")
 
 def test_every_moved_class_is_found_where_it_lives_now():
     earlier_module_names()
-    import sys
-
     for old, classes in MOVED.items():
         for name, new in classes.items():
             assert getattr(sys.modules[old], name).__module__ == new, (old, name)
