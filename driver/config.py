@@ -120,6 +120,12 @@ class RunConfig:
         "after the search, refit its best N configurations and the seed preset (nas.refit)",
         shapes=True,
     )
+    refit_front: int | None = flag(
+        None,
+        "after a Pareto search, refit N networks spread along its front and the seed preset "
+        "(nas.refit --front)",
+        shapes=True,
+    )
     refit_epochs: int | None = flag(
         None, "epochs of each refit model (default: the space's)", shapes=True
     )
@@ -131,7 +137,7 @@ class RunConfig:
         if self.name is not None:
             check_name(self.name)
         counts = ("num_samples", "max_epochs", "grace_period", "train_images", "max_concurrent")
-        refit = ("refit_top", "refit_epochs", "refit_seeds")
+        refit = ("refit_top", "refit_front", "refit_epochs", "refit_seeds")
         for name in (*counts, *refit, "checkpoint_every", "num_cpus", "max_params"):
             self._at_least(name, 1)
         self._at_least("reduction_factor", 2)
@@ -160,6 +166,10 @@ class RunConfig:
             raise UsageError(
                 f"--gpus-per-trial above 1 is not supported: a trial trains on one GPU (got "
                 f"{self.gpus_per_trial:g}); use 1, or a fraction to share a GPU between trials."
+            )
+        if self.refit_top and self.refit_front:
+            raise UsageError(
+                "--refit-top and --refit-front choose the refit's networks two ways: give one."
             )
         if self.input_size is not None and self.input_size < 16:
             raise UsageError(f"--input-size must be at least 16 pixels (got {self.input_size}).")
@@ -203,6 +213,12 @@ class RunConfig:
         """Raise UsageError where a flag does not apply to the space."""
         if self.objectives is not None:
             self._check_objectives(space)
+        if self.refit_front and not self.sizes:
+            raise UsageError(
+                f"--refit-front refits a Pareto search's front; this search has one objective "
+                f"({self.metric}): add --objectives {self.metric},params, or refit its best with "
+                "--refit-top."
+            )
         if self.metric not in space.metrics:
             raise UsageError(
                 f"--metric must be one of {', '.join(space.metrics)} for space {space.name} "
@@ -246,6 +262,11 @@ class RunConfig:
                 f"--searcher {self.searcher} searches one objective: with --objectives choose "
                 f"{', '.join(MULTI_OBJECTIVE)}."
             )
+
+    @property
+    def refits(self) -> bool:
+        """Whether the search asks for a refit after it (--refit-top or --refit-front)."""
+        return bool(self.refit_top or self.refit_front)
 
     @property
     def sizes(self) -> tuple[str, ...]:

@@ -1,5 +1,6 @@
 """What a refit trains: the search's best distinct configurations and the seed preset
-(``pick_candidates``), for how many epochs, and which of them its recipe leaves mid-cycle."""
+(``pick_candidates``), or networks spread along a Pareto search's front (``pick_front``), for
+how many epochs, and which of them its recipe leaves mid-cycle."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 
 from driver.config import RunConfig, UsageError
 from experiment.results import Experiment
-from reports.ranking import ranking, trial_config
+from reports.pareto import beside_the_preset, pareto, smallest_within
+from reports.ranking import ranking, seed_trial, trial_config
 from reports.refit import PRESET
 from search_spaces.base import Config, SearchSpace, is_preset
 
@@ -28,10 +30,10 @@ def pick_candidates(experiment: Experiment, space: SearchSpace, top: int) -> lis
             f"experiment {Path(experiment.location).name!r} has no trial with a {space.metric} "
             "yet: nothing to refit; run or resume the search first."
         )
-    preset = {k: v for k, v in space.preset("seed").items() if k != "seed"}
+    preset = without_seed(space.preset("seed"))
     seed, others, seen = candidate(space, PRESET, preset), [], set()
     for place, (_, row) in enumerate(ranked.iterrows(), start=1):
-        config = {k: v for k, v in trial_config(row).items() if k != "seed"}
+        config = without_seed(trial_config(row))
         if is_preset(config, preset):
             if seed["search_rank"] is None:  # its best trial, where it ran more than once
                 seed = candidate(space, PRESET, preset, place, row)
@@ -52,6 +54,63 @@ def pick_candidates(experiment: Experiment, space: SearchSpace, top: int) -> lis
             flush=True,
         )
     return [seed, *others]
+
+
+def pick_front(experiment: Experiment, space: SearchSpace, k: int) -> tuple[list[dict], str]:
+    """The seed preset, then ``k`` distinct networks of the search's front (``reports.pareto``)
+    spread along it, smallest first (``front_1``...), and the pick ``nas.predict`` will use,
+    fixed before any refit score: the smallest network on the front within ``WITHIN`` points of
+    the seed preset in the search (always among the ``k``), else the seed preset."""
+    ranked, front = ranking(experiment), pareto(experiment)
+    preset = without_seed(space.preset("seed"))
+    place = {name: i for i, name in enumerate(ranked["Name"], start=1)}
+    rows = ranked.set_index("Name", drop=False)
+    config = {name: without_seed(trial_config(rows.loc[name])) for name in ranked["Name"]}
+    on, seen = [], set()  # the front's distinct networks besides the preset, smallest first
+    for name in front.loc[front["on_front"], "Name"]:
+        key = json.dumps(config[name], sort_keys=True)
+        if not is_preset(config[name], preset) and key not in seen:
+            seen.add(key)
+            on.append(name)
+    if not on:
+        raise UsageError(
+            f"the front of experiment {Path(experiment.location).name!r} holds no network "
+            "besides the seed preset: nothing to compare it with; run more trials first."
+        )
+    beside = beside_the_preset(front, seed_trial(experiment))
+    small = None if beside is None else smallest_within(*beside)
+    chosen = [on[i] for i in spread(len(on), k)]
+    if small is not None and small["Name"] not in chosen:  # it takes the place nearest in size
+        size = front.set_index("Name")["params"]
+        chosen.remove(min(chosen, key=lambda name: abs(size[name] - small["params"])))
+        chosen = sorted([*chosen, small["Name"]], key=lambda name: size[name])
+    if len(chosen) < k:
+        print(
+            f"The search's front has {len(chosen)} network(s) besides the seed preset: "
+            f"refitting {len(chosen)}, not {k}.",
+            flush=True,
+        )
+    # the preset's best trial, where it ran more than once
+    trained = next((name for name in ranked["Name"] if is_preset(config[name], preset)), None)
+    seed = candidate(
+        space, PRESET, preset, place.get(trained), None if trained is None else rows.loc[trained]
+    )
+    names = {name: f"front_{i}" for i, name in enumerate(chosen, start=1)}
+    others = [candidate(space, names[n], config[n], place[n], rows.loc[n]) for n in chosen]
+    return [seed, *others], PRESET if small is None else names[small["Name"]]
+
+
+def without_seed(config: Config) -> Config:
+    return {k: v for k, v in config.items() if k != "seed"}
+
+
+def spread(n: int, k: int) -> list[int]:
+    """``k`` of ``n`` places (0 to n - 1) evenly spread, both ends included: all where k >= n."""
+    if k >= n:
+        return list(range(n))
+    if k == 1:
+        return [0]
+    return sorted({round(i * (n - 1) / (k - 1)) for i in range(k)})
 
 
 def candidate(

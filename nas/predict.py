@@ -22,6 +22,7 @@ import torch
 from experiment import storage
 from experiment.record import RecordError, read_record
 from experiment.results import load_experiment
+from nas.refit_table import pick_reason
 from reports.ranking import best_trial, n_epochs
 from reports.refit import final_model, refit_tables
 from search_spaces import SPACES
@@ -92,6 +93,9 @@ def chosen_model(experiment: str, device: Device) -> tuple[str, Model, list[str]
             f"first of the refit's seeds), chosen before any score; its {refit.score} "
             f"{float(final[refit.score]):.4f}"
         )
+        if refit.pick is not None:  # a front's refit
+            why = pick_reason(refit.pick, refit.configurations.to_dict("records"))
+            which = f"refit model {final['Name']} (seed {int(final['seed'])}), {why}"
     else:
         folder, which = Path(experiment, best["Name"]), f"best trial {best['Name']}"
         if final is not None:

@@ -3,6 +3,7 @@
 python -m nas.refit experiments/cifar-1                  # its top 3 and the seed preset, 3 seeds
 python -m nas.refit experiments/cifar-1 --top 5 --seeds 5 --epochs 40
 python -m nas.refit experiments/cifar-1 --resume         # after a kill or Ctrl-C
+python -m nas.refit experiments/pareto-1 --front 3       # a Pareto search: 3 along its front
 
 The ``--top`` best distinct configurations of the search (``reports.tables.ranking``) and the
 space's seed preset are each trained with ``--seeds`` seeds (the same seeds for all, so every
@@ -12,6 +13,10 @@ split back into training and scores every model once on the test split; HW2P2 (i
 unlabelled) trains on the training split and scores on dev. The table printed at the end,
 ``refit.csv``, the ``Refit`` sheet, the report's section and ``summary.json`` say how each
 configuration did against the seed preset, and how far the search's ranking held.
+
+``--front K`` (a Pareto search, ``nas.run --objectives``) refits K networks spread along the
+search's front instead (``nas.candidates.pick_front``), each with its size against the seed
+preset's and the refit's verdict; the one ``nas.predict`` uses is fixed before any refit score.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from experiment.record import read_record
 from experiment.results import load_experiment
 from experiment.summary import read_summary, write_summary
 from experiment.trials import FAILED, FINISHED
-from nas.candidates import default_epochs, mid_cycle, pick_candidates
+from nas.candidates import default_epochs, mid_cycle, pick_candidates, pick_front
 from nas.cli import MISTAKES, said
 from nas.refit_record import (
     SETTINGS,
@@ -75,6 +80,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("experiment_dir", help="the search's experiment folder (a path or a URI)")
     for flag, dest, text in (
         ("--top", "refit_top", "distinct configurations of the search to refit, best first"),
+        ("--front", "refit_front", "a Pareto search: networks spread along its front to refit"),
         ("--seeds", "refit_seeds", "seeds each configuration trains with, the same for all"),
         ("--epochs", "refit_epochs", "epochs of every model"),
     ):
@@ -113,6 +119,13 @@ def config_of(args: argparse.Namespace) -> RunConfig:
     search = resumed_config(name, record, {"storage": where, "data_dir": given.get("data_dir")})
     # The search's own --refit-* (nas.run's) are not this command's: only flags given count.
     search = dataclasses.replace(search, **dict.fromkeys(SETTINGS))
+    if given.get("refit_front") and given.get("refit_top"):
+        raise UsageError("--top and --front choose the refit's networks two ways: give one.")
+    if given.get("refit_front") and not search.sizes:
+        raise UsageError(
+            f"--front refits a Pareto search's front; {name!r} searched one objective "
+            f"({search.metric}): refit its best with --top N."
+        )
     return dataclasses.replace(search, **{k: v for k, v in given.items() if k != "data_dir"})
 
 
@@ -140,10 +153,14 @@ def refit(search: RunConfig, resume: bool, command: str = "nas.refit") -> dict:
         candidates, settings = earlier["candidates"], earlier
         check_settings_unchanged(search, earlier)
     else:
-        top = search.refit_top or REFIT_TOP
-        candidates = pick_candidates(load_experiment(experiment), space, top)
-        settings = {
-            "top": top,
+        results = load_experiment(experiment)
+        if search.refit_front:
+            candidates, pick = pick_front(results, space, search.refit_front)
+            settings = {"top": None, "front": search.refit_front, "pick": pick}
+        else:
+            top = search.refit_top or REFIT_TOP
+            candidates, settings = pick_candidates(results, space, top), {"top": top}
+        settings |= {
             "seeds": list(range(search.refit_seeds or REFIT_SEEDS)),
             "epochs": search.refit_epochs or default_epochs(search, space),
         }
@@ -211,6 +228,7 @@ def summarize(experiment: str, search: RunConfig, wall: float) -> dict:
         "unfinished": unfinished,
         "configurations": configurations.where(configurations.notna(), None).to_dict("records"),
         "kendall_tau": tables.kendall_tau,
+        **({"front": len(tables.configurations) - 1, "pick": tables.pick} if tables.pick else {}),
         "final_model": None
         if final is None
         else {

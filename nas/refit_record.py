@@ -16,7 +16,13 @@ from experiment.record import RecordError, now
 from trainables.tasks import get_task
 
 REFIT_KEYS = ("search", "score", "top", "seeds", "epochs", "candidates")  # refit.json's own
-SETTINGS = {"refit_top": "top", "refit_seeds": "seeds", "refit_epochs": "epochs"}  # refit.json
+# The refit's settings: RunConfig's field -> refit.json's key and nas.refit's flag.
+SETTINGS = {
+    "refit_top": "top",
+    "refit_front": "front",
+    "refit_seeds": "seeds",
+    "refit_epochs": "epochs",
+}
 
 
 def read_refit_record(folder: str) -> dict | None:
@@ -59,7 +65,7 @@ def check_refit_folder(search: RunConfig, record: dict, earlier: dict | None, re
 
 def check_settings_unchanged(search: RunConfig, earlier: dict) -> None:
     """Raise ResumeRefused where a refit setting given again differs from the recorded one."""
-    recorded = {**earlier, "seeds": len(earlier["seeds"])}
+    recorded = {"front": None, **earlier, "seeds": len(earlier["seeds"])}
     changed = [
         f"--{flag} (was {recorded[flag]}, now {getattr(search, key)})"
         for key, flag in SETTINGS.items()

@@ -3,15 +3,19 @@ verdicts, Kendall's tau and the final model."""
 
 from __future__ import annotations
 
+from reports.pareto import WITHIN
 from reports.ranking import n_epochs
 from reports.refit import PRESET
 
 
 def print_refit(summary: dict) -> None:
     """One row per configuration (the seed preset first), the verdicts, Kendall's tau."""
-    score = summary["score"]
+    score, front = summary["score"], "front" in summary
     header = ("configuration", "search rank", "params", "MACs", score, "95% interval", "gain")
     rows = [header] + [table_row(c, score) for c in summary["configurations"]]
+    if front:  # a Pareto search's front: each network's size against the seed preset's
+        shares = ["size"] + [f"{c['params_share']:.0%}" for c in summary["configurations"]]
+        rows = [(*row[:3], share, *row[3:]) for row, share in zip(rows, shares, strict=True)]
     widths = [max(len(cell) for cell in column) for column in zip(*rows, strict=True)]
     print(
         f"\nRefit: {summary['finished']} of {summary['models']} models trained "
@@ -32,7 +36,10 @@ def print_refit(summary: dict) -> None:
             else f"Kendall's tau {tau:+.2f} (1: the search's order held, 0: unrelated)"
         )
     )
-    if final := summary["final_model"]:
+    if (final := summary["final_model"]) and front:
+        why = pick_reason(summary["pick"], summary["configurations"])
+        print(f"Final model: {final['model']}, {why}; nas.predict uses it")
+    elif final:
         print(
             f"Final model: {final['model']}, the search's pick ({final['configuration']}) with "
             f"the first of the seeds, chosen before any score ({score} {final[score]:.4f} only "
@@ -60,4 +67,21 @@ def table_row(c: dict, score: str) -> tuple[str, ...]:
         "-" if mean is None else f"{mean:.4f}" + ("" if std is None else f" ± {std:.4f}"),
         "-" if low is None else f"{low:.4f} to {c['ci95_high']:.4f}",
         gain,
+    )
+
+
+def pick_reason(pick: str, configurations: list[dict]) -> str:
+    """Why a front's refit hands nas.predict its pick (``configurations``: the refit's rows):
+    chosen from the search's own scores, with what the refit said of it since."""
+    if pick == PRESET:
+        return (
+            "the seed preset: no smaller network on the search's front came within "
+            f"{WITHIN:g} point of it in the search"
+        )
+    row = next(c for c in configurations if c["configuration"] == pick)
+    said = row.get("call") if isinstance(row.get("call"), str) else "no verdict yet"
+    return (
+        f"{pick} ({row['params']:,} params, {row['params_share']:.0%} of the seed preset's): the "
+        f"smallest network on the search's front within {WITHIN:g} point of the seed preset "
+        f"there, chosen before any refit score; the refit: {said}"
     )

@@ -133,7 +133,7 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
         finish=lambda grid, wall: summarize(experiment, grid, space, config, wall),
     )
     summary = drive(config, plan, space, experiment, lock, space.image_sizes(), resume, how)
-    if config.refit_top and not summary["interrupted"] and summary["best"]:
+    if config.refits and not summary["interrupted"] and summary["best"]:
         began = storage.exists(storage.join(experiment, REFIT, REFIT_RECORD))
         summary["refit"] = refit(config, resume=resume and began, command="nas.run")
     return summary
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         with data_in_place(config) as config:
             summary = run_search(config, args.resume)
         print_summary(summary)
-        refit_ran = config.refit_top and "refit" in summary  # else an earlier refit's, kept
+        refit_ran = config.refits and "refit" in summary  # else an earlier refit's, kept
         if refit_ran:
             print_refit(summary["refit"])
         if summary["interrupted"] or (refit_ran and summary["refit"]["interrupted"]):
@@ -182,7 +182,7 @@ def completed(config: RunConfig) -> str | None:
     summary = read_summary(config.experiment_dir, set_aside=False)
     refit = summary.get("refit")
     if summary.get("interrupted", True) or (
-        config.refit_top and summary.get("best") and (not refit or refit.get("interrupted"))
+        config.refits and summary.get("best") and (not refit or refit.get("interrupted"))
     ):
         return None
     where = config.experiment_dir

@@ -10,7 +10,7 @@ from experiment.record import ran_with
 from experiment.results import Experiment
 from reports.ranking import metric_of, n_epochs, ranking, space_of
 from searchers.feasible import objective_names
-from searchers.pareto import front_ranks
+from searchers.pareto import front_ranks, hypervolume_2d
 
 
 def pareto(experiment: Experiment) -> pd.DataFrame:
@@ -67,15 +67,30 @@ def hypervolume(front: pd.DataFrame) -> float:
     """The area the front dominates with the metric (higher is better) against parameters as a
     share of the largest network tried, from the reference point (0, 1): 1.0 would be a network
     of no parameters scoring 1."""
-    metric = front.columns[2]
-    largest = float(front["params"].max())
-    best, area = 0.0, 0.0
-    on = front[front["on_front"]].sort_values("params")
-    shares = [float(p) / largest for p in on["params"]] + [1.0]
-    for (i, value), after in zip(enumerate(on[metric]), shares[1:], strict=True):
-        best = max(best, float(value))
-        area += (after - shares[i]) * best
-    return area
+    metric, largest = front.columns[2], float(front["params"].max())
+    on = front[front["on_front"]]
+    points = [(p / largest, -float(v)) for p, v in zip(on["params"], on[metric], strict=True)]
+    return hypervolume_2d(points, (1.0, 0.0))
+
+
+def beside_the_preset(
+    front: pd.DataFrame, seed: pd.Series | None
+) -> tuple[pd.Series, pd.DataFrame] | None:
+    """The seed preset's row of ``pareto``'s table and the other trials scored at its epoch,
+    compared alike (None where the seed preset has no score)."""
+    if seed is None or seed["Name"] not in set(front["Name"]):
+        return None
+    preset = front[front["Name"] == seed["Name"]].iloc[0]
+    return preset, front[(front["rung"] == preset["rung"]) & (front["Name"] != preset["Name"])]
+
+
+def smallest_within(preset: pd.Series, alike: pd.DataFrame) -> pd.Series | None:
+    """The smallest network of ``alike`` within ``WITHIN`` points of the seed preset and smaller
+    than it (on the front: nothing smaller does as well), or None."""
+    metric = alike.columns[2]
+    gap = (alike[metric] - preset[metric]) * 100
+    near = alike[(gap >= -WITHIN) & (alike["params"] < preset["params"])]
+    return None if near.empty else near.loc[near["params"].idxmin()]
 
 
 def front_answer(front: pd.DataFrame, seed: pd.Series | None) -> list[str]:
@@ -94,18 +109,15 @@ def front_answer(front: pd.DataFrame, seed: pd.Series | None) -> list[str]:
         f"hypervolume {hypervolume(front):.4f} ({name} against parameters as a share of the "
         "largest network tried)."
     ]
-    if seed is None or seed["Name"] not in set(front["Name"]):
+    if (beside := beside_the_preset(front, seed)) is None:
         return lines
-    preset = front[front["Name"] == seed["Name"]].iloc[0]
-    alike = front[(front["rung"] == preset["rung"]) & (front["Name"] != preset["Name"])]
+    preset, alike = beside
     share = alike["params"] / preset["params"]
     gap = (alike[metric] - preset[metric]) * 100
-    near = alike[(gap >= -WITHIN) & (alike["params"] < preset["params"])]
     at = f"after {n_epochs(int(preset['rung']))}"
-    if near.empty:
+    if (small := smallest_within(preset, alike)) is None:
         lines.append(f"No smaller network came within {WITHIN:g} point of the seed preset {at}.")
     else:
-        small = near.loc[near["params"].idxmin()]
         lines.append(
             f"Smallest network within {WITHIN:g} point of the seed preset {at}: "
             f"{small['Name']}, {int(small['params']):,} params ({share[small.name]:.0%} of the "

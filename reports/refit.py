@@ -31,6 +31,7 @@ class RefitTables:
     models: pd.DataFrame  # refit.csv: one row per (configuration, seed)
     configurations: pd.DataFrame  # one row per configuration, the seed preset first
     kendall_tau: float | None  # search rank against refit rank; None below two ranked, or all tied
+    pick: str | None = None  # a front's refit: the configuration nas.predict uses, fixed before
 
 
 def refit_tables(refit: Experiment) -> RefitTables:
@@ -39,6 +40,10 @@ def refit_tables(refit: Experiment) -> RefitTables:
     candidates = {c["name"]: c for c in record["candidates"]}
     models = model_table(refit.trials, candidates)
     table = configuration_table(models, candidates, score, record["search_metric"])
+    if record.get("front"):  # a Pareto search's front: sizes against the seed preset's
+        table.insert(5, "params_share", table["params"] / candidates[PRESET]["params"])
+    else:
+        table = table.drop(columns="call", errors="ignore")
     return RefitTables(
         score=score,
         epochs=int(record["epochs"]),
@@ -46,6 +51,7 @@ def refit_tables(refit: Experiment) -> RefitTables:
         models=models,
         configurations=table,
         kendall_tau=kendall_tau(table),
+        pick=record.get("pick"),
     )
 
 
@@ -112,7 +118,7 @@ def configuration_table(
             gains = [(scores[s] - preset[s]) * 100 for s in seeds]
             names = ("gain", "gain_std", "gain_low", "gain_high")
             row |= dict(zip(names, interval(gains), strict=True))
-            row["verdict"] = verdict(gains)
+            row["verdict"], row["call"] = verdict(gains), call(gains)
         rows.append(row)
     table = pd.DataFrame(rows)
     table["search_rank"] = table["search_rank"].astype("Int64")  # the preset may have none
@@ -135,6 +141,15 @@ def interval(values: list[float]) -> tuple[float, float, float, float]:
     return mean, std, mean - half, mean + half
 
 
+def call(gains: list[float]) -> str | None:
+    """``verdict`` in a word or three: "beats", "no clear difference" or "worse" (None below
+    two seeds: no measure of the noise)."""
+    if len(gains) < 2:
+        return None
+    _, _, low, high = interval(gains)
+    return "beats" if low > 0 else "worse" if high < 0 else "no clear difference"
+
+
 def verdict(gains: list[float]) -> str:
     """Whether paired gains (points, one per seed) are larger than the seed-to-seed noise."""
     if not gains:
@@ -146,11 +161,12 @@ def verdict(gains: list[float]) -> str:
             "--seeds to tell a gain from luck."
         )
     span = f"{mean:+.2f} points, 95% interval {low:+.2f} to {high:+.2f} over {len(gains)} seeds"
-    if low > 0:
-        return f"beats the seed preset ({span}): larger than the seed-to-seed noise."
-    if high < 0:
-        return f"worse than the seed preset ({span}): beyond the seed-to-seed noise."
-    return f"no clear difference from the seed preset ({span}): within the seed-to-seed noise."
+    return {
+        "beats": f"beats the seed preset ({span}): larger than the seed-to-seed noise.",
+        "worse": f"worse than the seed preset ({span}): beyond the seed-to-seed noise.",
+        "no clear difference": f"no clear difference from the seed preset ({span}): within the "
+        "seed-to-seed noise.",
+    }[call(gains)]
 
 
 def kendall_tau(configurations: pd.DataFrame) -> float | None:
@@ -168,11 +184,16 @@ def final_model(tables: RefitTables) -> pd.Series | None:
     (the configuration its ranking put first, by the search's metric on validation) trained with
     the first of the refit's seeds that finished. The refit's scores (the test split, where it
     has labels) only report how the pick compares with the seed preset; they never choose, or
-    the test split would both select and report. None before the pick has a finished model."""
+    the test split would both select and report. A front's refit has its pick in refit.json,
+    chosen from the search's scores too (``nas.candidates.pick_front``). None before the pick
+    has a finished model."""
     ranked = tables.configurations.dropna(subset=["search_rank"])
-    if ranked.empty:
+    if tables.pick is not None:  # a front's refit: fixed from the search's scores alone
+        pick = tables.pick
+    elif ranked.empty:
         return None
-    pick = ranked.sort_values("search_rank").iloc[0]["configuration"]
+    else:
+        pick = ranked.sort_values("search_rank").iloc[0]["configuration"]
     models = tables.models[
         (tables.models["configuration"] == pick) & (tables.models["State"] == FINISHED)
     ]

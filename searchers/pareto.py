@@ -89,3 +89,15 @@ def front_ranks(points: Sequence[Point]) -> list[int]:
         for i in front:
             rank[i] = number
     return rank
+
+
+def hypervolume_2d(points: Sequence[Point], reference: Point) -> float:
+    """The area that 2-D ``points`` dominate up to ``reference`` (both objectives minimised;
+    points beyond the reference in either objective add nothing)."""
+    inside = sorted((x, y) for x, y in points if x < reference[0] and y < reference[1])
+    area, best = 0.0, reference[1]
+    ends = [x for x, _ in inside[1:]] + [reference[0]]  # each point holds until the next
+    for (x, y), after in zip(inside, ends[: len(inside)], strict=True):
+        best = min(best, y)
+        area += (after - x) * (reference[1] - best)
+    return area

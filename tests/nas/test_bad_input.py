@@ -237,6 +237,25 @@ CATALOGUE = [
         2,
         "--objectives starts with val_acc but --metric is verify_acc: name one metric.",
     ),
+    (
+        "nas.run",
+        "--space cifar_lt200k --refit-front 3",
+        2,
+        "--refit-front refits a Pareto search's front; this search has one objective (val_acc): "
+        "add --objectives val_acc,params, or refit its best with --refit-top.",
+    ),
+    (
+        "nas.run",
+        "--space cifar_lt200k --objectives val_acc,params --refit-front 0",
+        2,
+        "--refit-front must be at least 1 (got 0).",
+    ),
+    (
+        "nas.run",
+        "--space cifar_lt200k --objectives val_acc,params --refit-front 2 --refit-top 2",
+        2,
+        "--refit-top and --refit-front choose the refit's networks two ways: give one.",
+    ),
 ]
 
 

@@ -1,4 +1,5 @@
-"""A Pareto search (``--objectives val_acc,params``) end to end: killed, resumed, reported."""
+"""A Pareto search (``--objectives val_acc,params``) end to end: killed, resumed, reported, its
+front refit (``--refit-front``) and the network ``nas.predict`` then uses."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ import pytest
 from experiment.journal import epochs, load_study
 from tests.conftest import assert_study_matches_the_trials, run_module, start_nas_run
 from tests.nas.test_resume_and_faults import epochs_of, wait_for
+from trainables.data.synthetic import write_synthetic_cifar10
 
 
 @pytest.mark.slow
 def test_a_killed_pareto_search_resumes_and_its_study_holds_both_objectives(tmp_path):
     flags = "--smoke-test --objectives val_acc,params --num-samples 4 --max-epochs 2"
+    flags += " --refit-front 2 --refit-seeds 2"
     where = ["--storage", str(tmp_path), "--name", "p"]
     driver = start_nas_run(
         "--space", "cifar_lt200k", *flags.split(), "--grace-period", "1", *where, killable=True
@@ -50,3 +53,58 @@ def test_a_killed_pareto_search_resumes_and_its_study_holds_both_objectives(tmp_
             row = ran.loc[f"trial_{trial.user_attrs['tune_trial_id']}"]
             assert trial.values == [pytest.approx(row["val_acc"]), row["params"]]
             assert epochs(trial)[2] == pytest.approx(row["val_acc"])
+
+    # The front's refit: networks of the front, smallest first, beside the seed preset.
+    refit = json.loads((experiment / "refit" / "refit.json").read_text())
+    assert (refit["top"], refit["front"], len(refit["seeds"])) == (None, 2, 2)
+    names = [c["name"] for c in refit["candidates"]]
+    assert names[0] == "seed_preset" and names[1:] == [f"front_{i}" for i in range(1, len(names))]
+    sheet = pd.read_excel(experiment / "reports" / "nas.xlsx", sheet_name="Pareto")
+    on_front = set(sheet.loc[sheet["on_front"], "Name"])
+    trials = [c["search_trial"] for c in refit["candidates"][1:]]
+    assert set(trials) <= on_front and len(trials) == min(2, len(on_front - {preset_name(refit)}))
+    sizes = [c["params"] for c in refit["candidates"][1:]]
+    assert sizes == sorted(sizes)
+    # The pick, fixed before the refit: the smallest network within a point of the preset.
+    assert refit["pick"] == expected_pick(sheet, refit)
+    summary = json.loads((experiment / "summary.json").read_text())["refit"]
+    rows = {c["configuration"]: c for c in summary["configurations"]}
+    preset = rows["seed_preset"]
+    for name in names[1:]:
+        assert rows[name]["params_share"] == pytest.approx(rows[name]["params"] / preset["params"])
+        assert rows[name]["call"] in ("beats", "no clear difference", "worse")
+        assert rows[name]["verdict"].startswith(
+            {"beats": "beats", "worse": "worse", "no clear difference": "no clear"}[
+                rows[name]["call"]
+            ]
+        )
+    assert summary["final_model"]["configuration"] == refit["pick"]
+    assert f"Final model: {summary['final_model']['model']}, " in done.stdout
+    data_dir = write_synthetic_cifar10(tmp_path / "data")
+    predicted = run_module("nas.predict", str(experiment), "--data-dir", str(data_dir))
+    assert predicted.returncode == 0, predicted.stderr[-3000:]
+    first = predicted.stdout.splitlines()[0]
+    assert first.startswith(f"refit model {summary['final_model']['model']} (seed 0), ")
+    if refit["pick"] == "seed_preset":
+        assert "no smaller network on the search's front came within 1 point of it" in first
+    else:
+        assert "the smallest network on the search's front within 1 point of the seed" in first
+
+
+def preset_name(refit: dict) -> str | None:
+    return refit["candidates"][0]["search_trial"]
+
+
+def expected_pick(sheet: pd.DataFrame, refit: dict) -> str:
+    """The refit's pick, worked out again from the Pareto sheet: of the trials scored at the
+    seed preset's epoch, the smallest one within a point of it and smaller than it."""
+    preset = sheet[sheet["Name"] == preset_name(refit)].iloc[0]
+    alike = sheet[(sheet["rung"] == preset["rung"]) & (sheet["Name"] != preset["Name"])]
+    near = alike[
+        (alike["val_acc_at_rung"] >= preset["val_acc_at_rung"] - 0.01)
+        & (alike["params"] < preset["params"])
+    ]
+    if near.empty:
+        return "seed_preset"
+    smallest = near.loc[near["params"].idxmin(), "Name"]
+    return next(c["name"] for c in refit["candidates"] if c["search_trial"] == smallest)

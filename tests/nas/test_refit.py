@@ -195,6 +195,17 @@ def test_bad_refit_inputs(smoke_experiment, refit_experiment, tmp_path, capsys):
         bad(capsys, where, "--epochs", "0")
         == "nas.refit: error: --epochs must be at least 1 (got 0)."
     )
+    assert (
+        bad(capsys, where, "--front", "0")
+        == "nas.refit: error: --front must be at least 1 (got 0)."
+    )
+    assert bad(capsys, where, "--front", "2") == (
+        "nas.refit: error: --front refits a Pareto search's front; 'e2e' searched one objective "
+        "(val_acc): refit its best with --top N."
+    )
+    assert bad(capsys, where, "--front", "2", "--top", "2") == (
+        "nas.refit: error: --top and --front choose the refit's networks two ways: give one."
+    )
     assert bad(capsys, str(tmp_path), "--seeds", "2").startswith(
         f"nas.refit: error: {tmp_path} is not an experiment folder (it has no run.json"
     )

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 
-from searchers.pareto import crowding, dominates, front_ranks, fronts, ranked
+import pytest
+
+from searchers.pareto import crowding, dominates, front_ranks, fronts, hypervolume_2d, ranked
 
 # (error, params in thousands): minimise both.
 POINTS = [
@@ -48,3 +50,14 @@ def test_ranked_goes_front_by_front_and_spreads_within_one():
     assert order[2] == 3  # then the most isolated
     assert order[-1] == 5  # the dominated point last
     assert sorted(order) == list(range(len(points)))
+
+
+def test_hypervolume_2d_is_the_area_the_front_dominates():
+    # Three steps to the reference (1, 0): widths 0.2, 0.3, 0.3 at heights 0.5, 0.7, 0.9.
+    front = [(0.2, -0.5), (0.5, -0.7), (0.8, -0.9)]
+    expected = 0.3 * 0.5 + 0.3 * 0.7 + 0.2 * 0.9
+    assert hypervolume_2d(front, (1.0, 0.0)) == pytest.approx(expected)
+    # Dominated points and points beyond the reference add nothing; order does not matter.
+    more = [(0.6, -0.6), (1.2, -1.0), (0.1, 0.3), *reversed(front)]
+    assert hypervolume_2d(more, (1.0, 0.0)) == pytest.approx(expected)
+    assert hypervolume_2d([], (1.0, 0.0)) == 0.0
