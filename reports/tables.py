@@ -22,7 +22,7 @@ from experiment.results import Experiment
 from experiment.trials import ARCHITECTURE, METRICS, REJECTED
 from reports.ablations import search_ablations
 from reports.importance import Importance, importance
-from reports.pareto import front_answer, front_line, pareto, searched_sizes
+from reports.pareto import budget_of, front_answer, front_line, pareto, searched_sizes
 from reports.ranking import (
     configs,
     metric_of,
@@ -243,7 +243,7 @@ def derive(experiment: Experiment) -> Derived:
     best = None if ranked.empty else ranked.iloc[0]
     rungs = rung_epochs(ran_with(experiment.run))
     refit = refit_tables(experiment.refit) if experiment.refit else None
-    answer = front_answer(front, seed) if searched_sizes(experiment) else []
+    answer = front_answer(front, seed, budget_of(experiment)) if searched_sizes(experiment) else []
     return Derived(
         experiment=experiment,
         metric=metric,

@@ -22,6 +22,12 @@ FRONT = pd.DataFrame(
 def test_hypervolume_is_the_area_under_the_front_step_line():
     # The front as shares of 400k: short 0.05 (0.595), mid 0.25 (0.61), big 1.0 (0.70).
     assert hypervolume(FRONT) == pytest.approx(0.595 * 0.20 + 0.61 * 0.75 + 0.70 * 0.0)
+    # As shares of a 500k budget, two searches of one space compare: 0.04, 0.2, 0.8 -> 1.
+    within = 0.595 * 0.16 + 0.61 * 0.6 + 0.70 * 0.2
+    assert hypervolume(FRONT, 500_000) == pytest.approx(within)
+    assert front_answer(FRONT, None, 500_000)[0].endswith(
+        f"hypervolume {within:.4f} (val_acc against parameters as a share of the budget, 500,000)."
+    )
 
 
 def test_front_answer_names_the_smallest_within_a_point_and_who_dominates_the_seed():
