@@ -45,7 +45,11 @@ def draw(chart: Chart) -> plt.Figure:
         if trace.mode == "bar":
             ax.barh(trace.y, trace.x, color=trace.colour)
             continue
-        style = {"color": trace.colour, "alpha": 0.85, "label": trace.legend or "_nolegend_"}
+        style = {
+            "color": trace.colour,
+            "alpha": trace.opacity or 0.85,
+            "label": trace.legend or "_nolegend_",
+        }
         if "lines" in trace.mode:
             marker = MARKERS[trace.symbol] if "markers" in trace.mode else None
             ax.plot(trace.x, trace.y, marker=marker, ms=trace.size / 1.5, lw=trace.width, **style)

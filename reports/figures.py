@@ -38,6 +38,7 @@ class Trace:
     interval: tuple[list, list] | None = None  # low and high of each y, drawn as error bars
     legend: str | None = None  # its entry in the chart's legend; None: none
     width: float = 1.2  # of its line
+    opacity: float | None = None  # set: faded behind the others (a Pareto search's dominated)
 
 
 @dataclass(frozen=True)
@@ -179,11 +180,23 @@ def pareto(derived: Derived, hover: dict[str, str]) -> Chart:
             colour, symbol, role, size = FRONT, "circle", "on the front", 9
         else:
             colour, symbol, role, size = PALETTE[0], "circle", "other trials", 9
-        legend = None if role in said else role
+        # A Pareto search's answer is its front: the trials it dominates stay, faded.
+        faded = role == "other trials" and derived.front_answer
+        legend = None if role in said else role + " (dominated)" * bool(faded)
         said.add(role)
         xy = [int(row["params"])], [float(row[metric])]
         chart.traces.append(
-            Trace(row["Name"], *xy, tip, "markers", colour, size, symbol, legend=legend)
+            Trace(
+                row["Name"],
+                *xy,
+                tip,
+                "markers",
+                colour,
+                size,
+                symbol,
+                legend=legend,
+                opacity=0.3 if faded else None,
+            )
         )
     return chart
 

@@ -138,6 +138,7 @@ def figure(chart: Chart) -> go.Figure:
             mode=trace.mode,
             line={"color": trace.colour, "width": trace.width * 4 / 3},
             marker={"color": trace.colour, "size": trace.size, "symbol": trace.symbol},
+            **({} if trace.opacity is None else {"opacity": trace.opacity}),
             error_y=error,
             **common,
         )

@@ -20,7 +20,7 @@ class FeasibleStartTPE(optuna.samplers.TPESampler):
     two trials started together are not drawn from the same spot.
     """
 
-    def __init__(self, startup: int, seed: int):
+    def __init__(self, startup: int, seed: int, pareto_startup: int | None = None):
         # group: the per-block knobs exist only for some depths; TPE models each set of knobs
         # that occur together jointly instead of falling back to one-at-a-time.
         with warnings.catch_warnings():  # Optuna marks group experimental
@@ -29,11 +29,15 @@ class FeasibleStartTPE(optuna.samplers.TPESampler):
                 n_startup_trials=0, seed=seed, multivariate=True, group=True, constant_liar=True
             )
         self.startup = startup
+        self.pareto_startup = startup if pareto_startup is None else pareto_startup
         self._start = optuna.samplers.RandomSampler(seed=seed)
         self._decided: tuple[int, bool] = (-1, True)  # (trial number, starting) of the last ask
 
     def _starting(self, study: optuna.Study) -> bool:
-        return len(evaluated(study)) < self.startup
+        several = len(study.directions) > 1  # a Pareto search: its own start-up
+        # getattr: a sampler pickled before Pareto searches has no pareto_startup
+        startup = getattr(self, "pareto_startup", self.startup) if several else self.startup
+        return len(evaluated(study)) < startup
 
     def _starting_for(self, study: optuna.Study, trial) -> bool:
         """``_starting``, counted once per candidate rather than once per knob it samples."""
@@ -55,4 +59,8 @@ class FeasibleStartTPE(optuna.samplers.TPESampler):
 
 
 def make(seed, num_samples, fixed, prior, kinds) -> optuna.samplers.BaseSampler:
-    return FeasibleStartTPE(startup=startup_length(num_samples), seed=seed)
+    return FeasibleStartTPE(
+        startup=startup_length(num_samples),
+        seed=seed,
+        pareto_startup=startup_length(num_samples, objectives=2),
+    )

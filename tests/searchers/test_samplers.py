@@ -122,6 +122,19 @@ def test_tpe_start_up_counts_evaluated_candidates_not_rejected_ones():
     assert not tpe._sampler._starting(tpe.study)  # now TPE models the three evaluated trials
 
 
+def test_a_pareto_search_s_tpe_starts_with_30_percent_random_evaluations():
+    space = SPACE.for_run(max_params=150_000)
+    tpe = FeasibleSearch(space, "tpe", seed=2, num_samples=20, sizes=("params",))
+    rand = FeasibleSearch(space, "random", seed=2, num_samples=20, sizes=("params",))
+    assert (tpe._sampler.startup, tpe._sampler.pareto_startup) == (5, 6)
+    for i in range(6):  # 30% of 20, where a search of one objective would start after 5
+        assert tpe._sampler._starting(tpe.study)
+        assert tpe.suggest(f"t{i}") == rand.suggest(f"t{i}")
+        for searcher in (tpe, rand):
+            searcher.on_trial_complete(f"t{i}", {"val_acc": 0.1 * i, "training_iteration": 1})
+    assert not tpe._sampler._starting(tpe.study)
+
+
 def test_unknown_searcher_names_the_choices():
     with pytest.raises(ValueError, match="known searchers: prior, tpe, evolution, random"):
         FeasibleSearch(SPACE, "optuna", seed=0)
