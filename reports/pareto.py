@@ -27,15 +27,11 @@ def pareto(experiment: Experiment) -> pd.DataFrame:
     sign = -1.0 if space and space.mode == "min" else 1.0  # higher is better, or lower
     table = table.sort_values(["params", metric], ascending=[True, sign < 0])
     table = table.reset_index(drop=True)
-    best_so_far, on_front = float("-inf"), []
-    for value in table[metric]:  # fewer params first: on the front if it beats all smaller ones
-        on_front.append(sign * value > best_so_far)
-        best_so_far = max(best_so_far, sign * value)
-    # rank: the trial's non-dominated front (1: on the front), as a Pareto search's rungs rank
+    # rank: the trial's non-dominated front, as a Pareto search's rungs rank; on the front: 1
     rank = front_ranks(
         [(-sign * v, p) for v, p in zip(table[metric], table["params"], strict=True)]
     )
-    table = table.assign(on_front=on_front, rank=rank)
+    table = table.assign(on_front=[r == 1 for r in rank], rank=rank)
     return table[["Name", "params", metric, "on_front", "rank", "rung"]]
 
 
@@ -141,7 +137,8 @@ def front_answer(
         f"{r['Name']} ({int(r['params']):,} params, {r[metric]:.4f})" for _, r in better.iterrows()
     )
     lines.append(
-        f"Networks that dominate the seed preset (as accurate and smaller) {at}: {names}."
+        f"Networks that dominate the seed preset (as accurate and smaller) {at}: {names}. One "
+        "training seed each: the refit (--front) measures them."
         if names
         else f"No network dominates the seed preset (as accurate and smaller) {at}."
     )

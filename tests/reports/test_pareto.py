@@ -45,6 +45,6 @@ def test_front_answer_names_the_smallest_within_a_point_and_who_dominates_the_se
     )
     assert lines[2] == (
         "Networks that dominate the seed preset (as accurate and smaller) after 9 epochs: mid "
-        "(100,000 params, 0.6100)."
+        "(100,000 params, 0.6100). One training seed each: the refit (--front) measures them."
     )
     assert front_answer(FRONT, None) == lines[:1]
