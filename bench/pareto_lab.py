@@ -36,12 +36,8 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
-import optuna
-from searcher_lab import Table, decode, lab_space, sample, table_text
+from searcher_lab import Table, lab_space, observer, product_search, stock_tpe, table_text
 
-from search_spaces.base import SearchSpace
-from search_spaces.rules import check
-from searchers.feasible import FeasibleSearch
 from searchers.pareto import dominates, hypervolume_2d
 
 SEARCHERS = ("stock-tpe", "tpe", "random", "nsga2")  # prior and evolution: one objective
@@ -53,14 +49,11 @@ def run(searcher: str, seed: int, evaluations: int, dataset: str) -> dict:
     the hypervolume ratio after each."""
     table = Table.load(dataset)
     space = lab_space(table, None)
-    rng = np.random.default_rng(seed)  # which of the three seeds each evaluation sees
-
-    def observe(key: str) -> float:
-        seeds = table.accuracies[key]
-        return float(seeds[rng.integers(len(seeds))])
-
-    search = stock_tpe if searcher == "stock-tpe" else product_search
-    cells = search(space, searcher, seed, evaluations, observe)
+    observe = observer(table, seed)
+    if searcher == "stock-tpe":
+        cells = stock_tpe(space, seed, evaluations, observe, objectives=2)
+    else:
+        cells = product_search(space, searcher, seed, evaluations, observe, sizes=("params",))
     return {
         "dataset": dataset,
         "searcher": searcher,
@@ -68,45 +61,6 @@ def run(searcher: str, seed: int, evaluations: int, dataset: str) -> dict:
         "evaluated": cells,
         "hv_ratio": hv_curve(table, cells),
     }
-
-
-def product_search(
-    space: SearchSpace, searcher: str, seed: int, evaluations: int, observe
-) -> list[tuple[str, float]]:
-    """The product's ``FeasibleSearch`` of two objectives, driven as Tune drives it."""
-    search = FeasibleSearch(
-        space, searcher, seed=seed, max_epochs=1, num_samples=evaluations, sizes=("params",)
-    )
-    cells = []
-    for i in range(evaluations):
-        key = decode(search.suggest(f"t{i}"))[0].key()
-        result = {space.metric: observe(key), "training_iteration": 1}
-        search.on_trial_result(f"t{i}", result)
-        search.on_trial_complete(f"t{i}", result)
-        cells.append((key, result[space.metric]))
-    return cells
-
-
-def stock_tpe(
-    space: SearchSpace, _searcher: str, seed: int, evaluations: int, observe
-) -> list[tuple[str, float]]:
-    """Optuna's own multi-objective TPESampler, the rule told as a constraint, rejected cells
-    not counted as evaluations."""
-    study = optuna.create_study(
-        directions=["maximize", "minimize"], sampler=optuna.samplers.TPESampler(seed=seed)
-    )
-    cells = []
-    while len(cells) < evaluations:
-        trial = study.ask()
-        cell = decode(sample(trial))[0]
-        analysis, reasons = check(cell, space.rules, space.analyze)
-        trial.set_constraint("params", float(analysis.params - space.rules.params_below + 1))
-        if reasons:
-            study.tell(trial, [0.0, float(analysis.params)])
-            continue
-        cells.append((cell.key(), observe(cell.key())))
-        study.tell(trial, [cells[-1][1], float(analysis.params)])
-    return cells
 
 
 def hypervolume(table: Table, keys: list[str]) -> float:

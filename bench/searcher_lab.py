@@ -147,12 +147,7 @@ def run(searcher: str, prior_name: str, seed: int, evaluations: int, dataset: st
     table = Table.load(dataset)
     prior = None if prior_name == "none" else priors(table, seed)[prior_name]
     space = lab_space(table, prior)
-    rng = np.random.default_rng(seed)  # which of the three seeds each evaluation sees
-
-    def observe(key: str) -> float:
-        seeds = table.accuracies[key]
-        return float(seeds[rng.integers(len(seeds))])
-
+    observe = observer(table, seed)
     if searcher == "stock-tpe":
         cells = stock_tpe(space, seed, evaluations, observe)
     else:
@@ -167,10 +162,23 @@ def run(searcher: str, prior_name: str, seed: int, evaluations: int, dataset: st
     }
 
 
+def observer(table: Table, seed: int):
+    """What an evaluation of a cell observes: one of its NAS-Bench-201 seeds, drawn with
+    ``seed``'s generator (what a real search sees)."""
+    rng = np.random.default_rng(seed)
+
+    def observe(key: str) -> float:
+        seeds = table.accuracies[key]
+        return float(seeds[rng.integers(len(seeds))])
+
+    return observe
+
+
 def product_search(
-    space: SearchSpace, searcher: str, seed: int, evaluations: int, observe
+    space: SearchSpace, searcher: str, seed: int, evaluations: int, observe, sizes=()
 ) -> list[tuple[str, float]]:
-    """The product's ``FeasibleSearch``, driven as Tune drives it, one trial at a time."""
+    """The product's ``FeasibleSearch``, driven as Tune drives it, one trial at a time; with
+    ``sizes`` (``("params",)``) a Pareto search's, told (accuracy, parameters)."""
     search = FeasibleSearch(
         space,
         searcher,
@@ -178,6 +186,7 @@ def product_search(
         max_epochs=1,
         num_samples=evaluations,
         points_to_evaluate=[space.preset()] if space.presets else [],
+        sizes=sizes,
     )
     cells = []
     for i in range(evaluations):
@@ -189,22 +198,24 @@ def product_search(
     return cells
 
 
-def stock_tpe(space: SearchSpace, seed: int, evaluations: int, observe) -> list[tuple[str, float]]:
-    """Optuna's own TPESampler, the rule told as a constraint, rejected cells not counted."""
-    study = optuna.create_study(
-        direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed)
-    )
+def stock_tpe(
+    space: SearchSpace, seed: int, evaluations: int, observe, objectives: int = 1
+) -> list[tuple[str, float]]:
+    """Optuna's own TPESampler (its multi-objective mode with ``objectives`` 2: accuracy and
+    parameters), the rule told as a constraint, rejected cells not counted."""
+    directions = ["maximize", "minimize"][:objectives]
+    sampler = optuna.samplers.TPESampler(seed=seed)
+    study = optuna.create_study(directions=directions, sampler=sampler)
     cells = []
     while len(cells) < evaluations:
         trial = study.ask()
         cell = decode(sample(trial))[0]
         analysis, reasons = check(cell, space.rules, space.analyze)
         trial.set_constraint("params", float(analysis.params - space.rules.params_below + 1))
-        if reasons:
-            study.tell(trial, 0.0)
-            continue
-        cells.append((cell.key(), observe(cell.key())))
-        study.tell(trial, cells[-1][1])
+        value = 0.0 if reasons else observe(cell.key())
+        study.tell(trial, [value, float(analysis.params)][:objectives])
+        if not reasons:
+            cells.append((cell.key(), value))
     return cells
 
 
