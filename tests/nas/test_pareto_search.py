@@ -5,20 +5,25 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import subprocess
+import sys
 
 import openpyxl
 import pandas as pd
 import pytest
 
 from experiment.journal import epochs, load_study
-from tests.conftest import assert_study_matches_the_trials, run_module, start_nas_run
+from tests.conftest import REPO, assert_study_matches_the_trials, run_module, start_nas_run
 from tests.nas.test_resume_and_faults import epochs_of, wait_for
 from trainables.data.synthetic import write_synthetic_cifar10
 
 
 @pytest.mark.slow
-def test_a_killed_pareto_search_resumes_and_its_study_holds_both_objectives(tmp_path):
+def test_a_killed_pareto_search_resumes_and_its_study_holds_both_objectives(
+    tmp_path, smoke_experiment
+):
     flags = "--smoke-test --objectives val_acc,params --num-samples 4 --max-epochs 2"
     flags += " --refit-front 2 --refit-seeds 2"
     where = ["--storage", str(tmp_path), "--name", "p"]
@@ -91,6 +96,34 @@ def test_a_killed_pareto_search_resumes_and_its_study_holds_both_objectives(tmp_
         assert "no smaller network on the search's front came within 1 point of it" in first
     else:
         assert "the smallest network on the search's front within 1 point of the seed" in first
+
+    # bench/pareto_quality.py reads what the searches and the refit measured, trains nothing.
+    kept = tmp_path / "kept"
+    shutil.copytree(experiment, kept / "pareto-3")
+    shutil.copytree(smoke_experiment[0], kept / "tpe-3")
+    flags = f"--seeds 3 --front 2 --refit-seeds 2 --data-dir {data_dir} --keep {kept}"
+    bench = [sys.executable, "bench/pareto_quality.py", *flags.split()]
+    done = subprocess.run(bench, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    volumes = next(line for line in lines if line.startswith("front hypervolume"))
+    budget = 200_000  # cifar_lt200k's parameter budget: one scale for both searches
+    for folder, label in ((kept / "pareto-3", "Pareto search"), (kept / "tpe-3", "TPE")):
+        table = pd.read_excel(folder / "reports" / "nas.xlsx", sheet_name="Pareto")
+        on = table[table["on_front"]].sort_values("params")
+        area, best = 0.0, 0.0
+        for size, value, after in zip(
+            on["params"], on["val_acc_at_rung"], [*on["params"][1:], budget], strict=True
+        ):
+            best = max(best, value)
+            area += (after - size) / budget * best
+        assert f"{label} {area:.4f}" in volumes
+    shares = [
+        rows[name]["params_share"]
+        for name in names[1:]
+        if rows[name]["call"] != "worse" and rows[name]["gain"] >= -1
+    ]
+    assert lines[-1] == f"smallest_within_noise_params_ratio: {min(shares, default=1.0):.3f}"
 
 
 def preset_name(refit: dict) -> str | None:
