@@ -97,12 +97,17 @@ def smallest_within(preset: pd.Series, alike: pd.DataFrame) -> pd.Series | None:
 
 
 def front_answer(
-    front: pd.DataFrame, seed: pd.Series | None, budget: int | None = None
+    front: pd.DataFrame,
+    seed: pd.Series | None,
+    budget: int | None = None,
+    macs: dict[str, int] | None = None,
 ) -> list[str]:
     """A Pareto search's answer: the front, the smallest network within ``WITHIN`` points of
     the seed preset and the networks that dominate it (both among the trials scored at the seed
     preset's epoch, so that all are compared alike), and the front's hypervolume (``budget``:
-    the parameter budget, else the largest network tried)."""
+    the parameter budget, else the largest network tried); then a line per network on the
+    front, smallest first: its size against the seed preset's, the metric, its MACs (``macs``:
+    trial name -> MACs)."""
     metric = front.columns[2]
     on = front[front["on_front"]]
     if on.empty:
@@ -115,8 +120,10 @@ def front_answer(
         f"hypervolume {hypervolume(front, budget):.4f} ({name} against parameters as a share "
         + (f"of the budget, {budget:,})." if budget else "of the largest network tried).")
     ]
-    if (beside := beside_the_preset(front, seed)) is None:
-        return lines
+    beside = beside_the_preset(front, seed)
+    networks = front_networks(on, None if beside is None else beside[0], macs or {})
+    if beside is None:
+        return lines + networks
     preset, alike = beside
     share = alike["params"] / preset["params"]
     gap = (alike[metric] - preset[metric]) * 100
@@ -142,4 +149,22 @@ def front_answer(
         if names
         else f"No network dominates the seed preset (as accurate and smaller) {at}."
     )
+    return lines + networks
+
+
+def front_networks(on: pd.DataFrame, preset: pd.Series | None, macs: dict[str, int]) -> list[str]:
+    """A line per network on the front, smallest first: params (and their share of the seed
+    preset's), the metric at the rung it reached, MACs; the seed preset marked."""
+    metric = on.columns[2]
+    name, lines = metric.removesuffix("_at_rung"), []
+    for _, row in on.sort_values("params").iterrows():
+        line = f"  on the front: {row['Name']}, {int(row['params']):,} params"
+        if preset is not None:
+            line += f" ({row['params'] / preset['params']:.0%} of the seed preset's)"
+        line += f", {name} {row[metric]:.4f} after {n_epochs(int(row['rung']))}"
+        if (count := macs.get(row["Name"])) is not None:
+            line += f", {int(count):,} MACs"
+        if preset is not None and row["Name"] == preset["Name"]:
+            line += " (the seed preset)"
+        lines.append(line)
     return lines

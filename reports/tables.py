@@ -243,7 +243,10 @@ def derive(experiment: Experiment) -> Derived:
     best = None if ranked.empty else ranked.iloc[0]
     rungs = rung_epochs(ran_with(experiment.run))
     refit = refit_tables(experiment.refit) if experiment.refit else None
-    answer = front_answer(front, seed, budget_of(experiment)) if searched_sizes(experiment) else []
+    answer = []
+    if searched_sizes(experiment):  # a Pareto search
+        macs = dict(zip(ranked["Name"], ranked["macs"], strict=True)) if "macs" in ranked else {}
+        answer = front_answer(front, seed, budget_of(experiment), macs)
     return Derived(
         experiment=experiment,
         metric=metric,

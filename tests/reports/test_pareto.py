@@ -47,4 +47,18 @@ def test_front_answer_names_the_smallest_within_a_point_and_who_dominates_the_se
         "Networks that dominate the seed preset (as accurate and smaller) after 9 epochs: mid "
         "(100,000 params, 0.6100). One training seed each: the refit (--front) measures them."
     )
-    assert front_answer(FRONT, None) == lines[:1]
+    # Then the front itself, smallest first, each network against the seed preset.
+    assert lines[3:] == [
+        "  on the front: short, 20,000 params (10% of the seed preset's), val_acc 0.5950 after "
+        "3 epochs",
+        "  on the front: mid, 100,000 params (50% of the seed preset's), val_acc 0.6100 after "
+        "9 epochs",
+        "  on the front: big, 400,000 params (200% of the seed preset's), val_acc 0.7000 after "
+        "9 epochs",
+    ]
+    # Without a seed preset's score: the front, no comparison; MACs where known.
+    alone = front_answer(FRONT, None, macs={"mid": 2_500_000})
+    assert alone[0] == lines[0] and len(alone) == 4
+    assert alone[2] == (
+        "  on the front: mid, 100,000 params, val_acc 0.6100 after 9 epochs, 2,500,000 MACs"
+    )

@@ -69,6 +69,19 @@ def test_restored_searcher_continues_identically(tmp_path):
     assert b.rejected == a.rejected
 
 
+@pytest.mark.parametrize("sampler", MULTI_OBJECTIVE)
+def test_a_restored_pareto_search_continues_identically(tmp_path, sampler):
+    """Past its start-up (TPE's 3 of 8, NSGA-II's first generation of 4): the restored
+    searcher's next candidates are the ones the uninterrupted search draws."""
+    made = {"max_epochs": 3, "num_samples": 8, "sizes": ("params",)}
+    a = FeasibleSearch(SPACE, sampler, seed=4, points_to_evaluate=[SEED], **made)
+    drive(a, 5)
+    a.save(str(tmp_path / "searcher.pkl"))
+    b = FeasibleSearch(SPACE, sampler, seed=99, **made)
+    b.restore(str(tmp_path / "searcher.pkl"))
+    assert [b.suggest(f"n{i}") for i in range(3)] == [a.suggest(f"n{i}") for i in range(3)]
+
+
 def test_no_seed_trial_leaves_the_first_trial_to_the_searcher(tmp_path):
     from driver.config import RunConfig
     from driver.plan import Plan
