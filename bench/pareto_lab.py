@@ -30,13 +30,20 @@ first data set, at the last evaluation.
 from __future__ import annotations
 
 import math
-import statistics
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
-from searcher_lab import Table, lab_space, observer, product_search, stock_tpe, table_text
+from searcher_lab import (
+    Table,
+    lab_space,
+    observer,
+    product_search,
+    stock_tpe,
+    summarize,
+    table_text,
+)
 
 from searchers.pareto import dominates, hypervolume_2d
 
@@ -86,22 +93,6 @@ def hv_curve(table: Table, cells: list[tuple[str, float]]) -> list[float]:
             front = [(k, p) for k, p in front if not dominates(point, p)] + [(key, point)]
         curve.append(hypervolume(table, [k for k, _ in front]) / best)
     return curve
-
-
-def summarize(runs: list[dict], checkpoints: tuple[int, ...]) -> list[dict]:
-    """Per (data set, searcher): the ratio at each checkpoint, mean and standard error."""
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for r in runs:
-        groups.setdefault((r["dataset"], r["searcher"]), []).append(r)
-    rows = []
-    for (dataset, searcher), members in groups.items():
-        row = {"dataset": dataset, "searcher": searcher}
-        for k in checkpoints:
-            values = [m["hv_ratio"][k - 1] for m in members]
-            se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
-            row[k] = (statistics.mean(values), se)
-        rows.append(row)
-    return rows
 
 
 def goals(rows: list[dict], last: int) -> list[str]:
@@ -185,7 +176,7 @@ def main(args, checkpoints: tuple[int, ...]) -> None:
     )
     with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
         runs = list(pool.map(run, *zip(*jobs, strict=True)))
-    rows = summarize(runs, checkpoints)
+    rows = summarize(runs, checkpoints, keys=("dataset", "searcher"), curve="hv_ratio")
     for dataset in datasets:
         print(f"\n{dataset}: hypervolume of the observed front over the true front's")
         mine = [r for r in rows if r["dataset"] == dataset]

@@ -232,16 +232,19 @@ def regret_curve(table: Table, cells: list[tuple[str, float]]) -> list[float]:
     return curve
 
 
-def summarize(runs: list[dict], checkpoints: tuple[int, ...]) -> list[dict]:
-    """Per (searcher, prior): regret at each checkpoint, mean and standard error over seeds."""
-    groups: dict[tuple[str, str], list[dict]] = {}
+def summarize(
+    runs: list[dict], checkpoints: tuple[int, ...], keys=("searcher", "prior"), curve="regret"
+) -> list[dict]:
+    """Per group of ``keys`` (searcher, prior): each run's ``curve`` at each checkpoint, mean and
+    standard error over seeds."""
+    groups: dict[tuple, list[dict]] = {}
     for r in runs:
-        groups.setdefault((r["searcher"], r["prior"]), []).append(r)
+        groups.setdefault(tuple(r[key] for key in keys), []).append(r)
     rows = []
-    for (searcher, prior), members in groups.items():
-        row = {"searcher": searcher, "prior": prior, "seeds": len(members)}
+    for group, members in groups.items():
+        row = {**dict(zip(keys, group, strict=True)), "seeds": len(members)}
         for k in checkpoints:
-            values = [m["regret"][k - 1] for m in members]
+            values = [m[curve][k - 1] for m in members]
             se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
             row[k] = (statistics.mean(values), se)
         rows.append(row)
