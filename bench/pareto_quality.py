@@ -34,8 +34,9 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
 sys.path.insert(0, str(REPO))
+
+from search_quality import budget_flags  # noqa: E402
 
 from experiment.results import load_experiment  # noqa: E402
 from reports.pareto import budget_of, hypervolume, pareto  # noqa: E402
@@ -118,15 +119,8 @@ def refit_rows(refit: dict) -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--trials", type=int, default=16)
-    p.add_argument("--max-epochs", type=int, default=10)
-    p.add_argument("--train-images", type=int, default=2000)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="search seeds")
+    p = budget_flags(__doc__.splitlines()[0])
     p.add_argument("--front", type=int, default=3, help="networks of the front to refit")
-    p.add_argument("--refit-seeds", type=int, default=5, help="paired seeds of the refit")
-    p.add_argument("--data-dir", type=Path, default=DATA, help="holds cifar-10-batches-py")
-    p.add_argument("--keep", type=Path, help="keep the experiment folders here")
     return p
 
 

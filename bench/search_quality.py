@@ -129,19 +129,26 @@ def table(rows: list[dict]) -> str:
     )
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def budget_flags(description: str) -> argparse.ArgumentParser:
+    """The flags of a real-training benchmark's budget, shared with bench/pareto_quality.py:
+    trials, epochs, training images, search seeds, refit seeds, the data and --keep."""
+    p = argparse.ArgumentParser(description=description)
     p.add_argument("--trials", type=int, default=16)
     p.add_argument("--max-epochs", type=int, default=10)
     p.add_argument("--train-images", type=int, default=2000)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="search seeds")
+    p.add_argument("--refit-seeds", type=int, default=5, help="paired seeds of the refit")
+    p.add_argument("--data-dir", type=Path, default=DATA, help="holds cifar-10-batches-py")
+    p.add_argument("--keep", type=Path, help="keep the experiment folders here")
+    return p
+
+
+def parser() -> argparse.ArgumentParser:
+    p = budget_flags(__doc__.splitlines()[0])
     # The searchers docs/benchmarks.md compares on one objective (nsga2 came for Pareto searches).
     single = [name for name in SAMPLERS if name != "nsga2"]
     p.add_argument("--searchers", nargs="+", choices=list(SAMPLERS), default=single)
     p.add_argument("--refit-top", type=int, default=2, choices=range(1, 11), metavar="K")
-    p.add_argument("--refit-seeds", type=int, default=5, help="paired seeds of the refit")
-    p.add_argument("--data-dir", type=Path, default=DATA, help="holds cifar-10-batches-py")
-    p.add_argument("--keep", type=Path, help="keep the experiment folders here")
     return p
 
 
