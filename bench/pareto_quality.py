@@ -98,6 +98,7 @@ def smallest_within_noise(refit: dict) -> float:
         for c in refit["configurations"]
         if c["configuration"].startswith("front_")
         and c.get("call") not in (None, "worse")
+        and c["gain"] is not None
         and c["gain"] >= WITHIN
     ]
     return min(shares, default=1.0)
@@ -105,15 +106,20 @@ def smallest_within_noise(refit: dict) -> float:
 
 def refit_rows(refit: dict) -> str:
     lines = ["  network      params   size   test_acc (mean)  gain (95%)              call"]
+
+    def number(value, form: str) -> str:  # "-" where a model or an interval is missing
+        return "-" if value is None else format(value, form)
+
     for c in refit["configurations"]:
         gain = (
             "reference"
             if c["configuration"] == "seed_preset"
-            else f"{c['gain']:+.2f} ({c['gain_low']:+.2f} to {c['gain_high']:+.2f})"
+            else f"{number(c['gain'], '+.2f')} ({number(c['gain_low'], '+.2f')} to "
+            f"{number(c['gain_high'], '+.2f')})"
         )
         lines.append(
             f"  {c['configuration']:<12} {c['params']:>7,}  {c['params_share']:>5.0%}  "
-            f"{c['mean_test_acc']:.4f}           {gain:<23} {c.get('call') or '-'}"
+            f"{number(c['mean_test_acc'], '.4f'):<16} {gain:<23} {c.get('call') or '-'}"
         )
     return "\n".join(lines)
 

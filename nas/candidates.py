@@ -56,11 +56,13 @@ def pick_candidates(experiment: Experiment, space: SearchSpace, top: int) -> lis
     return [seed, *others]
 
 
-def pick_front(experiment: Experiment, space: SearchSpace, k: int) -> tuple[list[dict], str]:
+def pick_front(experiment: Experiment, space: SearchSpace, k: int) -> tuple[list[dict], str, str]:
     """The seed preset, then ``k`` distinct networks of the search's front (``reports.pareto``)
     spread along it, smallest first (``front_1``...), and the pick ``nas.predict`` will use,
-    fixed before any refit score: the smallest network on the front within ``WITHIN`` points of
-    the seed preset in the search (always among the ``k``), else the seed preset."""
+    fixed before any refit score, with how it was chosen: the smallest of those networks within
+    ``WITHIN`` points of the seed preset in the search, at its epoch ("within"; always among the
+    ``k``), else the seed preset ("none within", or "no score" where the search never scored
+    the preset)."""
     ranked, front = ranking(experiment), pareto(experiment)
     preset = without_seed(space.preset("seed"))
     place = {name: i for i, name in enumerate(ranked["Name"], start=1)}
@@ -73,16 +75,23 @@ def pick_front(experiment: Experiment, space: SearchSpace, k: int) -> tuple[list
             seen.add(key)
             on.append(name)
     if not on:
+        where = Path(experiment.location)
         raise UsageError(
-            f"the front of experiment {Path(experiment.location).name!r} holds no network "
-            "besides the seed preset: nothing to compare it with; run more trials first."
+            f"the front of experiment {where.name!r} holds no network besides the seed preset: "
+            f"nothing to compare it with; refit its best with python -m nas.refit {where} --top "
+            "N, or search more under a new --name."
         )
-    beside = beside_the_preset(front, seed_trial(experiment))
-    small = None if beside is None else smallest_within(*beside)
+    seed_row = seed_trial(experiment)
+    beside = beside_the_preset(front, seed_row)
+    small = None
+    if beside is not None:
+        preset_row, alike = beside
+        small = smallest_within(preset_row, alike[alike["Name"].isin(on)])
     chosen = [on[i] for i in spread(len(on), k)]
-    if small is not None and small["Name"] not in chosen:  # it takes the place nearest in size
+    if small is not None and small["Name"] not in chosen:  # it takes an inner network's place
         size = front.set_index("Name")["params"]
-        chosen.remove(min(chosen, key=lambda name: abs(size[name] - small["params"])))
+        inner = chosen[1:-1] or chosen
+        chosen.remove(min(inner, key=lambda name: abs(size[name] - small["params"])))
         chosen = sorted([*chosen, small["Name"]], key=lambda name: size[name])
     if len(chosen) < k:
         print(
@@ -90,14 +99,14 @@ def pick_front(experiment: Experiment, space: SearchSpace, k: int) -> tuple[list
             f"refitting {len(chosen)}, not {k}.",
             flush=True,
         )
-    # the preset's best trial, where it ran more than once
-    trained = next((name for name in ranked["Name"] if is_preset(config[name], preset)), None)
-    seed = candidate(
-        space, PRESET, preset, place.get(trained), None if trained is None else rows.loc[trained]
-    )
+    trained = None if seed_row is None else seed_row["Name"]  # the preset's trial, as compared
+    row = None if trained is None else rows.loc[trained]
+    seed = candidate(space, PRESET, preset, place.get(trained), row)
     names = {name: f"front_{i}" for i, name in enumerate(chosen, start=1)}
     others = [candidate(space, names[n], config[n], place[n], rows.loc[n]) for n in chosen]
-    return [seed, *others], PRESET if small is None else names[small["Name"]]
+    if small is not None:
+        return [seed, *others], names[small["Name"]], "within"
+    return [seed, *others], PRESET, "none within" if beside is not None else "no score"
 
 
 def without_seed(config: Config) -> Config:

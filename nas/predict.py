@@ -23,7 +23,7 @@ from experiment import storage
 from experiment.record import RecordError, read_record
 from experiment.results import load_experiment
 from nas.refit_table import pick_reason
-from reports.ranking import best_trial, n_epochs
+from reports.ranking import best_trial, n_epochs, ranking
 from reports.refit import final_model, refit_tables
 from search_spaces import SPACES
 from trainables.checkpoints import read_meta, spec_in
@@ -71,9 +71,10 @@ def chosen_model(experiment: str, device: Device) -> tuple[str, Model, list[str]
     (local experiments), and a line per newer checkpoint folder skipped because it does not load.
 
     The search's pick trained again by the refit (``reports.refit.final_model``: the
-    configuration the search ranked first, its first refit seed), where the refit trained it
-    for at least the epochs the search did: the same network on more data, no shorter. Else the
-    search's best trial itself. Neither choice looks at a test score. A kill during a
+    configuration the search ranked first, or after a front's refit the pick ``pick_front``
+    fixed, its first refit seed), where the refit trained it for at least the epochs the search
+    did: the same network on more data, no shorter. Else that trial of the search itself.
+    Neither choice looks at a test score. A kill during a
     checkpoint write can leave the newest folder half written: it is skipped, never used, and
     the one before it (which Tune keeps until the new one is whole) is.
     """
@@ -85,6 +86,10 @@ def chosen_model(experiment: str, device: Device) -> tuple[str, Model, list[str]
         )
     refit = refit_tables(results.refit) if results.refit else None
     final = None if refit is None else final_model(refit)
+    if refit is not None and refit.pick is not None:  # a front's refit: its pick's own trial
+        trial = refit.configurations.set_index("configuration")["search_trial"].get(refit.pick)
+        ranked = ranking(results)
+        best = next((row for _, row in ranked.iterrows() if row["Name"] == trial), best)
     if final is not None and refit.epochs >= int(best["epochs"]):
         folder = Path(results.refit.location, final["Name"])
         which = (
@@ -94,10 +99,13 @@ def chosen_model(experiment: str, device: Device) -> tuple[str, Model, list[str]
             f"{float(final[refit.score]):.4f}"
         )
         if refit.pick is not None:  # a front's refit
-            why = pick_reason(refit.pick, refit.configurations.to_dict("records"))
+            rows = refit.configurations.to_dict("records")
+            why = pick_reason(refit.pick, refit.pick_why, rows)
             which = f"refit model {final['Name']} (seed {int(final['seed'])}), {why}"
     else:
-        folder, which = Path(experiment, best["Name"]), f"best trial {best['Name']}"
+        front = refit is not None and refit.pick is not None
+        what = "the front's pick, its search trial" if front else "best trial"
+        folder, which = Path(experiment, best["Name"]), f"{what} {best['Name']}"
         if final is not None:
             which += (
                 f" (the refit trained its models {n_epochs(refit.epochs)}, fewer than this "

@@ -84,7 +84,8 @@ def parser() -> argparse.ArgumentParser:
         ("--seeds", "refit_seeds", "seeds each configuration trains with, the same for all"),
         ("--epochs", "refit_epochs", "epochs of every model"),
     ):
-        default = {"refit_top": REFIT_TOP, "refit_seeds": REFIT_SEEDS}.get(dest, "the space's")
+        default = {"refit_top": REFIT_TOP, "refit_seeds": REFIT_SEEDS, "refit_front": "off"}
+        default = default.get(dest, "the space's")
         p.add_argument(
             flag,
             type=int,
@@ -155,8 +156,8 @@ def refit(search: RunConfig, resume: bool, command: str = "nas.refit") -> dict:
     else:
         results = load_experiment(experiment)
         if search.refit_front:
-            candidates, pick = pick_front(results, space, search.refit_front)
-            settings = {"top": None, "front": search.refit_front, "pick": pick}
+            candidates, pick, why = pick_front(results, space, search.refit_front)
+            settings = {"top": None, "front": search.refit_front, "pick": pick, "pick_why": why}
         else:
             top = search.refit_top or REFIT_TOP
             candidates, settings = pick_candidates(results, space, top), {"top": top}
@@ -228,7 +229,12 @@ def summarize(experiment: str, search: RunConfig, wall: float) -> dict:
         "unfinished": unfinished,
         "configurations": configurations.where(configurations.notna(), None).to_dict("records"),
         "kendall_tau": tables.kendall_tau,
-        **({"front": len(tables.configurations) - 1, "pick": tables.pick} if tables.pick else {}),
+        **(
+            {"front_networks": len(tables.configurations) - 1, "pick": tables.pick}
+            | {"pick_why": tables.pick_why}
+            if tables.pick
+            else {}
+        ),
         "final_model": None
         if final is None
         else {

@@ -3,14 +3,13 @@ verdicts, Kendall's tau and the final model."""
 
 from __future__ import annotations
 
-from reports.pareto import WITHIN
 from reports.ranking import n_epochs
-from reports.refit import PRESET
+from reports.refit import PRESET, pick_reason
 
 
 def print_refit(summary: dict) -> None:
     """One row per configuration (the seed preset first), the verdicts, Kendall's tau."""
-    score, front = summary["score"], "front" in summary
+    score, front = summary["score"], "pick" in summary
     header = ("configuration", "search rank", "params", "MACs", score, "95% interval", "gain")
     rows = [header] + [table_row(c, score) for c in summary["configurations"]]
     if front:  # a Pareto search's front: each network's size against the seed preset's
@@ -37,7 +36,7 @@ def print_refit(summary: dict) -> None:
         )
     )
     if (final := summary["final_model"]) and front:
-        why = pick_reason(summary["pick"], summary["configurations"])
+        why = pick_reason(summary["pick"], summary.get("pick_why"), summary["configurations"])
         print(f"Final model: {final['model']}, {why}; nas.predict uses it")
     elif final:
         print(
@@ -67,21 +66,4 @@ def table_row(c: dict, score: str) -> tuple[str, ...]:
         "-" if mean is None else f"{mean:.4f}" + ("" if std is None else f" ± {std:.4f}"),
         "-" if low is None else f"{low:.4f} to {c['ci95_high']:.4f}",
         gain,
-    )
-
-
-def pick_reason(pick: str, configurations: list[dict]) -> str:
-    """Why a front's refit hands nas.predict its pick (``configurations``: the refit's rows):
-    chosen from the search's own scores, with what the refit said of it since."""
-    if pick == PRESET:
-        return (
-            "the seed preset: no smaller network on the search's front came within "
-            f"{WITHIN:g} point of it in the search"
-        )
-    row = next(c for c in configurations if c["configuration"] == pick)
-    said = row.get("call") if isinstance(row.get("call"), str) else "no verdict yet"
-    return (
-        f"{pick} ({row['params']:,} params, {row['params_share']:.0%} of the seed preset's): the "
-        f"smallest network on the search's front within {WITHIN:g} point of the seed preset "
-        f"there, chosen before any refit score; the refit: {said}"
     )

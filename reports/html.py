@@ -19,7 +19,7 @@ from plotly.offline import get_plotlyjs
 
 from reports.figures import Chart, charts, short
 from reports.ranking import n_epochs
-from reports.refit import RefitTables
+from reports.refit import RefitTables, pick_reason
 from reports.tables import Derived
 
 STYLE = """
@@ -254,6 +254,10 @@ def _refit(refit: RefitTables, drawn: list[Chart]) -> str:
         for _, row in refit.configurations.iterrows()
         if isinstance(row.get("verdict"), str)
     )
+    if refit.pick is not None:  # a front's refit: the network nas.predict uses, and why
+        rows = refit.configurations.to_dict("records")
+        why = pick_reason(refit.pick, refit.pick_why, rows)
+        verdicts += f"<li>nas.predict uses {html.escape(why)}</li>"
     return (
         _section("Refit: the winners trained again, over seeds", lead + f"<ul>{verdicts}</ul>")
         + "".join(_chart(chart) for chart in drawn)

@@ -63,7 +63,8 @@ def hypervolume(front: pd.DataFrame, budget: int | None = None) -> float:
     """The area the front dominates with the metric (higher is better) against parameters as a
     share of ``budget`` (the space's parameter budget; None: the largest network tried), from
     the reference point (0 parameters short of the budget, metric 0): 1.0 would be a network of
-    no parameters scoring 1. One budget for two searches of a space makes them comparable."""
+    no parameters scoring 1. One budget for two searches of a space (the same --max-params)
+    makes them comparable."""
     metric, budget = front.columns[2], budget or float(front["params"].max())
     on = front[front["on_front"]]
     points = [(p / budget, -float(v)) for p, v in zip(on["params"], on[metric], strict=True)]
@@ -161,7 +162,10 @@ def front_networks(on: pd.DataFrame, preset: pd.Series | None, macs: dict[str, i
         line = f"  on the front: {row['Name']}, {int(row['params']):,} params"
         if preset is not None:
             line += f" ({row['params'] / preset['params']:.0%} of the seed preset's)"
-        line += f", {name} {row[metric]:.4f} after {n_epochs(int(row['rung']))}"
+        rung = int(row["rung"])  # 0: stopped before ASHA's first rung
+        line += f", {name} {row[metric]:.4f} " + (
+            f"after {n_epochs(rung)}" if rung else "before the first rung"
+        )
         if (count := macs.get(row["Name"])) is not None:
             line += f", {int(count):,} MACs"
         if preset is not None and row["Name"] == preset["Name"]:

@@ -19,6 +19,7 @@ from scipy import stats
 from experiment.results import Experiment
 from experiment.trials import FINISHED
 from reports.ablations import ablation_table
+from reports.pareto import WITHIN
 
 PRESET = "seed_preset"  # the name of the reference configuration in a refit
 
@@ -32,6 +33,7 @@ class RefitTables:
     configurations: pd.DataFrame  # one row per configuration, the seed preset first
     kendall_tau: float | None  # search rank against refit rank; None below two ranked, or all tied
     pick: str | None = None  # a front's refit: the configuration nas.predict uses, fixed before
+    pick_why: str | None = None  # how pick_front chose it: "within", "none within", "no score"
 
 
 def refit_tables(refit: Experiment) -> RefitTables:
@@ -52,6 +54,7 @@ def refit_tables(refit: Experiment) -> RefitTables:
         configurations=table,
         kendall_tau=kendall_tau(table),
         pick=record.get("pick"),
+        pick_why=record.get("pick_why"),
     )
 
 
@@ -201,3 +204,26 @@ def final_model(tables: RefitTables) -> pd.Series | None:
         return None
     order = models["seed"].astype(int).map(tables.seeds.index)
     return models.loc[order.idxmin()]
+
+
+def pick_reason(pick: str, why: str | None, configurations: list[dict]) -> str:
+    """Why a front's refit hands nas.predict its pick (``why``: how ``pick_front`` chose it;
+    ``configurations``: the refit's rows): chosen from the search's own scores, with what the
+    refit said of it since."""
+    if pick == PRESET and why == "no score":
+        return (
+            "the seed preset: the search never scored it, so no network of the front could be "
+            "measured against it there"
+        )
+    if pick == PRESET:
+        return (
+            "the seed preset: no smaller network on the search's front came within "
+            f"{WITHIN:g} point of it in the search"
+        )
+    row = next(c for c in configurations if c["configuration"] == pick)
+    said = row.get("call") if isinstance(row.get("call"), str) else "no verdict yet"
+    return (
+        f"{pick} ({row['params']:,} params, {row['params_share']:.0%} of the seed preset's): the "
+        f"smallest network on the search's front within {WITHIN:g} point of the seed preset "
+        f"there, chosen before any refit score; the refit: {said}"
+    )

@@ -245,7 +245,8 @@ def derive(experiment: Experiment) -> Derived:
     refit = refit_tables(experiment.refit) if experiment.refit else None
     answer = []
     if searched_sizes(experiment):  # a Pareto search
-        macs = dict(zip(ranked["Name"], ranked["macs"], strict=True)) if "macs" in ranked else {}
+        known = ranked.dropna(subset=["macs"]) if "macs" in ranked else ranked.iloc[0:0]
+        macs = dict(zip(known["Name"], known["macs"], strict=True)) if "macs" in known else {}
         answer = front_answer(front, seed, budget_of(experiment), macs)
     return Derived(
         experiment=experiment,
