@@ -50,6 +50,13 @@ def stopping_rungs(first: int, max_epochs: int, reduction_factor: int) -> list[i
     return rungs
 
 
+def best_so_far(bests: dict[str, float], trial_id: str, value: float) -> float:
+    """``trial_id``'s best value so far (higher is better) with ``value``, kept in ``bests``:
+    both rung rules rank a trial by it, not by its last value."""
+    bests[trial_id] = max(value, bests.get(trial_id, -math.inf))
+    return bests[trial_id]
+
+
 class FairASHA(ASHAScheduler):
     """ASHA that rungs on each trial's best metric so far and never stops the baseline."""
 
@@ -80,9 +87,7 @@ class FairASHA(ASHAScheduler):
         value = result.get(metric)
         if value is None or math.isnan(value):
             return result
-        best = max(sign * value, self._best.get(trial.trial_id, -math.inf))
-        self._best[trial.trial_id] = best
-        return {**result, metric: sign * best}
+        return {**result, metric: sign * best_so_far(self._best, trial.trial_id, sign * value)}
 
 
 class ParetoASHA(FIFOScheduler):
@@ -130,8 +135,7 @@ class ParetoASHA(FIFOScheduler):
         value = result.get(self._metric)
         if value is None or math.isnan(value):
             return TrialScheduler.CONTINUE
-        best = max(self.sign * value, self._best.get(trial.trial_id, -math.inf))
-        self._best[trial.trial_id] = best
+        best = best_so_far(self._best, trial.trial_id, self.sign * value)
         rung = result.get(self.time_attr)
         if rung not in self.recorded or trial.trial_id in self.recorded[rung]:
             return TrialScheduler.CONTINUE

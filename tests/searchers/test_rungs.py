@@ -138,3 +138,14 @@ def test_pareto_asha_never_stops_the_seed_preset():
     configs = {"seed": {**SEED, "seed": 7}}
     assert arrive(pareto_asha(baseline=SEED), trials, configs) == set()
     assert arrive(pareto_asha(), trials, configs) == {"seed"}
+
+
+def test_pareto_asha_records_a_trial_at_a_rung_with_its_best_so_far():
+    asha = pareto_asha()
+    trial = SimpleNamespace(trial_id="restarted", config={})
+    asha.on_trial_add(None, trial)
+    for epoch, acc in enumerate([0.30, 0.45, 0.33], start=1):  # a warm restart in epoch 3
+        asha.on_trial_result(
+            None, trial, {"training_iteration": epoch, "val_acc": acc, "params": 9}
+        )
+    assert asha.recorded[3]["restarted"] == (-0.45, 9.0)  # the rung at epoch 3: its best, 0.45
