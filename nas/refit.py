@@ -230,8 +230,11 @@ def summarize(experiment: str, search: RunConfig, wall: float) -> dict:
         "configurations": configurations.where(configurations.notna(), None).to_dict("records"),
         "kendall_tau": tables.kendall_tau,
         **(
-            {"front_networks": len(tables.configurations) - 1, "pick": tables.pick}
-            | {"pick_why": tables.pick_why}
+            {
+                "front_networks": len(tables.configurations) - 1,
+                "pick": tables.pick,
+                "pick_why": tables.pick_why,
+            }
             if tables.pick
             else {}
         ),
