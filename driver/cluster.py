@@ -34,6 +34,13 @@ def check_address(address: str, timeout_s: float = 5.0) -> None:
         ) from None
 
 
+# A worker reused for the next trial (``reuse_actors``) first waits for the last trial's
+# training thread to end; Tune gives it 2 s, then fails the *next* trial ("Trainable runner
+# reuse requires reset_config() ..."). A trial ASHA stopped ends its epoch's work and its data
+# loaders first, which on a busy machine takes longer: seen failing searches on 2 loaded cores.
+WORKERS = {"env_vars": {"TUNE_FUNCTION_THREAD_TIMEOUT_S": "120"}}
+
+
 def start_ray(config: RunConfig) -> None:
     # The classic table reporter shows the metric columns we choose; the newer engine ignores them.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -43,15 +50,16 @@ def start_ray(config: RunConfig) -> None:
 
     if config.address:
         check_address(config.address)
-        ray.init(address=config.address, logging_level="WARNING")
+        ray.init(address=config.address, logging_level="WARNING", runtime_env=WORKERS)
     else:
         # "local": an instance of its own, also where a `ray start` cluster runs on this machine
         # (Ray would join that one, and refuse the num_cpus of a join with a traceback).
         num_cpus = config.num_cpus or os.cpu_count()
         quiet_token_notice()
         ray.init(
-            address="local", num_cpus=num_cpus, include_dashboard=False, logging_level="WARNING"
-        )
+            address="local", num_cpus=num_cpus, include_dashboard=False,
+            logging_level="WARNING", runtime_env=WORKERS,
+        )  # fmt: skip
     interrupts.on_sigterm()  # after ray.init, which installs its own handler
 
 
