@@ -58,6 +58,16 @@ class LogsFromCheckpoint(tune.Callback):
         write_whole(trial.storage.storage_filesystem, f"{trial.path}/{RESULTS}", results)
 
 
+def logged_results(trial) -> list[dict]:
+    """The results a trial Tune restored from a snapshot logged before it, epoch by epoch, from
+    its ``result.json`` in the storage; none for a trial that has not reported (a new one)."""
+    if "training_iteration" not in (getattr(trial, "last_result", None) or {}):
+        return []
+    text = read(trial.storage.storage_filesystem, f"{trial.path}/{RESULTS}")
+    results = [json.loads(line) for line in results_up_to(text, epochs=2**31).splitlines()]
+    return sorted(results, key=lambda result: result["training_iteration"])
+
+
 def read(fs: pafs.FileSystem, path: str) -> str:
     """The text of the file at ``path``; empty where there is none."""
     if fs.get_file_info(path).type != pafs.FileType.File:

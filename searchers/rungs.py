@@ -12,6 +12,10 @@ Three changes make the rung decisions fairer and keep an honest comparison to th
   the rung does not count against it.
 - The space's seed preset (the baseline) is never stopped early: it always runs to the last
   epoch, so the search ends with the best trial and the baseline compared at equal epochs.
+
+Tune keeps no scheduler in its snapshots: a resumed (or grown) search starts with empty rungs.
+Each trial Tune restores enters them again with the results it logged (``replay``), so a new
+trial is compared with every earlier one at every rung, as if the driver had never stopped.
 """
 
 from __future__ import annotations
@@ -20,9 +24,12 @@ import math
 
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
+from experiment.logs import logged_results
 from search_spaces.base import Config, is_preset
 from searchers.pareto import ranked
-from searchers.ray_compat import asha_metric, asha_time, take_back_stop
+from searchers.ray_compat import asha_metric, asha_record, asha_time, take_back_stop
+
+ENDED = ("TERMINATED", "ERROR")  # Trial.status of a trial that will report no more
 
 
 def steps_per_epoch(images: int, batch_size: int) -> int:
@@ -64,6 +71,14 @@ class FairASHA(ASHAScheduler):
         super().__init__(*args, **kwargs)
         self.baseline = baseline
         self._best: dict[str, float] = {}  # trial id -> best metric so far, in ASHA's sign
+
+    def on_trial_add(self, tune_controller, trial) -> None:
+        super().on_trial_add(tune_controller, trial)
+        if results := logged_results(trial):  # restored from a snapshot: replay its rungs
+            for result in results:
+                asha_record(self, trial, self._best_so_far(trial, result))
+            if trial.status in ENDED:
+                self.on_trial_remove(tune_controller, trial)
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
         action = super().on_trial_result(tune_controller, trial, self._best_so_far(trial, result))
@@ -131,20 +146,34 @@ class ParetoASHA(FIFOScheduler):
     def set_search_properties(self, metric, mode, **spec) -> bool:
         return True  # the objectives come from the run
 
+    def on_trial_add(self, tune_controller, trial) -> None:
+        if results := logged_results(trial):  # restored from a snapshot: replay its rungs
+            for result in results:
+                self._record(trial, result)
+            if trial.status in ENDED:
+                self.on_trial_remove(tune_controller, trial)
+
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
-        value = result.get(self._metric)
-        if value is None or math.isnan(value):
-            return TrialScheduler.CONTINUE
-        best = best_so_far(self._best, trial.trial_id, self.sign * value)
-        rung = result.get(self.time_attr)
-        if rung not in self.recorded or trial.trial_id in self.recorded[rung]:
-            return TrialScheduler.CONTINUE
-        point = (-best, *(float(result[size]) for size in self.sizes))  # all minimised
-        self.recorded[rung][trial.trial_id] = point
-        if is_preset(trial.config, self.baseline) or self.kept(rung, trial.trial_id):
+        rung = self._record(trial, result)
+        kept = rung is None or self.kept(rung, trial.trial_id)
+        if kept or is_preset(trial.config, self.baseline):
             return TrialScheduler.CONTINUE
         self.stopped += 1
         return TrialScheduler.STOP
+
+    def _record(self, trial, result: dict) -> int | None:
+        """Record ``result`` at its rung where it is one the trial is new to; that rung, else
+        None. The trial's best metric so far is kept either way."""
+        value = result.get(self._metric)
+        if value is None or math.isnan(value):
+            return None
+        best = best_so_far(self._best, trial.trial_id, self.sign * value)
+        rung = result.get(self.time_attr)
+        if rung not in self.recorded or trial.trial_id in self.recorded[rung]:
+            return None
+        point = (-best, *(float(result[size]) for size in self.sizes))  # all minimised
+        self.recorded[rung][trial.trial_id] = point
+        return rung
 
     def kept(self, rung: int, trial_id: str) -> bool:
         """Whether ``trial_id`` is among the best ``ceil(n / reduction_factor)`` at ``rung``."""

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
+import pyarrow.fs as pafs
 import pytest
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
@@ -149,3 +151,53 @@ def test_pareto_asha_records_a_trial_at_a_rung_with_its_best_so_far():
             None, trial, {"training_iteration": epoch, "val_acc": acc, "params": 9}
         )
     assert asha.recorded[3]["restarted"] == (-0.45, 9.0)  # the rung at epoch 3: its best, 0.45
+
+
+def restored(tmp_path, name: str, curve: list[float], status="TERMINATED", params=9):
+    """A trial as Tune restores it from a snapshot: its results logged in its folder."""
+    folder = tmp_path / name
+    folder.mkdir()
+    rows = [
+        {"training_iteration": epoch, "val_acc": acc, "params": params}
+        for epoch, acc in enumerate(curve, start=1)
+    ]
+    (folder / "result.json").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return SimpleNamespace(
+        trial_id=name,
+        config={},
+        status=status,
+        last_result=rows[-1],
+        path=str(folder),
+        storage=SimpleNamespace(storage_filesystem=pafs.LocalFileSystem()),
+    )
+
+
+@pytest.mark.parametrize("replayed", [True, False])
+def test_a_resumed_search_compares_a_new_trial_with_the_earlier_ones_at_their_rungs(
+    tmp_path, replayed
+):
+    """Tune restores the earlier trials into a scheduler with empty rungs: each enters the
+    rungs it reached with its logged results, so a new trial that ranks below them is stopped
+    at the first rung, as it would have been had the driver never stopped."""
+    asha = scheduler(grace=1)
+    earlier = {"a": [0.50, 0.60, 0.70], "b": [0.45, 0.55, 0.40], "c": [0.40]}
+    for name, curve in earlier.items():
+        trial = restored(tmp_path, name, curve, status="PENDING" if name == "a" else "TERMINATED")
+        if replayed:
+            asha.on_trial_add(None, trial)
+    new = SimpleNamespace(trial_id="new", config={})
+    asha.on_trial_add(None, new)
+    result = {"training_iteration": 1, "val_acc": 0.42}
+    assert asha.on_trial_result(None, new, result) == (STOP if replayed else CONTINUE)
+    if replayed:  # b enters the rung at epoch 3 with its best so far; a goes on from there
+        assert asha.on_trial_result(None, new, {"training_iteration": 3, "val_acc": 0.56}) == STOP
+        assert asha._best == {"a": 0.70, "new": 0.56}  # the ended trials are let go
+
+
+def test_a_resumed_pareto_search_ranks_a_new_trial_with_the_earlier_ones(tmp_path):
+    asha = pareto_asha()
+    asha.on_trial_add(None, restored(tmp_path, "small", [0.50], params=20_000))
+    asha.on_trial_add(None, restored(tmp_path, "large", [0.60], params=190_000))
+    assert asha.recorded[1] == {"small": (-0.50, 20_000.0), "large": (-0.60, 190_000.0)}
+    assert arrive(asha, {"dominated": (0.40, 100_000)}) == {"dominated"}
+    assert arrive(pareto_asha(), {"dominated": (0.40, 100_000)}) == set()  # alone at the rung
