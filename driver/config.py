@@ -115,6 +115,14 @@ class RunConfig:
     checkpoint_every: int = flag(1, "epochs between checkpoints")
     wandb: bool = flag(False, "log trials to W&B (offline without an API key)")
     compile: bool = flag(False, "torch.compile each trial's model (GPU, long runs)")
+    warm_start: list[str] | None = flag(
+        None,
+        "begin with what an earlier experiment (folder) of the space learnt; repeat for more",
+        shapes=True, action="append", metavar="DIR",
+    )  # fmt: skip
+    warm_start_top: int | None = flag(
+        None, "with --warm-start: train the earlier N best configurations first", shapes=True
+    )
     refit_top: int | None = flag(
         None,
         "after the search, refit its best N configurations and the seed preset (nas.refit)",
@@ -137,7 +145,7 @@ class RunConfig:
         if self.name is not None:
             check_name(self.name)
         counts = ("num_samples", "max_epochs", "grace_period", "train_images", "max_concurrent")
-        refit = ("refit_top", "refit_front", "refit_epochs", "refit_seeds")
+        refit = ("refit_top", "refit_front", "refit_epochs", "refit_seeds", "warm_start_top")
         for name in (*counts, *refit, "checkpoint_every", "num_cpus", "max_params"):
             self._at_least(name, 1)
         self._at_least("reduction_factor", 2)
@@ -171,6 +179,11 @@ class RunConfig:
             raise UsageError(
                 "--refit-top and --refit-front choose the refit's networks two ways: give one."
             )
+        if self.warm_start_top and not self.warm_start:
+            raise UsageError(
+                "--warm-start-top trains an earlier experiment's best configurations first: "
+                "give that experiment with --warm-start DIR."
+            )
         if self.input_size is not None and self.input_size < 16:
             raise UsageError(f"--input-size must be at least 16 pixels (got {self.input_size}).")
         if not 0 < self.val_fraction < 1:
@@ -202,6 +215,8 @@ class RunConfig:
         }
         values["storage"] = storage.resolve(values.get("storage", cls.storage))
         values["data_dir"] = storage.resolve(values["data_dir"])
+        if values.get("warm_start"):
+            values["warm_start"] = [storage.resolve(where) for where in values["warm_start"]]
         synthetic_size = get_task(space.task).smoke_input_size
         if values.get("smoke_test") and synthetic_size and "input_size" not in given:
             values["input_size"] = synthetic_size

@@ -71,7 +71,7 @@ def drive(
         how.begin(plan)
         if resume:
             earlier_module_names()
-        if resume and (torn := set_aside_torn_snapshots(folder)):
+        if resume and (torn := set_aside_torn_snapshots(folder, run.num_samples)):
             print(torn_sentence(torn), flush=True)
         if resume and (orphans := set_aside_orphans(folder)):
             print(how.orphans(len(orphans)), flush=True)

@@ -22,9 +22,9 @@ import types
 
 from driver.config import RunConfig
 from experiment import storage
-from experiment.layout import ORPHANED, TORN
+from experiment.layout import ORPHANED, REJECTED_LOG, STUDY, TORN
 from search_spaces.base import SearchSpace
-from searchers.ray_compat import recount_generator
+from searchers.ray_compat import recount_generator, relocate_generator
 
 LEGACY_NAMES = {"train_limit": "train_images"}
 
@@ -97,17 +97,30 @@ def resumed_config(name: str, record: dict, given: dict) -> RunConfig:
             "an experiment folder): start a new --name."
         )
     recorded = recorded_options(record.get("asked") or record["options"])
+    grown = grown_samples(name, recorded.get("num_samples"), given.get("num_samples"))
+    epochs, planned = given.get("max_epochs"), recorded.get("max_epochs")
+    if None not in (epochs, planned) and epochs != planned:
+        raise ResumeRefused(
+            f"experiment {name!r} trains each trial for up to {planned} epochs, and a resume "
+            f"cannot change that (got --max-epochs {epochs}; growing it is not built: its "
+            "finished trials would have to go on from their last checkpoints): resume without "
+            "--max-epochs, or start a new --name with --warm-start to begin from what this "
+            "search learnt."
+        )
     changed = [
         f"--{key.replace('_', '-')} (was {recorded.get(key)}, now {given[key]})"
         for key in RunConfig.shaping()
         if given.get(key) is not None and key in recorded and given[key] != recorded[key]
-    ]
+        and key != "num_samples"
+    ]  # fmt: skip
     if changed:
         raise ResumeRefused(
             f"experiment {name!r} was started with other settings: {', '.join(changed)}; "
-            "resume without them or start a new --name."
+            "resume without them (of these, only a larger --num-samples may be given: it grows "
+            "the search) or start a new --name."
         )
     kept = {key: recorded.get(key) for key in RunConfig.shaping() if key in recorded}
+    kept["num_samples"] = grown or kept.get("num_samples")
     now = {"name", "data_dir", "storage"}
     others = {k: v for k, v in given.items() if k not in {*kept, *now} and v is not None}
     data_dir = given.get("data_dir") or recorded.get("data_dir") or "./data"
@@ -117,6 +130,21 @@ def resumed_config(name: str, record: dict, given: dict) -> RunConfig:
         data_dir=storage.resolve(data_dir),
         storage=storage.resolve(given.get("storage", RunConfig.storage)),
     )
+
+
+def grown_samples(name: str, recorded: int | None, given: int | None) -> int | None:
+    """The trials a resume asks the search to hold in all: ``given`` where it grows the
+    search (more than ``recorded``), None where it asks for nothing new; ResumeRefused where it
+    asks for fewer."""
+    if given is None or recorded is None or given == recorded:
+        return None
+    if given < recorded:
+        raise ResumeRefused(
+            f"experiment {name!r} was planned with --num-samples {recorded}: a resume may grow a "
+            f"search, not shrink it (got {given}); resume without --num-samples, or with more "
+            f"than {recorded} to add trials."
+        )
+    return given
 
 
 def recorded_options(options: dict) -> dict:
@@ -167,7 +195,7 @@ def set_aside_orphans(experiment: str) -> list[str]:
     return moved
 
 
-def set_aside_torn_snapshots(experiment: str) -> list[str]:
+def set_aside_torn_snapshots(experiment: str, num_samples: int) -> list[str]:
     """Resume from the newest whole Tune snapshot: move the snapshot files of newer driver
     sessions into ``orphaned/torn snapshots/`` (returns their names) and make the search
     generator's count of trials agree with the snapshot's trials.
@@ -180,7 +208,8 @@ def set_aside_torn_snapshots(experiment: str) -> list[str]:
     believed it had made trials Tune had no record of and ended short of --num-samples. A
     session's snapshot is whole when every kind of file is there and complete and the searcher
     made as many trials as the trial list holds; the generator's count, a plain number kept for
-    Tune's own bookkeeping, is set to that list's length.
+    Tune's own bookkeeping, is set to that list's length, and the trials it may make to
+    ``num_samples`` (more than the snapshot's where the search grows).
     """
     sessions: dict[str, dict[str, str]] = {}  # session -> kind -> location
     for location in storage.files(experiment):
@@ -194,7 +223,8 @@ def set_aside_torn_snapshots(experiment: str) -> list[str]:
         if set(files) == kinds and all(map(whole, files.values())):
             trials = trials_in(files)
             if agrees(files, trials):
-                count_trials(files, trials)
+                count_trials(files, trials, num_samples, experiment)
+                relocate(files, experiment)
                 break
         newer.extend(files.values())
     for location in newer:
@@ -212,16 +242,41 @@ def agrees(files: dict[str, str], trials: list[dict]) -> bool:
     return made is None or made == len(trials)
 
 
-def count_trials(files: dict[str, str], trials: list[dict]) -> None:
-    """Make the search generator's state agree with the snapshot's trials: its count of trials
-    made is their number, and the trials its concurrency limit waits for are those unfinished."""
+def relocate(files: dict[str, str], experiment: str) -> None:
+    """Point the searcher's snapshot at the study journal and rejection log of ``experiment``,
+    where it is now: a folder moved or copied since keeps writing its own files, not the old
+    location's."""
+    if "searcher-state" not in files:
+        return
+    state = pickle.loads(storage.read_bytes(files["searcher-state"]))  # Tune loads it anyway
+    if not isinstance(state, dict):
+        return
+    here = {
+        "journal": storage.join(experiment, STUDY) if state.get("journal") else None,
+        "rejected_log": storage.join(experiment, REJECTED_LOG)
+        if state.get("rejected_log")
+        else None,
+    }
+    if any(state.get(key) != path for key, path in here.items()):
+        storage.write_bytes(files["searcher-state"], pickle.dumps({**state, **here}))
+
+
+def count_trials(
+    files: dict[str, str], trials: list[dict], num_samples: int, experiment: str
+) -> None:
+    """Make the search generator's state agree with the snapshot's trials and the run: its
+    count of trials made is their number, of trials to make ``num_samples``, the trials its
+    concurrency limit waits for are those unfinished, and the trials it makes go into
+    ``experiment`` where it is now."""
     if "search_gen_state" not in files:
         return
     import ray.cloudpickle as cloudpickle  # as Tune writes and reads it
 
     state = cloudpickle.loads(storage.read_bytes(files["search_gen_state"]))
     unfinished = {t["trial_id"] for t in trials if t["status"] not in ("TERMINATED", "ERROR")}
-    if recount_generator(state, len(trials), unfinished):
+    root, name = storage.fs_path(experiment).rsplit("/", 1)
+    recounted = recount_generator(state, len(trials), unfinished, num_samples)
+    if relocate_generator(state, root, name) or recounted:
         storage.write_bytes(files["search_gen_state"], cloudpickle.dumps(state))
 
 

@@ -10,6 +10,7 @@ from driver.config import RunConfig
 from driver.faults import not_counting_lost_nodes
 from driver.plan import Plan
 from driver.progress import Progress
+from driver.warm_start import earlier_knowledge
 from experiment import storage
 from experiment.layout import ORPHANED, REJECTED_LOG, STUDY
 from experiment.logs import LogsFromCheckpoint
@@ -50,13 +51,15 @@ def build_tuner(
     """A fresh Tuner for ``run`` as ``plan`` places it; the searcher is returned too for its
     rejection count."""
     not_counting_lost_nodes()
+    carried, first = earlier_knowledge(run, space)
     searcher = FeasibleSearch(
         space,
         sampler=run.searcher,
         seed=run.seed,
         max_epochs=run.max_epochs,
         num_samples=run.num_samples,
-        points_to_evaluate=[space.preset("seed")] if run.seed_trial else [],
+        points_to_evaluate=[space.preset("seed")] * run.seed_trial + first,
+        warm_start=carried,
         rejected_log=storage.join(run.experiment_dir, REJECTED_LOG),
         journal=study_journal(run),
         name=run.name,

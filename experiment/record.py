@@ -1,8 +1,11 @@
 """``run.json``: what started an experiment, written into its folder before any trial runs.
 
 The command line, the options as given and what the driver derived from them (its plan), the
-space, the seed, package versions, the git commit and the machine, with start (and, when the
-driver ends, end) times; resumes are appended. Reports read it for their ``Run`` sheet.
+space, the seed, package versions, the git commit and the machine, with the first driver's
+start (and, when it ends, end) time. Each resume is appended to ``resumes`` (its command,
+times, trials asked for and git commit); one that grew the search (a larger
+``--num-samples``) says from how many, and the options hold the new count. Reports read it for
+their ``Run`` sheet.
 """
 
 from __future__ import annotations
@@ -86,7 +89,13 @@ def start_record(
     command = shlex.join([Path(sys.executable).name, "-m", "nas.run", *sys.argv[1:]])
     if resume and storage.exists(path):
         record = json.loads(storage.read_text(path))
-        record.setdefault("resumes", []).append({"command": command, "started": now()})
+        burst = {"command": command, "started": now(), "num_samples": options.num_samples}
+        given = record.get("asked") or record["options"]  # what a resume is checked against
+        if given.get("num_samples") != options.num_samples:  # a grown search
+            burst["grew_from"] = given["num_samples"]
+            given["num_samples"] = options.num_samples
+        burst["git_commit"] = git_commit()
+        record.setdefault("resumes", []).append(burst)
     else:
         record = {
             "command": command,
@@ -123,7 +132,8 @@ def end_record(experiment: str) -> None:
     path = storage.join(experiment, RUN_RECORD)
     if storage.exists(path):
         record = json.loads(storage.read_text(path))
-        record["ended"] = now()
+        session = record["resumes"][-1] if record.get("resumes") else record  # this driver's
+        session["ended"] = now()
         storage.write_text(path, json.dumps(record, indent=1))
 
 

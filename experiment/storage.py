@@ -70,6 +70,11 @@ def _fs(location: str) -> tuple[pafs.FileSystem, str]:
     return pafs.LocalFileSystem(), str(Path(location).resolve())
 
 
+def fs_path(location: str) -> str:
+    """``location`` as a path in its file system (a URI without its scheme)."""
+    return _fs(location)[1]
+
+
 def unreachable(location: str, error: Exception) -> Unreachable:
     return Unreachable(
         f"storage {location} cannot be reached ({error}): check the URI, the network and the "

@@ -64,6 +64,8 @@ def summarize(experiment: str, grid, space, config: RunConfig, wall: float) -> d
     summary["interrupted"] = bool(summary["unfinished"]) or summary["trials"] < config.num_samples
     summary["resume_command"] = resume_command(config)
     summary["importance"] = derived.importance.summary()
+    if config.warm_start:  # knowledge from elsewhere: in the study, not among the trials
+        summary["warm_start"] = warm_start_summary(results.study, config.warm_start)
     if derived.front_answer:  # a Pareto search's answer (a search of one objective has none)
         summary["front"] = derived.front_answer
     summary["reports"] = export_to(derived)
@@ -164,6 +166,16 @@ def epochs_sentence(summary: dict) -> str:
     )
 
 
+def warm_start_summary(study, folders: list[str]) -> dict:
+    """Where a warm-started search's knowledge came from, and how much of it the study holds."""
+    from experiment.journal import REJECTION
+    from searchers.warm import WARM_START
+
+    carried = [t for t in study.get_trials(deepcopy=False) if WARM_START in t.user_attrs]
+    rejected = sum(REJECTION in t.user_attrs for t in carried)
+    return {"from": folders, "trials": len(carried) - rejected, "rejected": rejected}
+
+
 def print_summary(summary: dict) -> None:
     counts = (
         f"Trials: {summary['trials']} ({summary['finished']} ran every epoch, "
@@ -175,6 +187,12 @@ def print_summary(summary: dict) -> None:
         f"Results: {summary['experiment_dir']} (summary.json, rejected.jsonl, trial folders)\n"
         "Reports:\n" + "\n".join(f"  {path}" for path in summary["reports"])
     )
+    if warm := summary.get("warm_start"):
+        counts += (
+            f"\nWarm start: the searcher also knew {warm['trials']} trials and "
+            f"{warm['rejected']} rejected candidates of {', '.join(warm['from'])}: knowledge "
+            "from elsewhere, not trained here, not in these counts, not refit"
+        )
     if summary["interrupted"]:
         counts += f"\nInterrupted before the end; continue with:\n  {summary['resume_command']}"
     best = summary["best"]

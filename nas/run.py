@@ -4,6 +4,7 @@ python -m nas.run --list-spaces
 python -m nas.run --space cifar_lt200k --num-samples 32 --max-epochs 30
 python -m nas.run --space cifar_lt200k --smoke-test
 python -m nas.run --space cifar_lt200k --name X --resume
+python -m nas.run --name X --resume --num-samples 48   # grow a search to 48 trials
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from driver.resume import (
     resumed_config,
     space_fingerprint,
 )
+from driver.warm_start import earlier_knowledge, warm_line
 from experiment import storage
 from experiment.layout import ORPHANED, REFIT, REFIT_RECORD, RUN_RECORD
 from experiment.lock import DriverLock
@@ -107,9 +109,16 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
     space = config.search_space(num_classes)
     if reason := infeasible(space):
         raise UsageError(reason)
+    warm = None  # checked before Ray starts; on a resume the study holds it already
+    if config.warm_start and not resume:
+        warm = warm_line(config, *earlier_knowledge(config, space))
 
     def begin(plan: Plan) -> None:
-        start_record(experiment, config, plan, ray.cluster_resources(), resume, fingerprint)
+        record = start_record(
+            experiment, config, plan, ray.cluster_resources(), resume, fingerprint
+        )
+        if resume and (grew_from := record["resumes"][-1].get("grew_from")):
+            print(grown_line(experiment, grew_from, config.num_samples), flush=True)
         pareto = " against ".join((config.metric, *config.sizes))
         objectives = f" ({pareto})" if config.sizes else ""
         print(
@@ -119,6 +128,8 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
             f"{asha_line(config, plan, why)}",
             flush=True,
         )
+        if warm:
+            print(warm, flush=True)
 
     how = Drive(
         begin=begin,
@@ -176,13 +187,31 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def grown_line(experiment: str, grew_from: int, num_samples: int) -> str:
+    """Say how the search grows, and set aside the refit of its trials before: it no longer
+    covers the search (a refit the run asks for refits the grown one)."""
+    line = (
+        f"Growing the search from {grew_from} to {num_samples} trials: the searcher goes on "
+        "from every earlier trial, and ASHA compares the new ones with them at every rung."
+    )
+    refit_folder = storage.join(experiment, REFIT)
+    if storage.exists(refit_folder):
+        kept = f"{REFIT}-of-{grew_from}-trials"
+        storage.move(refit_folder, storage.join(experiment, kept))
+        line += f" The refit of the first {grew_from} trials is kept in {kept}/."
+    return line
+
+
 def completed(config: RunConfig) -> str | None:
     """What to do instead, for a ``--resume`` of an experiment with nothing left: its search ran
     every trial, and the refit it asked for finished. None where something is left."""
     summary = read_summary(config.experiment_dir, set_aside=False)
     refit = summary.get("refit")
-    if summary.get("interrupted", True) or (
-        config.refits and summary.get("best") and (not refit or refit.get("interrupted"))
+    grows = summary.get("trials", 0) < config.num_samples
+    if (
+        grows
+        or summary.get("interrupted", True)
+        or (config.refits and summary.get("best") and (not refit or refit.get("interrupted")))
     ):
         return None
     where = config.experiment_dir
@@ -190,7 +219,7 @@ def completed(config: RunConfig) -> str | None:
         f"Experiment {config.name!r} is complete ({summary.get('trials')} trials"
         + (", refit done" if refit else "")
         + f"): nothing to resume, nothing changed; its results are in {where}/summary.json. "
-        "To search more, start a new --name with a larger --num-samples; to train its winners "
+        f"To search more, add --num-samples above {summary.get('trials')}; to train its winners "
         f"again over seeds: python -m nas.refit {where}."
     )
 

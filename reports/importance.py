@@ -17,6 +17,7 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from experiment.journal import REJECTION, epochs
+from searchers.warm import WARM_START
 
 MIN_TRIALS = 8  # below this, a random forest on the knobs says more about chance than the knobs
 EVALUATOR = "fANOVA"
@@ -64,6 +65,7 @@ def importance(study: optuna.Study | None, metric: str, rungs: list[int]) -> Imp
         if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
         and epochs(t)
         and REJECTION not in t.user_attrs
+        and WARM_START not in t.user_attrs  # knowledge of earlier searches: not this one's
     ]
     by_epoch = {t.number: epochs(t) for t in trials}  # a Pareto search keeps them apart
     rungs = rungs or sorted({max(by_epoch[t.number]) for t in trials})

@@ -27,7 +27,7 @@ import pickle
 from pathlib import Path
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 from ray import tune
 
 from experiment import storage
@@ -103,6 +103,7 @@ class FeasibleSearch(tune.search.Searcher):
         journal: str | None = None,  # the study's journal file; None: the study stays in memory
         name: str = "search",
         sizes: tuple[str, ...] = (),  # SIZES minimised beside the metric: a Pareto search
+        warm_start: list[FrozenTrial] = (),  # earlier searches' trials (searchers.warm)
     ):
         super().__init__(metric=space.metric, mode=space.mode)
         self.space, self.seed, self.max_epochs, self.sizes = space, seed, max_epochs, sizes
@@ -116,6 +117,8 @@ class FeasibleSearch(tune.search.Searcher):
         )
         self.journal, self.name = journal, name
         self.study = self._open_study()
+        if not self.study.get_trials(deepcopy=False):  # a new study, not one reopened
+            self.study.add_trials(warm_start)
         for point in points_to_evaluate or []:
             self.study.enqueue_trial(point)
         self.rejected_log = rejected_log  # a path or URI; rewritten whole after each suggestion
@@ -259,16 +262,17 @@ class FeasibleSearch(tune.search.Searcher):
     # Tune pickles the searcher with the Tuner and saves it with every snapshot; a study in a
     # journal is reopened from the file instead (its storage holds a file handle and a lock),
     # and settled against the state it was pickled with before its next use.
+    # Reopened at its first use, not when unpickled: Tune unpickles the searcher it started with
+    # (tuner.pkl) before the snapshot's, whose journal may lie elsewhere (a moved experiment,
+    # ``driver.resume.relocate``).
     def __getstate__(self) -> dict:
-        asked = len(self.study.get_trials(deepcopy=False))
+        asked = self._asked if self.study is None else len(self.study.get_trials(deepcopy=False))
         return {**self.__dict__, "study": None if self.journal else self.study, "_asked": asked}
 
     def __setstate__(self, state: dict) -> None:
         # None: pickled before the count; (): before Pareto searches
         self.__dict__.update({"suggested": None, "sizes": ()} | state)
-        if self.journal is not None:
-            self.study = self._open_study()
-            self._unsettled = True
+        self._unsettled = self.journal is not None
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as f:
@@ -293,6 +297,7 @@ class FeasibleSearch(tune.search.Searcher):
         study records that end. Either way the journal is rewritten whole.
         """
         self._unsettled = False
+        self.study = self._open_study()
         trials = self.study.get_trials(deepcopy=False)
         live = set(self._live.values())
         kept = trials[: self._asked]

@@ -5,13 +5,19 @@ relies on, so a Ray upgrade that changes one fails there first, not in a search.
   (``should_recover`` reads ``run_metadata.num_failures`` right after ``Trial.handle_error``),
   so ``driver.faults`` wraps that method.
 - ``asha_metric``, ``asha_time``, ``take_back_stop``: ``searchers.rungs.FairASHA`` feeds ASHA each
-  trial's best metric so far (in ASHA's sign) and overrules a stop of the baseline.
+  trial's best metric so far (in ASHA's sign) and overrules a stop of the baseline;
+  ``asha_record`` enters a restored trial's logged result in its rung without a decision.
 - ``session_folder``: where a local Ray instance keeps its session files ($RAY_TMPDIR, else
   $TMPDIR, else /tmp; ``driver.cluster.check_ray_folders`` checks it before Ray starts, which would
   fail there with a traceback).
 - ``recount_generator``: the search generator's snapshot (``search_gen_state-*.json``) keeps
-  how many trials it made and which ones its concurrency limiter waits for; ``driver.resume``
-  sets both from the trial list of the snapshot it resumes from.
+  how many trials it made, how many it may make and which ones its concurrency limiter waits
+  for; ``driver.resume`` sets them from the trial list of the snapshot it resumes from and the
+  run's ``--num-samples`` (Tune takes the count from the snapshot, not from the Tuner).
+- ``relocate_generator``: the same snapshot keeps the experiment the generator makes trials of,
+  with the storage folder it had when the search started: new trials of an experiment moved
+  or copied since would be written there. ``driver.resume`` points it where the folder is now,
+  as Tune does with the restored trials.
 - ``local_ray_processes``: a SIGTERM to the driver's whole process group (Slurm's, or ``kill --
   -PID``) stops Ray's own processes too; ``driver.interrupts`` watches them to stop at once then.
 """
@@ -50,21 +56,50 @@ def asha_time(scheduler: AsyncHyperBandScheduler) -> tuple[str, int]:
     return scheduler._time_attr, scheduler._max_t
 
 
+def asha_record(scheduler: AsyncHyperBandScheduler, trial, result: dict) -> None:
+    """Record ``result`` at the rung it reaches in ``trial``'s bracket, as ASHA does with a
+    trial's results, its decision left unused."""
+    metric, sign = asha_metric(scheduler)
+    time_attr, _ = asha_time(scheduler)
+    if metric in result and time_attr in result and result[metric] is not None:
+        bracket = scheduler._trial_info[trial.trial_id]
+        bracket.on_result(trial, result[time_attr], sign * result[metric])
+
+
 def take_back_stop(scheduler: AsyncHyperBandScheduler) -> None:
     """Uncount a stop ASHA decided that the caller turns into CONTINUE."""
     scheduler._num_stopped -= 1
 
 
-def recount_generator(state: dict, made: int, unfinished: set[str]) -> bool:
-    """Set a search generator's state to ``made`` trials, its concurrency limiter (if any)
-    waiting for ``unfinished``; False where it said so already (nothing to write)."""
+def recount_generator(state: dict, made: int, unfinished: set[str], total: int) -> bool:
+    """Set a search generator's state to ``made`` trials of ``total`` (a grown search asks for
+    more than it was started with), its concurrency limiter (if any) waiting for
+    ``unfinished``; False where it said so already (nothing to write)."""
     limiter = state.get(LIMITER, {})
-    if state.get("counter") == made and limiter.get("live_trials", unfinished) == unfinished:
+    counted = state.get("counter") == made and state.get("total_samples") == total
+    if counted and limiter.get("live_trials", unfinished) == unfinished:
         return False
-    state["counter"] = made
+    state["counter"], state["total_samples"] = made, total
+    state["finished"] = made >= total
     if limiter:
         limiter["live_trials"], limiter["num_unfinished_live_trials"] = unfinished, len(unfinished)
     return True
+
+
+def relocate_generator(state: dict, storage_fs_path: str, name: str) -> bool:
+    """Make the trials a search generator's state makes live in ``storage_fs_path``/``name``
+    (a path in the storage's file system); False where they did already."""
+    experiment = state.get("experiment")
+    storages = [
+        getattr(experiment, "storage", None),
+        getattr(experiment, "spec", {}).get("storage"),
+    ]
+    moved = False
+    for storage in filter(None, storages):
+        if (storage.storage_fs_path, storage.experiment_dir_name) != (storage_fs_path, name):
+            storage.storage_fs_path, storage.experiment_dir_name = storage_fs_path, name
+            moved = True
+    return moved
 
 
 def session_folder() -> str:

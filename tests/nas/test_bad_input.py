@@ -256,6 +256,41 @@ CATALOGUE = [
         2,
         "--refit-top and --refit-front choose the refit's networks two ways: give one.",
     ),
+    (
+        "nas.run",
+        "--space cifar_lt200k --warm-start-top 2",
+        2,
+        "--warm-start-top trains an earlier experiment's best configurations first: give that "
+        "experiment with --warm-start DIR.",
+    ),
+    (
+        "nas.run",
+        "--space cifar_lt200k --data-dir {data} --storage {store} --warm-start {store}/gone",
+        2,
+        "--warm-start {store}/gone: there is no such folder; give the folder of an earlier "
+        "nas.run experiment of that space.",
+    ),
+    (
+        "nas.run",
+        "--space cifar_lt200k --data-dir {data} --storage {store} --warm-start {bare}",
+        2,
+        "--warm-start {bare} is not an experiment (no run.json); give the folder of an earlier "
+        "nas.run experiment of that space.",
+    ),
+    (
+        "nas.run",
+        "--space cifar_lt200k --data-dir {data} --storage {store} --warm-start {face}",
+        2,
+        "--warm-start {face} searched space hw2p2_resnet, not cifar_lt200k: warm-start only "
+        "from searches of the same space.",
+    ),
+    (
+        "nas.run",
+        "--space cifar_lt200k --data-dir {data} --storage {store} --warm-start {damaged}",
+        2,
+        "--warm-start {damaged}: its study.journal is damaged (Optuna cannot read it as one "
+        "study); restore it from a copy, or leave that experiment out.",
+    ),
 ]
 
 
@@ -302,6 +337,11 @@ def test_each_mistake_is_one_sentence(
     names["optionless"] = store / "optionless"
     names["optionless"].mkdir()
     (names["optionless"] / "run.json").write_text(json.dumps({"space": "cifar_lt200k"}))
+    for name, space in (("face", "hw2p2_resnet"), ("damaged", "cifar_lt200k")):
+        names[name] = store / name
+        names[name].mkdir()
+        (names[name] / "run.json").write_text(json.dumps({"options": {"space": space}}))
+    (names["damaged"] / "study.journal").write_text('{"op_code": 0, "study_na')  # cut short
     if "{hostile}" in arguments:
         names["hostile"] = hostile_cifar(tmp_path / "hostile", marker=tmp_path / "ran")
     before = files_under(tmp_path)

@@ -55,7 +55,7 @@ def test_a_later_session_cut_short_is_set_aside(experiment):
     state["counter"] += 3  # ... after the generator had made three more trials
     later["search_gen_state"].write_bytes(cloudpickle.dumps(state))
 
-    moved = set_aside_torn_snapshots(str(experiment))
+    moved = set_aside_torn_snapshots(str(experiment), 6)
 
     assert moved == [later["search_gen_state"].name, later["searcher-state"].name]
     assert sorted(p.name for p in (experiment / ORPHANED / TORN).iterdir()) == moved
@@ -69,11 +69,11 @@ def test_a_file_cut_mid_write_makes_its_session_torn(experiment):
     data = later["searcher-state"].read_bytes()
     later["searcher-state"].write_bytes(data[: len(data) // 2])
 
-    assert set_aside_torn_snapshots(str(experiment)) == sorted(p.name for p in later.values())
+    assert set_aside_torn_snapshots(str(experiment), 6) == sorted(p.name for p in later.values())
     later = as_session(newest, LATER)
     text = later["experiment_state"].read_text()
     later["experiment_state"].write_text(text[: len(text) // 2])
-    assert len(set_aside_torn_snapshots(str(experiment))) == 3
+    assert len(set_aside_torn_snapshots(str(experiment), 6)) == 3
 
 
 def test_a_generator_ahead_of_the_trial_list_is_set_back(experiment):
@@ -86,12 +86,22 @@ def test_a_generator_ahead_of_the_trial_list_is_set_back(experiment):
     state["name:ConcurrencyLimiter"]["num_unfinished_live_trials"] = 2
     files["search_gen_state"].write_bytes(cloudpickle.dumps(state))
 
-    assert set_aside_torn_snapshots(str(experiment)) == []
+    assert set_aside_torn_snapshots(str(experiment), 6) == []
 
     mended = generator(files)
     assert mended["counter"] == 6  # the trials Tune will restore: the search is complete
     assert mended["name:ConcurrencyLimiter"]["live_trials"] == set()  # no slot held by a ghost
     assert mended["name:ConcurrencyLimiter"]["num_unfinished_live_trials"] == 0
+
+
+def test_a_grown_search_may_make_more_trials_than_its_snapshot(experiment):
+    """--num-samples 10 on a resume of the 6-trial search: Tune takes the trials it may make
+    from the generator's snapshot, so that is where the search grows."""
+    files = session_files(experiment)
+    assert generator(files)["total_samples"] == 6
+    assert set_aside_torn_snapshots(str(experiment), 10) == []
+    grown = generator(files)
+    assert (grown["counter"], grown["total_samples"], grown["finished"]) == (6, 10, False)
 
 
 def test_a_searcher_from_another_snapshot_falls_back_to_the_session_before(experiment):
@@ -106,7 +116,7 @@ def test_a_searcher_from_another_snapshot_falls_back_to_the_session_before(exper
     state["suggested"] = 7  # the searcher made a trial the list does not hold
     newest["searcher-state"].write_bytes(pickle.dumps(state))
 
-    moved = set_aside_torn_snapshots(str(experiment))
+    moved = set_aside_torn_snapshots(str(experiment), 6)
 
     assert moved == sorted(p.name for p in newest.values())
     assert all(path.exists() for path in earlier.values())

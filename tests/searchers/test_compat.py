@@ -97,12 +97,13 @@ def test_a_recounted_generator_state_is_what_tune_restores(tmp_path):
     path = tmp_path / SearchGenerator.CKPT_FILE_TMPL.format("s")
     state = cloudpickle.loads(path.read_bytes())
     assert state["counter"] == 0 and state[LIMITER]["live_trials"] == set()
-    assert recount_generator(state, 3, {"b"})
-    assert not recount_generator(state, 3, {"b"})  # already so: nothing to write
+    assert recount_generator(state, 3, {"b"}, total=5)
+    assert not recount_generator(state, 3, {"b"}, total=5)  # already so: nothing to write
     path.write_bytes(cloudpickle.dumps(state))
     restored = SearchGenerator(ConcurrencyLimiter(Fixed(metric="m", mode="max"), 2))
     restored.restore_from_dir(str(tmp_path))
-    assert restored.get_state()["counter"] == 3
+    assert restored.get_state()["counter"] == 3 and restored.total_samples == 5
+    assert not restored.is_finished()
     assert restored.searcher.get_state()["live_trials"] == {"b"}
     assert restored.searcher.get_state()["num_unfinished_live_trials"] == 1
 
@@ -128,13 +129,18 @@ def test_the_layout_names_a_trial_s_results_as_tune_writes_them():
 
 def test_a_local_ray_s_own_processes_are_its_driver_s_to_watch():
     """``driver.interrupts`` polls them after a SIGTERM: the GCS server and raylet among them,
-    running until Ray is shut down; none before Ray starts."""
+    running until Ray is shut down; none before Ray starts. Its workers, reused from trial to
+    trial, wait 120 s (not Tune's 2) for a stopped trial's thread to end before the next."""
     assert local_ray_processes() == []
     script = """if True:
         import os, ray
+        from driver.cluster import start_ray
+        from driver.config import RunConfig
         from searchers.ray_compat import local_ray_processes
-        ray.init(address="local", num_cpus=1, include_dashboard=False, logging_level="ERROR")
+        start_ray(RunConfig(space="cifar_lt200k", num_cpus=1))
         processes = local_ray_processes()
+        waits = ray.remote(lambda: os.environ.get("TUNE_FUNCTION_THREAD_TIMEOUT_S"))
+        print(repr(ray.get(waits.remote())))
         print(sorted(os.path.basename(p.args[0]) for p in processes))
         print([p.poll() for p in processes])
         ray.shutdown()
@@ -144,6 +150,7 @@ def test_a_local_ray_s_own_processes_are_its_driver_s_to_watch():
         [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    names, running, after = map(ast.literal_eval, done.stdout.splitlines()[-3:])
+    waits, names, running, after = map(ast.literal_eval, done.stdout.splitlines()[-4:])
+    assert waits == "120"
     assert {"gcs_server", "raylet"} <= set(names), names
     assert running == [None] * len(names) and after == [False] * len(names)

@@ -1,0 +1,143 @@
+"""Searching in bursts: a finished search grown with ``--resume --num-samples N``, killed in
+its burst, then grown again from where the kill left it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from driver.resume import ResumeRefused, resumed_config
+from experiment.journal import load_study
+from search_spaces.cifar_lt200k import SEED
+from tests.conftest import assert_study_matches_the_trials, run_module, start_nas_run
+from tests.nas.test_resume_and_faults import wait_for
+
+
+def trained(experiment: Path) -> list[Path]:
+    """The trial folders that logged an epoch."""
+    return [p.parent for p in experiment.glob("trial_*/result.json") if p.stat().st_size]
+
+
+@pytest.mark.slow
+def test_a_grown_search_killed_in_its_burst_grows_again_and_loses_nothing(
+    smoke_experiment, tmp_path
+):
+    experiment = Path(shutil.copytree(smoke_experiment[0], tmp_path / "e2e"))
+    where = ["--storage", str(tmp_path), "--name", "e2e", "--resume", "--num-cpus", "2"]
+    before = {p.name for p in trained(experiment)}
+    assert len(before) == 6
+
+    grow = start_nas_run(*where, "--num-samples", "8", killable=True)
+    try:
+        wait_for(lambda: len(trained(experiment)) > 6)  # a new trial trained an epoch
+    finally:
+        os.killpg(grow.pid, signal.SIGKILL)
+        grow.wait()
+    record = json.loads((experiment / "run.json").read_text())
+    assert record["options"]["num_samples"] == 8  # a plain --resume now finishes 8 trials
+    assert record["resumes"][0]["grew_from"] == 6
+
+    done = run_module("nas.run", *where, "--num-samples", "9")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "Growing the search from 8 to 9 trials" in done.stdout
+    summary = json.loads((experiment / "summary.json").read_text())
+    assert summary["trials"] == 9 and not summary["interrupted"]
+    table = pd.read_csv(experiment / "reports" / "ablations.csv")
+    assert len(table[table["State"] != "rejected"]) == 9
+    assert before < {p.name for p in trained(experiment)}  # the first 6 kept, as they were
+    assert_study_matches_the_trials(experiment)
+    study = load_study(str(experiment))
+    seeded = [t.number for t in study.trials if t.params and SEED.items() <= t.params.items()]
+    assert seeded == [0]  # the seed preset ran once, as the first trial: not again
+    bursts = json.loads((experiment / "run.json").read_text())["resumes"]
+    assert [(b["num_samples"], b.get("grew_from")) for b in bursts] == [(8, 6), (9, 8)]
+    assert all(b["git_commit"] is None or len(b["git_commit"]) == 40 for b in bursts)
+    assert "ended" in bursts[-1] and "ended" not in bursts[0]  # the first burst was killed
+
+    again = run_module("nas.run", *where)  # asks for nothing new: changes nothing
+    assert again.returncode == 0 and "is complete (9 trials)" in again.stdout
+
+
+RECORD = {"options": {"space": "cifar_lt200k", "num_samples": 16, "max_epochs": 10, "seed": 0}}
+
+
+@pytest.mark.parametrize(
+    "given, sentence",
+    [
+        (
+            {"num_samples": 8},
+            "experiment 'x' was planned with --num-samples 16: a resume may grow a search, not "
+            "shrink it (got 8); resume without --num-samples, or with more than 16 to add "
+            "trials.",
+        ),
+        (
+            {"max_epochs": 20},
+            "experiment 'x' trains each trial for up to 10 epochs, and a resume cannot change "
+            "that (got --max-epochs 20; growing it is not built: its finished trials would have "
+            "to go on from their last checkpoints): resume without --max-epochs, or start a new "
+            "--name with --warm-start to begin from what this search learnt.",
+        ),
+        (
+            {"num_samples": 24, "seed": 3},
+            "experiment 'x' was started with other settings: --seed (was 0, now 3); resume "
+            "without them (of these, only a larger --num-samples may be given: it grows the "
+            "search) or start a new --name.",
+        ),
+    ],
+)
+def test_a_resume_may_grow_the_trials_and_nothing_else(given, sentence):
+    with pytest.raises(ResumeRefused) as refused:
+        resumed_config("x", RECORD, given)
+    assert str(refused.value) == sentence
+    assert resumed_config("x", RECORD, {"num_samples": 24}).num_samples == 24
+    assert resumed_config("x", RECORD, {"num_samples": 16}).num_samples == 16
+
+
+@pytest.mark.slow
+def test_a_warm_start_begins_from_an_earlier_search_and_leaves_it_as_it_was(
+    smoke_experiment, tmp_path
+):
+    earlier = smoke_experiment[0]
+    before = {p: p.read_bytes() for p in earlier.rglob("*") if p.is_file()}
+    flags = "--smoke-test --num-samples 3 --max-epochs 3 --grace-period 1 --reduction-factor 3"
+    done = run_module(
+        "nas.run", "--space", "cifar_lt200k", *flags.split(), "--seed", "5",
+        "--storage", str(tmp_path), "--name", "warm", "--num-cpus", "2",
+        "--warm-start", str(earlier), "--warm-start-top", "1",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert {p: p.read_bytes() for p in earlier.rglob("*") if p.is_file()} == before
+
+    old = load_study(str(earlier))
+    rejected = sum("rejected" in t.user_attrs for t in old.trials)
+    trained = sum(t.state.name in ("COMPLETE", "PRUNED") for t in old.trials) - rejected
+    assert (
+        f"Warm start from e2e: the searcher begins with {trained} earlier trials (" in done.stdout
+    )
+    summary = json.loads((tmp_path / "warm" / "summary.json").read_text())
+    assert summary["warm_start"] == {
+        "from": [str(earlier)],
+        "trials": trained,
+        "rejected": rejected,
+    }
+    assert summary["trials"] == 3  # knowledge is not among this search's trials
+    assert "not trained here, not in these counts, not refit" in done.stdout
+
+    study = load_study(str(tmp_path / "warm"))
+    carried = [t for t in study.trials if "warm_start" in t.user_attrs]
+    assert len(carried) == trained + rejected and carried == study.trials[: len(carried)]
+    assert_study_matches_the_trials(tmp_path / "warm")
+    here = study.trials[len(carried) :]
+    assert SEED.items() <= here[0].params.items()  # the seed preset first, then the earlier best
+    best = max(
+        (t for t in old.trials if t.state.name == "COMPLETE" and "rejected" not in t.user_attrs),
+        key=lambda t: t.value,
+    )
+    if best.params != here[0].params:  # the earlier best is not the seed preset itself
+        assert here[1].params == best.params
