@@ -116,12 +116,13 @@ def test_changed_space_or_options_refuse_to_resume(tmp_path, capsys):
     assert "search_spaces/cifar_lt200k.py differs" in err
 
     assert (
-        main(["--storage", str(tmp_path), "--name", "old", "--resume", "--max-epochs", "9"]) == 2
+        main(["--storage", str(tmp_path), "--name", "old", "--resume", "--grace-period", "2"]) == 2
     )
     err = capsys.readouterr().err.strip()
     assert err == (
-        "nas.run: error: experiment 'old' was started with other settings: --max-epochs (was 3, "
-        "now 9); resume without them or start a new --name."
+        "nas.run: error: experiment 'old' was started with other settings: --grace-period (was "
+        "1, now 2); resume without them (of these, only a larger --num-samples may be given: it "
+        "grows the search) or start a new --name."
     )
 
 
