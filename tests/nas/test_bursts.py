@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -141,3 +142,53 @@ def test_a_warm_start_begins_from_an_earlier_search_and_leaves_it_as_it_was(
     )
     if best.params != here[0].params:  # the earlier best is not the seed preset itself
         assert here[1].params == best.params
+
+
+def checksums(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def settled(folder: Path) -> dict[str, bytes]:
+    """``folder``'s files once two looks 3 s apart find them the same."""
+    now = checksums(folder)
+    for _ in range(20):
+        time.sleep(3)
+        now, before = checksums(folder), now
+        if now == before:
+            return now
+    raise AssertionError(f"{folder} kept changing for a minute after its driver was killed")
+
+
+@pytest.mark.slow
+def test_a_killed_search_copied_or_moved_resumes_where_it_is_now(tmp_path):
+    """Killed mid-search, the folder copied and the copy resumed (the original untouched), then
+    the original moved and resumed (nothing written where it was)."""
+    flags = "--smoke-test --num-samples 4 --max-epochs 3 --grace-period 1 --num-cpus 2"
+    original = tmp_path / "a" / "x"
+    search = start_nas_run(
+        "--space", "cifar_lt200k", *flags.split(), "--storage", str(original.parent),
+        "--name", "x", killable=True,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: len(trained(original)) >= 2)
+    finally:
+        os.killpg(search.pid, signal.SIGKILL)
+        search.wait()
+    before = settled(original)  # the killed driver's workers notice and exit within seconds
+    copy = tmp_path / "b" / "x"
+    shutil.copytree(original, copy)
+
+    done = run_module("nas.run", "--storage", str(copy.parent), "--name", "x", "--resume")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert checksums(original) == before  # the copy never wrote to the folder it came from
+    assert json.loads((copy / "summary.json").read_text())["trials"] == 4
+    assert_study_matches_the_trials(copy)
+
+    moved = tmp_path / "c" / "x"
+    moved.parent.mkdir()
+    original.rename(moved)
+    done = run_module("nas.run", "--storage", str(moved.parent), "--name", "x", "--resume")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert not original.exists()  # nothing written where it was
+    assert json.loads((moved / "summary.json").read_text())["trials"] == 4
+    assert_study_matches_the_trials(moved)
