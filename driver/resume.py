@@ -124,20 +124,26 @@ def resumed_config(name: str, record: dict, given: dict) -> RunConfig:
     now = {"name", "data_dir", "storage"}
     others = {k: v for k, v in given.items() if k not in {*kept, *now} and v is not None}
     data_dir = given.get("data_dir") or recorded.get("data_dir") or "./data"
-    return RunConfig(
-        **{**kept, **others},
-        name=name,
-        data_dir=storage.resolve(data_dir),
-        storage=storage.resolve(given.get("storage", RunConfig.storage)),
-    )
+    try:
+        return RunConfig(
+            **{**kept, **others},
+            name=name,
+            data_dir=storage.resolve(data_dir),
+            storage=storage.resolve(given.get("storage", RunConfig.storage)),
+        )
+    except (TypeError, ValueError) as e:  # a hand edit: "lots" of samples
+        raise ResumeRefused(
+            f"experiment {name!r} has options in its run.json that cannot be used ({e}): "
+            "restore run.json, or start a new --name."
+        ) from None
 
 
 def grown_samples(name: str, recorded: int | None, given: int | None) -> int | None:
     """The trials a resume asks the search to hold in all: ``given`` where it grows the
     search (more than ``recorded``), None where it asks for nothing new; ResumeRefused where it
     asks for fewer."""
-    if given is None or recorded is None or given == recorded:
-        return None
+    if given is None or not isinstance(recorded, int) or given == recorded:
+        return None  # nothing new asked; a hand-edited count is refused with the others
     if given < recorded:
         raise ResumeRefused(
             f"experiment {name!r} was planned with --num-samples {recorded}: a resume may grow a "

@@ -50,6 +50,10 @@ def load_experiment(location: str) -> Experiment:
     location = storage.resolve(location)
     if not storage.exists(location):
         raise FileNotFoundError(f"no experiment folder at {location}")
+    if storage.is_file(location):
+        raise FileNotFoundError(
+            f"{location} is a file, not an experiment folder: give the folder of one experiment"
+        )
     if not is_experiment(location):
         raise FileNotFoundError(
             f"{location} is not an experiment folder (no run.json, no Tune snapshot, no "
@@ -101,6 +105,15 @@ def is_experiment(location: str) -> bool:
     return any(f.rsplit("/", 1)[-1].startswith("trial_") for f in storage.subfolders(location))
 
 
+def readable(record: dict) -> None:
+    """Raise KeyError or TypeError where a refit.json lacks what the reports and nas.predict
+    read of it (a hand edit, a cut copy)."""
+    record["score"], record["search_metric"]
+    for candidate in record["candidates"]:
+        candidate["name"]
+    list(map(int, record["seeds"]))
+
+
 def load_refit(location: str) -> tuple[Experiment | None, tuple[str, ...]]:
     """The refit of the experiment at ``location``, its models as trials (None without one),
     and what could not be read."""
@@ -111,6 +124,7 @@ def load_refit(location: str) -> tuple[Experiment | None, tuple[str, ...]]:
     try:
         record = json.loads(storage.read_text(path))
         epochs = int(record["epochs"])
+        readable(record)
     except (ValueError, KeyError, TypeError) as e:
         return None, (
             f"{path} cannot be read ({type(e).__name__}: {e}): the reports leave out the refit",

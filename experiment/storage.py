@@ -94,6 +94,12 @@ def exists(location: str) -> bool:
         raise unreachable(location, e) from e
 
 
+def is_file(location: str) -> bool:
+    """Whether ``location`` is a file (not a folder, not missing)."""
+    fs, path = _fs(location)
+    return fs.get_file_info(path).type == pafs.FileType.File
+
+
 def read_text(location: str) -> str:
     return read_bytes(location).decode()
 

@@ -59,6 +59,10 @@ def epochs_table(location: str) -> tuple[pd.DataFrame, tuple[str, ...]]:
         result_file = storage.join(trial, TRIAL_RESULTS)
         if not storage.exists(result_file):
             continue
+        if not storage.is_file(result_file):
+            problems.append(f"{result_file} is a folder, not a trial's results: the reports "
+                            "leave that trial out; remove the folder")  # fmt: skip
+            continue
         name = trial.rstrip("/").rsplit("/", 1)[-1]
         text = storage.read_bytes(result_file).decode(errors="replace")
         lines = text.splitlines()

@@ -7,6 +7,7 @@ import sys
 
 from driver.config import UsageError
 from driver.resume import ResumeRefused
+from experiment import storage
 from experiment.lock import ExperimentBusy
 from experiment.record import RecordError
 from experiment.results import NowhereToWrite
@@ -31,3 +32,15 @@ def said(prog: str, error: Exception, record_fix: str) -> int:
     fix = f": {record_fix}" if isinstance(error, RecordError) else ""
     print(f"{prog}: error: {sentence}{fix}.", file=sys.stderr)
     return 1 if isinstance(error, DataError) else 2
+
+
+def check_experiment_writable(folder: str, command: str) -> None:
+    """Raise UsageError unless experiment ``folder`` can be written, before ``command`` (what
+    would write there) starts anything."""
+    try:
+        storage.check_writable(folder)
+    except OSError as e:
+        reason = e.strerror or e
+        raise UsageError(
+            f"cannot write experiment folder {folder} ({reason}): make it writable to {command}"
+        ) from None

@@ -205,6 +205,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nas.predict: error: no experiment folder at {experiment}.", file=sys.stderr)
         return 2
     out = Path(args.out or Path(experiment) / "predictions")
+    if out.exists() and not out.is_dir():  # before the model is loaded and the data read
+        print(
+            f"nas.predict: error: --out {out} is a file; give a folder for the CSV files.",
+            file=sys.stderr,
+        )
+        return 2
     try:
         for line in predict(experiment, args.data_dir, out):
             print(line)

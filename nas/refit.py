@@ -48,7 +48,7 @@ from experiment.results import load_experiment
 from experiment.summary import read_summary, write_summary
 from experiment.trials import FAILED, FINISHED
 from nas.candidates import default_epochs, mid_cycle, pick_candidates, pick_front
-from nas.cli import MISTAKES, said
+from nas.cli import MISTAKES, check_experiment_writable, said
 from nas.refit_record import (
     SETTINGS,
     check_refit_folder,
@@ -117,6 +117,7 @@ def config_of(args: argparse.Namespace) -> RunConfig:
             "options): give the folder nas.run wrote, EXPERIMENT_DIR = --storage/--name."
         )
     check_name(name)
+    check_experiment_writable(experiment, "refit it")
     search = resumed_config(name, record, {"storage": where, "data_dir": given.get("data_dir")})
     # The search's own --refit-* (nas.run's) are not this command's: only flags given count.
     search = dataclasses.replace(search, **dict.fromkeys(SETTINGS))

@@ -28,7 +28,7 @@ from experiment.layout import ORPHANED, REFIT, REFIT_RECORD, RUN_RECORD
 from experiment.lock import DriverLock
 from experiment.record import read_record
 from experiment.summary import read_summary
-from nas.cli import MISTAKES, said
+from nas.cli import MISTAKES, check_experiment_writable, said
 from nas.outcome import print_summary, resume_command, summarize
 from nas.refit import print_refit, refit
 from nas.smoke import data_in_place
@@ -67,6 +67,7 @@ def config_of(args: argparse.Namespace) -> RunConfig:
             f"experiment {name!r} in {where} was stopped before its start was recorded (it has "
             "no run.json): start it again without --resume."
         )
+    check_experiment_writable(experiment, "continue it")
     config = resumed_config(name, record, given)
     space = space_named(config.space)
     check_space_unchanged(name, record, space)

@@ -291,6 +291,33 @@ CATALOGUE = [
         "--warm-start {damaged}: its study.journal is damaged (Optuna cannot read it as one "
         "study); restore it from a copy, or leave that experiment out.",
     ),
+    (
+        "nas.run",
+        "--name lots --resume --storage {store}",
+        2,
+        "experiment 'lots' has options in its run.json that cannot be used ('<' not supported "
+        "between instances of 'str' and 'int'): restore run.json, or start a new --name.",
+    ),
+    (
+        "nas.run",
+        "--space cifar_lt200k --data-dir {badmeta} --storage {store}",
+        1,
+        "{badmeta}/cifar-10-batches-py/batches.meta is not a CIFAR-10 batches.meta file: it has "
+        "no list of 'label_names'; replace it with the file from the official archive, or "
+        "delete it (the ten CIFAR-10 classes are then assumed).",
+    ),
+    (
+        "reports.export",
+        "{file}",
+        2,
+        "{file} is a file, not an experiment folder: give the folder of one experiment.",
+    ),
+    (
+        "nas.predict",
+        "{bare} --out {file}",
+        2,
+        "--out {file} is a file; give a folder for the CSV files.",
+    ),
 ]
 
 
@@ -342,6 +369,12 @@ def test_each_mistake_is_one_sentence(
         names[name].mkdir()
         (names[name] / "run.json").write_text(json.dumps({"options": {"space": space}}))
     (names["damaged"] / "study.journal").write_text('{"op_code": 0, "study_na')  # cut short
+    (store / "lots").mkdir()
+    options = {"space": "cifar_lt200k", "num_samples": "lots"}  # a hand edit
+    (store / "lots" / "run.json").write_text(json.dumps({"options": options}))
+    if "{badmeta}" in arguments:
+        names["badmeta"] = write_synthetic_cifar10(tmp_path / "badmeta", n_train=16, n_test=8)
+        (names["badmeta"] / "cifar-10-batches-py" / "batches.meta").write_bytes(pickle.dumps({}))
     if "{hostile}" in arguments:
         names["hostile"] = hostile_cifar(tmp_path / "hostile", marker=tmp_path / "ran")
     before = files_under(tmp_path)

@@ -458,3 +458,24 @@ def test_a_retried_trial_that_went_on_is_not_failed_and_lost_nodes_are_noted(tmp
         "node_lost",
         4,
     ]
+
+
+def test_a_result_json_that_is_a_folder_and_a_refit_json_without_its_fields_are_named(
+    smoke_experiment, tmp_path, capsys
+):
+    experiment = shutil.copytree(smoke_experiment[0], tmp_path / "e2e")
+    results = sorted(experiment.glob("trial_*/result.json"))[0]
+    results.unlink()
+    results.mkdir()
+    record = experiment / "refit" / "refit.json"
+    record.parent.mkdir()
+    record.write_text('{"epochs": 1}')  # a hand edit: the score, candidates and seeds gone
+    assert main([str(experiment)]) == 1
+    out, err = capsys.readouterr()
+    assert err.strip().splitlines() == [
+        f"reports.export: error: {results} is a folder, not a trial's results: the reports "
+        "leave that trial out; remove the folder.",
+        f"reports.export: error: {record} cannot be read (KeyError: 'score'): the reports leave "
+        "out the refit.",
+    ]
+    assert "report.html" in out

@@ -80,11 +80,23 @@ def load_cifar10(data_dir: str | Path, download: bool = True) -> Cifar10:
         fetch_cifar10(Path(data_dir))
     classes = DEFAULT_CLASSES
     if (folder / "batches.meta").exists():
-        classes = tuple(_unpickle(folder / "batches.meta")["label_names"])
+        classes = class_names(folder / "batches.meta")
     train_files = sorted(folder.glob("data_batch_*"), key=lambda p: p.name)
     train = _concat([read_batch(p, len(classes)) for p in train_files])
     test = read_batch(folder / "test_batch", len(classes))
     return Cifar10(train, test, classes, folder, len(train_files))
+
+
+def class_names(path: Path) -> tuple[str, ...]:
+    """The class names a ``batches.meta`` file lists (``label_names``)."""
+    names = _unpickle(path).get("label_names")
+    if not isinstance(names, list | tuple) or not names:
+        raise DataError(
+            f"{path} is not a CIFAR-10 batches.meta file: it has no list of 'label_names'; "
+            "replace it with the file from the official archive, or delete it (the ten "
+            "CIFAR-10 classes are then assumed)."
+        )
+    return tuple(map(str, names))
 
 
 def read_batch(path: Path, classes: int = len(DEFAULT_CLASSES)) -> ImageSet:
