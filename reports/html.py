@@ -221,6 +221,8 @@ def _summary(derived: Derived) -> str:
         ("command", experiment.run.get("command", "?")),
     ]
     rows += [(state, int(n)) for state, n in dict(counts).items()]
+    if earlier := experiment.run.get("options", {}).get("warm_start"):
+        rows.append(("warm start (knowledge, not trials)", ", ".join(earlier)))
     best, metric = derived.best, derived.metric
     if best is not None:
         rows.append(

@@ -129,6 +129,8 @@ def test_a_warm_start_begins_from_an_earlier_search_and_leaves_it_as_it_was(
     }
     assert summary["trials"] == 3  # knowledge is not among this search's trials
     assert "not trained here, not in these counts, not refit" in done.stdout
+    html = (tmp_path / "warm" / "reports" / "report.html").read_text()
+    assert f"warm start (knowledge, not trials)</td><td>{earlier}</td>" in html
 
     study = load_study(str(tmp_path / "warm"))
     carried = [t for t in study.trials if "warm_start" in t.user_attrs]
