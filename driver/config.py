@@ -120,9 +120,7 @@ class RunConfig:
         "begin with what an earlier experiment (folder) of the space learnt; repeat for more",
         shapes=True, action="append", metavar="DIR",
     )  # fmt: skip
-    warm_start_top: int | None = flag(
-        None, "with --warm-start: train the earlier N best configurations first", shapes=True
-    )
+    warm_start_top: int | None = flag(None, "train --warm-start's N best first", shapes=True)
     refit_top: int | None = flag(
         None,
         "after the search, refit its best N configurations and the seed preset (nas.refit)",
@@ -210,7 +208,7 @@ class RunConfig:
             # smoke-: a smoke test is told from a real search in the storage folder at a glance
             "name": f"{'smoke-' * bool(given.get('smoke_test'))}{space.name}-"
             f"{datetime.now():%Y%m%d-%H%M%S}",
-            "data_dir": os.environ.get("NAS_DATA_DIR", "./data"),
+            "data_dir": os.environ.get("NAS_DATA_DIR") or "./data",  # set but empty: unset
             **{k: v for k, v in given.items() if v is not None},
         }
         values["storage"] = storage.resolve(values.get("storage", cls.storage))
@@ -306,12 +304,13 @@ class RunConfig:
 
 def check_name(name: str) -> None:
     """Raise UsageError unless ``name`` is one plain folder name: it cannot lead out of storage."""
+    if (size := len(name.encode())) > 255:
+        raise UsageError(f"--name is {size} bytes; a folder name holds 255 at most: shorten it.")
     plain = (
         bool(name.strip())
         and not name.startswith(".")
         and not any(c in name for c in "/\\")
         and all(c.isprintable() for c in name)
-        and len(name.encode()) <= 255
     )
     if not plain:
         raise UsageError(

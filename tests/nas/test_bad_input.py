@@ -73,6 +73,12 @@ CATALOGUE = [
     ),
     ("nas.run", "--space cifar_lt200k --name ../../x", 2, ONE_FOLDER.format("../../x")),
     ("nas.run", "--space cifar_lt200k --name a/b", 2, ONE_FOLDER.format("a/b")),
+    (
+        "nas.run",
+        f"--space cifar_lt200k --name {'x' * 300}",
+        2,
+        "--name is 300 bytes; a folder name holds 255 at most: shorten it.",
+    ),
     ("nas.run", "--resume", 2, "--resume needs the --name of the experiment to continue."),
     (
         "nas.run",

@@ -262,3 +262,15 @@ def test_the_decoder_the_pool_spawns_imports_neither_torch_nor_albumentations():
     code = f"import sys, trainables.data.decode; print(sorted({heavy} & set(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_a_cache_dir_that_cannot_hold_the_cache_is_one_sentence(faces, monkeypatch, tmp_path):
+    """Not a silent fall-back to the temporary folder: at HW2P2's size the cache is tens of GB."""
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("NAS_CACHE_DIR", str(tmp_path / "file"))
+    with pytest.raises(DataError) as error:
+        get_task("hw2p2").load(str(faces), 0.1, None, 32)
+    assert str(error.value) == (
+        f"NAS_CACHE_DIR={tmp_path / 'file'} cannot hold the decoded-image cache (Not a "
+        "directory): point it at a writable folder with room for the decoded images."
+    )

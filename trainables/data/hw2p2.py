@@ -188,8 +188,19 @@ def _decode(paths: list[Path], size: int, target: Path, workers: int) -> None:
 
 
 def _cache_dir() -> Path:
-    default = Path.home() / ".cache" / "cnn-nas"
-    for candidate in (Path(os.environ.get("NAS_CACHE_DIR", default)), Path(tempfile.gettempdir())):
+    """``$NAS_CACHE_DIR/faces``, or without it ``~/.cache/cnn-nas/faces`` and else one in the
+    temporary folder. A NAS_CACHE_DIR that cannot hold the cache is an error, not a silent
+    fall-back: at HW2P2's real size the cache takes tens of GB."""
+    if asked := os.environ.get("NAS_CACHE_DIR"):
+        try:
+            (Path(asked) / "faces").mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise DataError(
+                f"NAS_CACHE_DIR={asked} cannot hold the decoded-image cache ({e.strerror or e}): "
+                "point it at a writable folder with room for the decoded images."
+            ) from None
+        return Path(asked) / "faces"
+    for candidate in (Path.home() / ".cache" / "cnn-nas", Path(tempfile.gettempdir())):
         try:
             (candidate / "faces").mkdir(parents=True, exist_ok=True)
             return candidate / "faces"
