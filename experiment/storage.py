@@ -176,8 +176,11 @@ def _entries(location: str, kind: pafs.FileType) -> list[str]:
 
 
 def check_writable(location: str) -> None:
-    """Write, read back and delete a small file in ``location``; raises OSError if that fails."""
+    """Write, read back and delete a small file in ``location``; raises OSError if that fails.
+    The local folders the probe had to make are removed again: a run refused later (bad data)
+    leaves nothing behind."""
     probe = join(location, f".nas-preflight-{os.getpid()}")
+    made = [] if is_uri(location) else missing_folders(Path(location))
     try:
         write_text(probe, "ok")
         if read_text(probe) != "ok":
@@ -188,3 +191,16 @@ def check_writable(location: str) -> None:
         raise
     except Exception as e:  # pyarrow raises its own errors for object stores
         raise OSError(str(e)) from e
+    finally:
+        for folder in made:  # deepest first; one something else wrote into meanwhile stays
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+
+def missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those above it that do not exist, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing

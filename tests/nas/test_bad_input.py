@@ -428,3 +428,12 @@ def test_a_tmpdir_ray_cannot_write_to_is_one_sentence(
         "(Not a directory): set TMPDIR (or RAY_TMPDIR) to a writable folder.\n"
     )
     assert not (tmp_path / "store" / "t" / "run.json").exists()
+
+
+def test_a_run_refused_for_its_data_leaves_no_storage_folder_behind(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cifar10, "URL", "http://127.0.0.1:9/cifar-10-python.tar.gz")  # offline
+    storage = tmp_path / "new" / "store"
+    argv = ["--space", "cifar_lt200k", "--data-dir", str(tmp_path / "nowhere")]
+    assert run([*argv, "--storage", str(storage)]) == 1
+    assert "CIFAR-10 not found" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()  # the writability probe's folders went with it
