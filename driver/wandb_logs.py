@@ -17,18 +17,15 @@ environment or netrc, by W&B itself.
 
 from __future__ import annotations
 
-import json
-import math
 import netrc
 import os
 from pathlib import Path
 
 from ray.air.integrations.wandb import WandbLoggerCallback
-from ray.tune.result import EXPR_RESULT_FILE as RESULTS
 
 from driver.config import RunConfig
 from experiment import storage
-from experiment.logs import results_up_to
+from experiment.logs import logged_results
 
 SUPERSEDED = "superseded"  # inside the W&B folder: earlier offline folders of a resumed trial
 
@@ -60,17 +57,6 @@ class WandbFromResults(WandbLoggerCallback):
         for earlier in Path(self.folder).glob(f"offline-run-*-{run_id}"):
             (Path(self.folder) / SUPERSEDED).mkdir(exist_ok=True)
             earlier.rename(Path(self.folder) / SUPERSEDED / earlier.name)
-
-
-def logged_results(trial) -> list[dict]:
-    """The whole results in the trial's ``result.json`` in the storage (none for a new trial)."""
-    fs = trial.storage.storage_filesystem
-    try:
-        with fs.open_input_stream(f"{trial.path}/{RESULTS}") as f:
-            text = f.read().decode()
-    except FileNotFoundError:
-        return []
-    return [json.loads(line) for line in results_up_to(text, math.inf).splitlines()]
 
 
 def wandb_has_key() -> bool:

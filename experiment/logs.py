@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 
 import pyarrow.fs as pafs
 from ray import tune
@@ -59,12 +60,10 @@ class LogsFromCheckpoint(tune.Callback):
 
 
 def logged_results(trial) -> list[dict]:
-    """The results a trial Tune restored from a snapshot logged before it, epoch by epoch, from
-    its ``result.json`` in the storage; none for a trial that has not reported (a new one)."""
-    if "training_iteration" not in (getattr(trial, "last_result", None) or {}):
-        return []
+    """The whole results in a trial's ``result.json`` in the storage, epoch by epoch (none
+    where it has none yet)."""
     text = read(trial.storage.storage_filesystem, f"{trial.path}/{RESULTS}")
-    results = [json.loads(line) for line in results_up_to(text, epochs=2**31).splitlines()]
+    results = [json.loads(line) for line in results_up_to(text, math.inf).splitlines()]
     return sorted(results, key=lambda result: result["training_iteration"])
 
 

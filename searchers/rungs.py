@@ -57,6 +57,13 @@ def stopping_rungs(first: int, max_epochs: int, reduction_factor: int) -> list[i
     return rungs
 
 
+def restored_results(trial) -> list[dict]:
+    """The results a trial Tune restored from a snapshot logged before it; none for a new
+    trial (which has no folder yet)."""
+    reported = "training_iteration" in (getattr(trial, "last_result", None) or {})
+    return logged_results(trial) if reported else []
+
+
 def best_so_far(bests: dict[str, float], trial_id: str, value: float) -> float:
     """``trial_id``'s best value so far (higher is better) with ``value``, kept in ``bests``:
     both rung rules rank a trial by it, not by its last value."""
@@ -74,7 +81,7 @@ class FairASHA(ASHAScheduler):
 
     def on_trial_add(self, tune_controller, trial) -> None:
         super().on_trial_add(tune_controller, trial)
-        if results := logged_results(trial):  # restored from a snapshot: replay its rungs
+        if results := restored_results(trial):  # from a snapshot: replay its rungs
             for result in results:
                 asha_record(self, trial, self._best_so_far(trial, result))
             if trial.status in ENDED:
@@ -147,7 +154,7 @@ class ParetoASHA(FIFOScheduler):
         return True  # the objectives come from the run
 
     def on_trial_add(self, tune_controller, trial) -> None:
-        if results := logged_results(trial):  # restored from a snapshot: replay its rungs
+        if results := restored_results(trial):  # from a snapshot: replay its rungs
             for result in results:
                 self._record(trial, result)
             if trial.status in ENDED:
