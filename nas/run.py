@@ -119,7 +119,8 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
             experiment, config, plan, ray.cluster_resources(), resume, fingerprint
         )
         if resume and (grew_from := record["resumes"][-1].get("grew_from")):
-            print(grown_line(experiment, grew_from, config.num_samples), flush=True)
+            kept = set_aside_refit(experiment, f"{REFIT}-of-{grew_from}-trials")
+            print(grown_line(grew_from, config.num_samples, kept), flush=True)
         pareto = " against ".join((config.metric, *config.sizes))
         objectives = f" ({pareto})" if config.sizes else ""
         print(
@@ -188,19 +189,25 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def grown_line(experiment: str, grew_from: int, num_samples: int) -> str:
-    """Say how the search grows, and set aside the refit of its trials before: it no longer
-    covers the search (a refit the run asks for refits the grown one)."""
+def grown_line(grew_from: int, num_samples: int, kept_refit: str | None) -> str:
+    """How the search grows, and where the refit of its trials before went (``kept_refit``)."""
     line = (
         f"Growing the search from {grew_from} to {num_samples} trials: the searcher goes on "
         "from every earlier trial, and ASHA compares the new ones with them at every rung."
     )
-    refit_folder = storage.join(experiment, REFIT)
-    if storage.exists(refit_folder):
-        kept = f"{REFIT}-of-{grew_from}-trials"
-        storage.move(refit_folder, storage.join(experiment, kept))
-        line += f" The refit of the first {grew_from} trials is kept in {kept}/."
+    if kept_refit:
+        line += f" The refit of the first {grew_from} trials is kept in {kept_refit}/."
     return line
+
+
+def set_aside_refit(experiment: str, name: str) -> str | None:
+    """Move the experiment's refit folder to ``name`` in it (a grown search's refit covers all
+    its trials); ``name``, or None without one."""
+    folder = storage.join(experiment, REFIT)
+    if not storage.exists(folder):
+        return None
+    storage.move(folder, storage.join(experiment, name))
+    return name
 
 
 def completed(config: RunConfig) -> str | None:
