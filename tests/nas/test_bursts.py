@@ -15,6 +15,7 @@ import pytest
 
 from driver.resume import ResumeRefused, resumed_config
 from experiment.journal import load_study
+from nas.run import grown_line, set_aside_refit
 from search_spaces.cifar_lt200k import SEED
 from tests.conftest import assert_study_matches_the_trials, run_module, start_nas_run
 from tests.nas.test_resume_and_faults import wait_for
@@ -194,3 +195,17 @@ def test_a_killed_search_copied_or_moved_resumes_where_it_is_now(tmp_path):
     assert not original.exists()  # nothing written where it was
     assert json.loads((moved / "summary.json").read_text())["trials"] == 4
     assert_study_matches_the_trials(moved)
+
+
+def test_a_grown_search_sets_its_earlier_refit_aside(tmp_path):
+    (tmp_path / "refit").mkdir()
+    (tmp_path / "refit" / "refit.json").write_text("{}")
+    kept = set_aside_refit(str(tmp_path), "refit-of-16-trials")
+    assert kept == "refit-of-16-trials" and not (tmp_path / "refit").exists()
+    assert (tmp_path / kept / "refit.json").read_text() == "{}"
+    assert set_aside_refit(str(tmp_path), "refit-of-24-trials") is None  # none to set aside
+    assert grown_line(16, 24, kept) == (
+        "Growing the search from 16 to 24 trials: the searcher goes on from every earlier "
+        "trial, and ASHA compares the new ones with them at every rung. The refit of the first "
+        "16 trials is kept in refit-of-16-trials/."
+    )
