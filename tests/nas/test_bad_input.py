@@ -299,6 +299,31 @@ CATALOGUE = [
     ),
     (
         "nas.run",
+        "--name planned --resume --storage {store} --num-samples 8",
+        2,
+        "experiment 'planned' was planned with --num-samples 16: a resume may grow a search, "
+        "not shrink it (got 8); resume without --num-samples, or with more than 16 to add "
+        "trials.",
+    ),
+    (
+        "nas.run",
+        "--name planned --resume --storage {store} --max-epochs 20",
+        2,
+        "experiment 'planned' trains each trial for up to 10 epochs, and a resume cannot change "
+        "that (got --max-epochs 20; growing it is not built: its finished trials would have to "
+        "go on from their last checkpoints): resume without --max-epochs, or start a new --name "
+        "with --warm-start to begin from what this search learnt.",
+    ),
+    (
+        "nas.run",
+        "--name planned --resume --storage {store} --num-samples 24 --seed 3",
+        2,
+        "experiment 'planned' was started with other settings: --seed (was 0, now 3); resume "
+        "without them (of these, only a larger --num-samples may be given: it grows the search) "
+        "or start a new --name.",
+    ),
+    (
+        "nas.run",
         "--name lots --resume --storage {store}",
         2,
         "experiment 'lots' has options in its run.json that cannot be used ('<' not supported "
@@ -375,6 +400,9 @@ def test_each_mistake_is_one_sentence(
         names[name].mkdir()
         (names[name] / "run.json").write_text(json.dumps({"options": {"space": space}}))
     (names["damaged"] / "study.journal").write_text('{"op_code": 0, "study_na')  # cut short
+    planned = {"space": "cifar_lt200k", "num_samples": 16, "max_epochs": 10, "seed": 0}
+    (store / "planned").mkdir()
+    (store / "planned" / "run.json").write_text(json.dumps({"options": planned}))
     (store / "lots").mkdir()
     options = {"space": "cifar_lt200k", "num_samples": "lots"}  # a hand edit
     (store / "lots" / "run.json").write_text(json.dumps({"options": options}))

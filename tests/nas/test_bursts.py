@@ -13,7 +13,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from driver.resume import ResumeRefused, resumed_config
 from experiment.journal import load_study
 from nas.run import grown_line, set_aside_refit
 from search_spaces.cifar_lt200k import SEED
@@ -64,87 +63,6 @@ def test_a_grown_search_killed_in_its_burst_grows_again_and_loses_nothing(
 
     again = run_module("nas.run", *where)  # asks for nothing new: changes nothing
     assert again.returncode == 0 and "is complete (9 trials)" in again.stdout
-
-
-RECORD = {"options": {"space": "cifar_lt200k", "num_samples": 16, "max_epochs": 10, "seed": 0}}
-
-
-@pytest.mark.parametrize(
-    "given, sentence",
-    [
-        (
-            {"num_samples": 8},
-            "experiment 'x' was planned with --num-samples 16: a resume may grow a search, not "
-            "shrink it (got 8); resume without --num-samples, or with more than 16 to add "
-            "trials.",
-        ),
-        (
-            {"max_epochs": 20},
-            "experiment 'x' trains each trial for up to 10 epochs, and a resume cannot change "
-            "that (got --max-epochs 20; growing it is not built: its finished trials would have "
-            "to go on from their last checkpoints): resume without --max-epochs, or start a new "
-            "--name with --warm-start to begin from what this search learnt.",
-        ),
-        (
-            {"num_samples": 24, "seed": 3},
-            "experiment 'x' was started with other settings: --seed (was 0, now 3); resume "
-            "without them (of these, only a larger --num-samples may be given: it grows the "
-            "search) or start a new --name.",
-        ),
-    ],
-)
-def test_a_resume_may_grow_the_trials_and_nothing_else(given, sentence):
-    with pytest.raises(ResumeRefused) as refused:
-        resumed_config("x", RECORD, given)
-    assert str(refused.value) == sentence
-    assert resumed_config("x", RECORD, {"num_samples": 24}).num_samples == 24
-    assert resumed_config("x", RECORD, {"num_samples": 16}).num_samples == 16
-
-
-@pytest.mark.slow
-def test_a_warm_start_begins_from_an_earlier_search_and_leaves_it_as_it_was(
-    smoke_experiment, tmp_path
-):
-    earlier = smoke_experiment[0]
-    before = {p: p.read_bytes() for p in earlier.rglob("*") if p.is_file()}
-    flags = "--smoke-test --num-samples 3 --max-epochs 3 --grace-period 1 --reduction-factor 3"
-    done = run_module(
-        "nas.run", "--space", "cifar_lt200k", *flags.split(), "--seed", "5",
-        "--storage", str(tmp_path), "--name", "warm", "--num-cpus", "2",
-        "--warm-start", str(earlier), "--warm-start-top", "1",
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert {p: p.read_bytes() for p in earlier.rglob("*") if p.is_file()} == before
-
-    old = load_study(str(earlier))
-    rejected = sum("rejected" in t.user_attrs for t in old.trials)
-    trained = sum(t.state.name in ("COMPLETE", "PRUNED") for t in old.trials) - rejected
-    assert (
-        f"Warm start from e2e: the searcher begins with {trained} earlier trials (" in done.stdout
-    )
-    summary = json.loads((tmp_path / "warm" / "summary.json").read_text())
-    assert summary["warm_start"] == {
-        "from": [str(earlier)],
-        "trials": trained,
-        "rejected": rejected,
-    }
-    assert summary["trials"] == 3  # knowledge is not among this search's trials
-    assert "not trained here, not in these counts, not refit" in done.stdout
-    html = (tmp_path / "warm" / "reports" / "report.html").read_text()
-    assert f"warm start (knowledge, not trials)</td><td>{earlier}</td>" in html
-
-    study = load_study(str(tmp_path / "warm"))
-    carried = [t for t in study.trials if "warm_start" in t.user_attrs]
-    assert len(carried) == trained + rejected and carried == study.trials[: len(carried)]
-    assert_study_matches_the_trials(tmp_path / "warm")
-    here = study.trials[len(carried) :]
-    assert SEED.items() <= here[0].params.items()  # the seed preset first, then the earlier best
-    best = max(
-        (t for t in old.trials if t.state.name == "COMPLETE" and "rejected" not in t.user_attrs),
-        key=lambda t: t.value,
-    )
-    if best.params != here[0].params:  # the earlier best is not the seed preset itself
-        assert here[1].params == best.params
 
 
 def checksums(folder: Path) -> dict[str, bytes]:
