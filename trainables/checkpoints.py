@@ -7,6 +7,8 @@ data statistics: all that rebuilds the model and its training, without the searc
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -30,8 +32,6 @@ def save_checkpoint(
 ) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     state = training.state_dict()
-    torch.save(state.pop("model"), folder / "model.pt")
-    torch.save(state, folder / "trainer.pt")
     meta = {
         "epoch": training.epoch,
         "config": config,
@@ -40,24 +40,56 @@ def save_checkpoint(
         "settings": training.recipe.as_dict(),  # the recipe's knobs
         **extra,
     }
-    (folder / "trial.json").write_text(json.dumps(meta, indent=1))
-    # Last: what a whole copy of this checkpoint holds (see ``whole_epoch``).
-    sizes = {p.name: p.stat().st_size for p in sorted(folder.iterdir()) if p.name != MANIFEST}
-    (folder / MANIFEST).write_text(json.dumps({"epoch": training.epoch, "files": sizes}))
+    files = {
+        "model.pt": saved(state.pop("model")),
+        "trainer.pt": saved(state),
+        "trial.json": json.dumps(meta, indent=1).encode(),
+    }
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    # Last: what a whole copy of this checkpoint holds (see ``whole_epoch``), hashed from the
+    # bytes in memory rather than read back.
+    manifest = {
+        "epoch": training.epoch,
+        "files": {name: len(data) for name, data in files.items()},
+        "sha256": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
+    }
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+
+
+def saved(obj) -> bytes:
+    """``obj`` as ``torch.save`` writes it."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
 
 
 def whole_epoch(fs: pafs.FileSystem, folder: str) -> int | None:
     """The epoch of the checkpoint in ``folder`` (a path on ``fs``) if it is whole: every file
-    its manifest lists is there at its size. None for one a kill left half copied."""
+    its manifest lists is there at its size and, where the manifest has them (checkpoints since
+    2026-12-07), with its SHA-256. None for one a kill left half copied, or whose bytes changed
+    on disk since (a restore would fail to load it, or load something else)."""
     try:
         with fs.open_input_stream(f"{folder}/{MANIFEST}") as f:
             manifest = json.loads(f.read())
         sizes = manifest["files"]
         found = fs.get_file_info([f"{folder}/{name}" for name in sizes])
-    except (OSError, ValueError, KeyError, TypeError):
+        if not all(i.type == pafs.FileType.File and i.size == sizes[i.base_name] for i in found):
+            return None
+        for name, digest in manifest.get("sha256", {}).items():
+            if sha256(fs, f"{folder}/{name}") != digest:
+                return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    if all(i.type == pafs.FileType.File and i.size == sizes[i.base_name] for i in found):
-        return int(manifest["epoch"])
+    return int(manifest["epoch"])
+
+
+def sha256(fs: pafs.FileSystem, path: str) -> str:
+    digest = hashlib.sha256()
+    with fs.open_input_stream(path) as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
     return None
 
 

@@ -3,6 +3,7 @@ autocast, scaler and device-resident branches run on the CPU through the same co
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 
@@ -153,3 +154,29 @@ def test_the_device_resident_path_runs_on_cpu(synthetic_cifar):
     (report,) = trial.epochs()
     assert report.metrics["epoch"] == 1 and 0 <= report.metrics["val_acc"] <= 1
     assert np.isfinite(report.metrics["train_loss"])
+
+
+def test_a_checkpoint_whose_bytes_changed_on_disk_is_not_whole(tmp_path):
+    """Its size intact, a byte of model.pt changed (bit rot, a file replaced): the manifest's
+    SHA-256 tells it, so a restore passes it over and the trial starts over (or goes on from
+    an older checkpoint) instead of failing to load it. A manifest of sizes alone (checkpoints
+    before the hashes) is still read by size."""
+    import pyarrow.fs as pafs
+
+    from trainables.checkpoints import MANIFEST, whole_epoch
+
+    training = Training(SMALL, SETTINGS, CPU)
+    one_step(training)
+    save_checkpoint(tmp_path, training, {"seed": 0}, SMALL, {})
+    fs, folder = pafs.LocalFileSystem(), str(tmp_path)
+    assert whole_epoch(fs, folder) == 1
+    load_checkpoint(tmp_path, Training(SMALL, SETTINGS, CPU))  # the bytes it hashed load
+    model = tmp_path / "model.pt"
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    model.write_bytes(bytes(data))
+    assert whole_epoch(fs, folder) is None
+    manifest = json.loads((tmp_path / MANIFEST).read_text())
+    del manifest["sha256"]
+    (tmp_path / MANIFEST).write_text(json.dumps(manifest))
+    assert whole_epoch(fs, folder) == 1
