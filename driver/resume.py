@@ -22,7 +22,7 @@ import types
 
 from driver.config import RunConfig
 from experiment import storage
-from experiment.layout import ORPHANED, REJECTED_LOG, STUDY, TORN
+from experiment.layout import ORPHANED, REJECTED_LOG, STUDY, TORN, WHOLE_SNAPSHOT
 from search_spaces.base import SearchSpace
 from searchers.ray_compat import recount_generator, relocate_generator
 
@@ -217,6 +217,7 @@ def set_aside_torn_snapshots(experiment: str, num_samples: int) -> list[str]:
     Tune's own bookkeeping, is set to that list's length, and the trials it may make to
     ``num_samples`` (more than the snapshot's where the search grows).
     """
+    mend_from_copy(experiment)
     sessions: dict[str, dict[str, str]] = {}  # session -> kind -> location
     for location in storage.files(experiment):
         if match := SNAPSHOT_FILE.fullmatch(location.rsplit("/", 1)[-1]):
@@ -231,11 +232,37 @@ def set_aside_torn_snapshots(experiment: str, num_samples: int) -> list[str]:
             if agrees(files, trials):
                 count_trials(files, trials, num_samples, experiment)
                 relocate(files, experiment)
+                keep_a_copy(experiment, files)
                 break
         newer.extend(files.values())
     for location in newer:
         storage.move(location, storage.join(experiment, ORPHANED, TORN, location.rsplit("/")[-1]))
     return sorted(location.rsplit("/", 1)[-1] for location in newer)
+
+
+def keep_a_copy(experiment: str, files: dict[str, str]) -> None:
+    """Copy the snapshot a resume starts from into ``WHOLE_SNAPSHOT``, where Tune never writes:
+    after a resume Tune uploads every snapshot file it found at the folder's top level again
+    with each new snapshot, so a kill in one of those uploads can leave every session's files
+    cut short, the whole one's too. Each file is written whole; the copy's older files go
+    after the new ones are in."""
+    copy = storage.join(experiment, WHOLE_SNAPSHOT)
+    names = {location.rsplit("/", 1)[-1]: location for location in files.values()}
+    for name, location in names.items():
+        storage.write_bytes(storage.join(copy, name), storage.read_bytes(location))
+    for location in storage.files(copy):
+        if location.rsplit("/", 1)[-1] not in names:
+            storage.delete(location)
+
+
+def mend_from_copy(experiment: str) -> None:
+    """Put back, from ``WHOLE_SNAPSHOT``, each snapshot file a kill left missing or cut short
+    at the folder's top level."""
+    for location in storage.files(storage.join(experiment, WHOLE_SNAPSHOT)):
+        name = location.rsplit("/", 1)[-1]
+        top = storage.join(experiment, name)
+        if not storage.exists(top) or not whole(top):
+            storage.write_bytes(top, storage.read_bytes(location))
 
 
 def agrees(files: dict[str, str], trials: list[dict]) -> bool:

@@ -19,3 +19,7 @@ REFIT_RECORD = "refit.json"  # in REFIT: what was refit, how, and for which sear
 TRIAL_RESULTS = "result.json"
 ORPHANED = "orphaned"  # trials Tune never recorded, set aside on resume
 TORN = "torn snapshots"  # in ORPHANED: Tune snapshots a kill left incomplete
+# a copy of the Tune snapshot a resume started from, out of Tune's reach (its uploads rewrite
+# every snapshot file at the folder's top level, older sessions' too: a kill mid-upload can cut
+# them all)
+WHOLE_SNAPSHOT = "whole snapshot"

@@ -120,3 +120,21 @@ def test_a_searcher_from_another_snapshot_falls_back_to_the_session_before(exper
 
     assert moved == sorted(p.name for p in newest.values())
     assert all(path.exists() for path in earlier.values())
+
+
+def test_a_kill_mid_upload_that_cut_every_session_s_files_resumes_from_the_copy(experiment):
+    """After a resume Tune uploads every snapshot file at the top of the folder again with each
+    new snapshot, the older sessions' too; a kill in that upload left them all 0 bytes (seen in
+    a grown search killed right after a checkpoint). The resume's own copy puts them back."""
+    files = session_files(experiment)
+    assert set_aside_torn_snapshots(str(experiment), 6) == []  # the resume keeps a copy
+    before = {kind: path.read_bytes() for kind, path in files.items()}  # as it resumed
+    later = as_session(files, LATER)  # the resumed driver's session
+    for path in [*files.values(), *later.values()]:
+        path.write_bytes(b"")  # as the kill left them
+
+    moved = set_aside_torn_snapshots(str(experiment), 6)
+
+    assert moved == sorted(p.name for p in later.values())  # no copy of the later session
+    assert {kind: path.read_bytes() for kind, path in files.items()} == before
+    assert not (experiment / ORPHANED / files["experiment_state"].name).exists()
