@@ -22,7 +22,7 @@ import types
 
 from driver.config import RunConfig
 from experiment import storage
-from experiment.layout import ORPHANED, REJECTED_LOG, STUDY, TORN, WHOLE_SNAPSHOT
+from experiment.layout import ORPHANED, REJECTED_LOG, RUN_RECORD, STUDY, TORN, WHOLE_SNAPSHOT
 from search_spaces.base import SearchSpace
 from searchers.ray_compat import recount_generator, relocate_generator
 
@@ -248,6 +248,8 @@ def keep_a_copy(experiment: str, files: dict[str, str]) -> None:
     after the new ones are in."""
     copy = storage.join(experiment, WHOLE_SNAPSHOT)
     names = {location.rsplit("/", 1)[-1]: location for location in files.values()}
+    if storage.exists(record := storage.join(experiment, RUN_RECORD)):  # not a refit's
+        names[RUN_RECORD] = record  # Tune uploads it with them, as it was at the resume
     for name, location in names.items():
         storage.write_bytes(storage.join(copy, name), storage.read_bytes(location))
     for location in storage.files(copy):
@@ -256,8 +258,8 @@ def keep_a_copy(experiment: str, files: dict[str, str]) -> None:
 
 
 def mend_from_copy(experiment: str) -> None:
-    """Put back, from ``WHOLE_SNAPSHOT``, each snapshot file a kill left missing or cut short
-    at the folder's top level."""
+    """Put back, from ``WHOLE_SNAPSHOT``, each snapshot file (and run.json) a kill left missing
+    or cut short at the folder's top level; before run.json is read on a resume."""
     for location in storage.files(storage.join(experiment, WHOLE_SNAPSHOT)):
         name = location.rsplit("/", 1)[-1]
         top = storage.join(experiment, name)

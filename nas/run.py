@@ -19,6 +19,7 @@ from driver.drive import Drive, drive
 from driver.plan import Plan, asha_line, plan_search
 from driver.resume import (
     check_space_unchanged,
+    mend_from_copy,
     resumed_config,
     space_fingerprint,
 )
@@ -61,6 +62,7 @@ def config_of(args: argparse.Namespace) -> RunConfig:
     experiment = storage.join(where, name)
     if not storage.exists(experiment):
         raise UsageError(f"there is no experiment {name!r} in {where} to resume.")
+    mend_from_copy(experiment)  # a kill in Tune's upload can cut run.json short too
     record = read_record(experiment)
     if not record:  # killed between making the folder and recording the run
         raise UsageError(

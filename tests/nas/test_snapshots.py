@@ -130,7 +130,8 @@ def test_a_kill_mid_upload_that_cut_every_session_s_files_resumes_from_the_copy(
     assert set_aside_torn_snapshots(str(experiment), 6) == []  # the resume keeps a copy
     before = {kind: path.read_bytes() for kind, path in files.items()}  # as it resumed
     later = as_session(files, LATER)  # the resumed driver's session
-    for path in [*files.values(), *later.values()]:
+    record = (experiment / "run.json").read_bytes()
+    for path in [*files.values(), *later.values(), experiment / "run.json"]:
         path.write_bytes(b"")  # as the kill left them
 
     moved = set_aside_torn_snapshots(str(experiment), 6)
@@ -138,3 +139,4 @@ def test_a_kill_mid_upload_that_cut_every_session_s_files_resumes_from_the_copy(
     assert moved == sorted(p.name for p in later.values())  # no copy of the later session
     assert {kind: path.read_bytes() for kind, path in files.items()} == before
     assert not (experiment / ORPHANED / files["experiment_state"].name).exists()
+    assert (experiment / "run.json").read_bytes() == record
