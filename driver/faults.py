@@ -16,6 +16,9 @@ A trial that could not write for want of space (its checkpoint into a full stora
 likely) stops the search, since no trial would get further, uncounted: ``StorageFull`` leaves
 ``Tuner.fit`` before Tune saves the trial as failed, so the experiment resumes from its last
 snapshot once there is space.
+
+A trial whose snapshot names a checkpoint that is gone restores from the one it goes on from
+(``RestoreWhatIsThere``).
 """
 
 from __future__ import annotations
@@ -24,9 +27,13 @@ import json
 import time
 from pathlib import Path
 
+import pyarrow.fs as pafs
+from ray import tune
+
 from experiment.layout import NODE_LOST
 from experiment.storage import StorageFull, is_full
-from searchers.ray_compat import wrap_trial_errors
+from searchers.ray_compat import hand_over, wrap_trial_errors
+from trainables.trainable import restore_point
 
 UNCOUNTED = 3  # losses per trial that do not count against --max-failures
 
@@ -79,3 +86,22 @@ def handle_error(tune_handle_error, trial, error=None) -> None:
     record_loss(trial, error)
     if uncounted:  # requeued from its checkpoint, even at --max-failures 0
         trial.run_metadata.num_failures = counted
+
+
+class RestoreWhatIsThere(tune.Callback):
+    """Tune keeps one checkpoint per trial: it deletes the one before once the next is in, and
+    names the new one in its next snapshot, some seconds later. A driver killed in between
+    leaves a snapshot naming a checkpoint that is gone, and the resumed trial failed ("Could
+    not recover from checkpoint as it does not exist on storage anymore"). Before Tune restores
+    such a trial, it is handed the checkpoint it goes on from (``restore_point``: the newest
+    whole one whose epoch its logs hold), or none, and it starts over."""
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        handed = trial.latest_checkpoint_result
+        if handed is None or handed.checkpoint is None:
+            return
+        fs = trial.storage.storage_filesystem
+        if fs.get_file_info(handed.checkpoint.path).type != pafs.FileType.NotFound:
+            return
+        point = restore_point(fs, trial.path)
+        hand_over(trial, tune.Checkpoint(point[1], filesystem=fs) if point else None)

@@ -7,7 +7,7 @@ from ray import tune
 from ray.tune.error import TuneError
 
 from driver.config import RunConfig
-from driver.faults import not_counting_lost_nodes
+from driver.faults import RestoreWhatIsThere, not_counting_lost_nodes
 from driver.plan import Plan
 from driver.progress import Progress
 from driver.warm_start import earlier_knowledge
@@ -165,7 +165,7 @@ def fit(tuner: tune.Tuner) -> tune.ResultGrid:
 def tune_run_config(run: RunConfig, progress: Progress) -> tune.RunConfig:
     """Storage, checkpoints, retries, logs and the console (``progress``) of a search or refit."""
     # Before Tune's own loggers, which it appends after these.
-    callbacks: list[tune.Callback] = [LogsFromCheckpoint()]
+    callbacks: list[tune.Callback] = [RestoreWhatIsThere(), LogsFromCheckpoint()]
     if run.wandb:
         from driver.wandb_logs import wandb_callback  # imports W&B: only when asked for
 

@@ -7,6 +7,8 @@ relies on, so a Ray upgrade that changes one fails there first, not in a search.
 - ``asha_metric``, ``asha_time``, ``take_back_stop``: ``searchers.rungs.FairASHA`` feeds ASHA each
   trial's best metric so far (in ASHA's sign) and overrules a stop of the baseline;
   ``asha_record`` enters a restored trial's logged result in its rung without a decision.
+- ``hand_over``: Tune restores a trial from the checkpoint its trial state names (the checkpoint
+  manager's latest result); ``driver.faults.RestoreWhatIsThere`` replaces one that is gone.
 - ``session_folder``: where a local Ray instance keeps its session files ($RAY_TMPDIR, else
   $TMPDIR, else /tmp; ``driver.cluster.check_ray_folders`` checks it before Ray starts, which would
   fail there with a traceback).
@@ -100,6 +102,16 @@ def relocate_generator(state: dict, storage_fs_path: str, name: str) -> bool:
             storage.storage_fs_path, storage.experiment_dir_name = storage_fs_path, name
             moved = True
     return moved
+
+
+def hand_over(trial, checkpoint) -> None:
+    """Make Tune restore ``trial`` from ``checkpoint`` (a ``tune.Checkpoint``; None: train it
+    from its start) instead of the one its trial state names."""
+    manager = trial.run_metadata.checkpoint_manager
+    if checkpoint is None:
+        manager._latest_checkpoint_result = None
+    else:
+        manager._latest_checkpoint_result.checkpoint = checkpoint
 
 
 def session_folder() -> str:

@@ -214,9 +214,8 @@ def test_resuming_a_complete_experiment_says_so_and_changes_nothing(smoke_experi
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == (
         f"Experiment 'e2e' is complete (6 trials): nothing to resume, nothing changed; its "
-        f"results are in {experiment}/summary.json. To search more, start a new --name with a "
-        f"larger --num-samples; to train its winners again over seeds: python -m nas.refit "
-        f"{experiment}."
+        f"results are in {experiment}/summary.json. To search more, add --num-samples above 6; "
+        f"to train its winners again over seeds: python -m nas.refit {experiment}."
     )
     assert {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in experiment.rglob("*")} == before
 
