@@ -134,8 +134,8 @@ def build_refit_tuner(
 def restore_tuner(space: SearchSpace, run: RunConfig, plan: Plan, refit=None) -> tune.Tuner:
     """The Tuner of an existing experiment (or refit: ``refit`` = its configurations and
     seeds), to continue it; a fresh one in its folder where the driver was killed before Tune's
-    first snapshot (its trials were set aside as orphans)."""
-    if not tune.Tuner.can_restore(run.experiment_dir):
+    first whole snapshot (its trials were set aside as orphans)."""
+    if not tune.Tuner.can_restore(run.experiment_dir) or not snapshot_left(run.experiment_dir):
         if refit:
             return build_refit_tuner(space, run, plan, *refit)
         if (journal := study_journal(run)) and storage.exists(journal):  # its trials were too
@@ -149,6 +149,13 @@ def restore_tuner(space: SearchSpace, run: RunConfig, plan: Plan, refit=None) ->
         resume_unfinished=True,
         resume_errored=False,  # failed trials stay failed; --max-failures is for retries
     )
+
+
+def snapshot_left(folder: str) -> bool:
+    """Whether a Tune snapshot of the trials is left in ``folder`` after the resume set aside
+    the torn ones. Without one Tune would start afresh from tuner.pkl, whose searcher is the one
+    the experiment started with (its study where the folder was then): built anew instead."""
+    return any(f.rsplit("/", 1)[-1].startswith("experiment_state-") for f in storage.files(folder))
 
 
 def fit(tuner: tune.Tuner) -> tune.ResultGrid:
