@@ -257,11 +257,14 @@ def keep_a_copy(experiment: str, files: dict[str, str]) -> None:
             storage.delete(location)
 
 
-def mend_from_copy(experiment: str) -> None:
+def mend_from_copy(experiment: str, only: str | None = None) -> None:
     """Put back, from ``WHOLE_SNAPSHOT``, each snapshot file (and run.json) a kill left missing
-    or cut short at the folder's top level; before run.json is read on a resume."""
+    or cut short at the folder's top level; ``only``: that file alone (run.json, before a
+    resume reads it)."""
     for location in storage.files(storage.join(experiment, WHOLE_SNAPSHOT)):
         name = location.rsplit("/", 1)[-1]
+        if only not in (None, name):
+            continue
         top = storage.join(experiment, name)
         if not storage.exists(top) or not whole(top):
             storage.write_bytes(top, storage.read_bytes(location))
@@ -286,12 +289,8 @@ def relocate(files: dict[str, str], experiment: str) -> None:
     state = pickle.loads(storage.read_bytes(files["searcher-state"]))  # Tune loads it anyway
     if not isinstance(state, dict):
         return
-    here = {
-        "journal": storage.join(experiment, STUDY) if state.get("journal") else None,
-        "rejected_log": storage.join(experiment, REJECTED_LOG)
-        if state.get("rejected_log")
-        else None,
-    }
+    files_here = {"journal": STUDY, "rejected_log": REJECTED_LOG}  # None stays None (a URI)
+    here = {k: state.get(k) and storage.join(experiment, n) for k, n in files_here.items()}
     if any(state.get(key) != path for key, path in here.items()):
         storage.write_bytes(files["searcher-state"], pickle.dumps({**state, **here}))
 

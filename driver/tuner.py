@@ -46,19 +46,20 @@ def job_of(space: SearchSpace, run: RunConfig, plan: Plan, refit=None) -> TrialJ
 
 
 def build_tuner(
-    space: SearchSpace, run: RunConfig, plan: Plan
+    space: SearchSpace, run: RunConfig, plan: Plan, earlier: tuple | None = None
 ) -> tuple[tune.Tuner, FeasibleSearch]:
     """A fresh Tuner for ``run`` as ``plan`` places it; the searcher is returned too for its
-    rejection count."""
+    rejection count. ``earlier``: ``driver.warm_start.earlier_knowledge`` where the caller read
+    it already."""
     not_counting_lost_nodes()
-    carried, first = earlier_knowledge(run, space)
+    carried, first = earlier or earlier_knowledge(run, space)
     searcher = FeasibleSearch(
         space,
         sampler=run.searcher,
         seed=run.seed,
         max_epochs=run.max_epochs,
         num_samples=run.num_samples,
-        points_to_evaluate=[space.preset("seed")] * run.seed_trial + first,
+        points_to_evaluate=([space.preset("seed")] if run.seed_trial else []) + first,
         warm_start=carried,
         rejected_log=storage.join(run.experiment_dir, REJECTED_LOG),
         journal=study_journal(run),

@@ -62,7 +62,7 @@ def config_of(args: argparse.Namespace) -> RunConfig:
     experiment = storage.join(where, name)
     if not storage.exists(experiment):
         raise UsageError(f"there is no experiment {name!r} in {where} to resume.")
-    mend_from_copy(experiment)  # a kill in Tune's upload can cut run.json short too
+    mend_from_copy(experiment, RUN_RECORD)  # a kill in Tune's upload can cut it short too
     record = read_record(experiment)
     if not record:  # killed between making the folder and recording the run
         raise UsageError(
@@ -112,9 +112,9 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
     space = config.search_space(num_classes)
     if reason := infeasible(space):
         raise UsageError(reason)
-    warm = None  # checked before Ray starts; on a resume the study holds it already
-    if config.warm_start and not resume:
-        warm = warm_line(config, *earlier_knowledge(config, space))
+    # Read and checked before Ray starts, once; on a resume the study holds it already.
+    earlier = earlier_knowledge(config, space) if config.warm_start and not resume else None
+    warm = warm_line(config, *earlier) if earlier else None
 
     def begin(plan: Plan) -> None:
         record = start_record(
@@ -138,7 +138,9 @@ def run_search(config: RunConfig, resume: bool = False) -> dict:
     how = Drive(
         begin=begin,
         tuner=lambda plan: (
-            restore_tuner(space, config, plan) if resume else build_tuner(space, config, plan)[0]
+            restore_tuner(space, config, plan)
+            if resume
+            else build_tuner(space, config, plan, earlier)[0]
         ),
         end=lambda: end_record(experiment),
         orphans=lambda n: (
