@@ -26,7 +26,7 @@ from driver.resume import (
     set_aside_torn_snapshots,
     torn_sentence,
 )
-from experiment import journal
+from driver.study_file import whole_study
 from experiment.lock import DriverLock
 from search_spaces.base import SearchSpace
 from trainables.tasks import get_task
@@ -75,8 +75,8 @@ def drive(
             print(torn_sentence(torn), flush=True)
         if resume and (orphans := set_aside_orphans(folder)):
             print(how.orphans(len(orphans)), flush=True)
-        if resume and (mended := journal.mend(folder)):
-            print(mended, flush=True)
+        for line in whole_study(folder, run, space) if resume else []:
+            print(line, flush=True)
         grid = fit(how.tuner(plan))
         how.end()
         return how.finish(grid, time.monotonic() - start)

@@ -64,6 +64,16 @@ def mend(experiment: str) -> str | None:
     return f"{path}: left out {' and '.join(said)}; the damaged file is kept as {damaged.name}."
 
 
+def garbled(experiment: str) -> list[int]:
+    """The numbers of the journal's lines that are not Optuna operations (a last line a kill
+    cut short aside); none where it has no journal."""
+    path = Path(experiment) / STUDY
+    if storage.is_uri(experiment) or not path.is_file():
+        return []
+    lines = path.read_bytes().split(b"\n")[:-1]  # the last piece: empty, or cut short
+    return [number for number, line in enumerate(lines, start=1) if operation(line) is None]
+
+
 def operation(line: bytes) -> dict | None:
     """One journal line as Optuna's operation, or None where it is not one."""
     try:

@@ -212,6 +212,7 @@ def summarize(experiment: str, search: RunConfig, wall: float) -> dict:
     """The refit's summary (per configuration, Kendall's tau, the final model), written into the
     experiment's summary.json beside the search's, with the reports."""
     from reports.export import export_to  # the charts' matplotlib: only when writing
+    from searchers.rebuild import study_for_reports
 
     results = load_experiment(experiment)
     tables = refit_tables(results.refit)
@@ -253,6 +254,8 @@ def summarize(experiment: str, search: RunConfig, wall: float) -> dict:
     }
     whole = read_summary(experiment)
     whole["refit"] = summary
+    if rebuilt := study_for_reports(results):  # the search's study, for the reports
+        print(f"{rebuilt}.", flush=True)
     summary["reports"] = whole["reports"] = export_to(results)
     write_summary(experiment, whole)
     return summary

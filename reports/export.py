@@ -20,6 +20,7 @@ from reports.charts import write_charts
 from reports.html import write_html
 from reports.tables import Derived, derive
 from reports.workbook import write_workbook
+from searchers.rebuild import study_for_reports
 
 
 def export(derived: Derived, out: Path) -> list[Path]:
@@ -56,7 +57,10 @@ def export_to(source: str | Experiment | Derived, out: str | None = None) -> lis
     if isinstance(source, Derived):
         derived = source
     else:
-        derived = derive(source if isinstance(source, Experiment) else load_experiment(source))
+        experiment = source if isinstance(source, Experiment) else load_experiment(source)
+        if rebuilt := study_for_reports(experiment):
+            experiment.problems += (rebuilt,)
+        derived = derive(experiment)
     out = out or storage.join(derived.experiment.location, REPORTS)
     if not storage.is_uri(out):
         return [str(p) for p in export(derived, Path(out))]

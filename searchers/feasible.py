@@ -33,9 +33,9 @@ from ray import tune
 from experiment import storage
 from experiment.journal import EPOCHS, REJECTION, TUNE_TRIAL_ID, epochs, journal_storage
 from search_spaces.base import Config, SearchSpace
-from search_spaces.rules import check
+from search_spaces.rules import Rules, check
 from searchers import make_sampler
-from searchers.optuna_compat import set_intermediate_value, set_user_attr
+from searchers.optuna_compat import forget_unused_draws, set_intermediate_value, set_user_attr
 from searchers.study import reopened, rewrite
 from trainables.models.analysis import Analysis
 
@@ -88,6 +88,32 @@ def infeasible(
 def trial_seed(experiment_seed: int, number: int) -> int:
     """The seed of the ``number``-th candidate drawn with experiment seed ``experiment_seed``."""
     return (experiment_seed * 1_000_003 + number) % 2**31
+
+
+def trial_number(experiment_seed: int, seed: int) -> int:
+    """The number of the candidate whose seed is ``seed`` (``trial_seed`` inverted)."""
+    return (seed - experiment_seed * 1_000_003) % 2**31
+
+
+def set_constraints(
+    trial: optuna.Trial, rules: Rules, analysis: Analysis | None, reasons: list[str]
+) -> None:
+    """Tell Optuna how far a candidate lies outside the space's ``rules`` (0 or less: inside)."""
+    if analysis is None:  # not even buildable: infeasible on every count
+        trial.set_constraint("buildable", 1.0)
+        return
+    trial.set_constraint("buildable", 0.0)
+    if rules.params_below is not None:
+        trial.set_constraint(
+            "params", (analysis.params - rules.params_below + 1) / rules.params_below
+        )
+    if rules.receptive_field_above is not None:
+        trial.set_constraint(
+            "receptive_field", (rules.receptive_field_above + 1 - analysis.receptive_field) / 10
+        )
+    # With an analysis, ``reasons`` are exactly the rule violations (``check``).
+    others = [r for r in reasons if "params" not in r and "receptive" not in r]
+    trial.set_constraint("structure", float(len(others)))
 
 
 class FeasibleSearch(tune.search.Searcher):
@@ -159,11 +185,12 @@ class FeasibleSearch(tune.search.Searcher):
             config = self.space.sample(trial)
             spec, _ = self.space.decode(config)
             analysis, reasons = check(spec, self.space.rules, self.space.analyze)
-            self._set_constraints(trial, analysis, reasons)
+            set_constraints(trial, self.space.rules, analysis, reasons)
             if reasons:
                 self._reject(trial, config, reasons, analysis)
                 continue
             trial.set_user_attr(TUNE_TRIAL_ID, trial_id)  # the reports' name, in the dashboard
+            forget_unused_draws(self.study, trial)
             self._live[trial_id] = trial.number
             if self.suggested is not None:
                 self.suggested += 1
@@ -213,27 +240,6 @@ class FeasibleSearch(tune.search.Searcher):
         return (
             [value, *(float(figures.get(size, 0)) for size in self.sizes)] if self.sizes else value
         )
-
-    def _set_constraints(
-        self, trial: optuna.Trial, analysis: Analysis | None, reasons: list[str]
-    ) -> None:
-        rules = self.space.rules
-        if analysis is None:  # not even buildable: infeasible on every count
-            trial.set_constraint("buildable", 1.0)
-            return
-        trial.set_constraint("buildable", 0.0)
-        if rules.params_below is not None:
-            trial.set_constraint(
-                "params", (analysis.params - rules.params_below + 1) / rules.params_below
-            )
-        if rules.receptive_field_above is not None:
-            trial.set_constraint(
-                "receptive_field",
-                (rules.receptive_field_above + 1 - analysis.receptive_field) / 10,
-            )
-        # With an analysis, ``reasons`` are exactly the rule violations (``check``).
-        others = [r for r in reasons if "params" not in r and "receptive" not in r]
-        trial.set_constraint("structure", float(len(others)))
 
     @property
     def rejected(self) -> int:

@@ -33,3 +33,27 @@ def admits(distribution: BaseDistribution, value: Any) -> bool:
         return distribution._contains(distribution.to_internal_repr(value))
     except ValueError:
         return False
+
+
+TPE_JOINT_DRAW = "tpe:relative_params"  # TPE's note of a trial's joint draw, in chunks :0, :1...
+
+
+def forget_unused_draws(study: optuna.Study, trial: optuna.Trial) -> None:
+    """Make multivariate TPE read a running trial by the knobs it uses, as it reads a finished
+    one: its note of the trial's joint draw also holds knobs the trial never came to use (a
+    fifth block's for a network of four), which no log keeps, so a study rebuilt from the logs
+    (``searchers.rebuild``) could not lie about them alike. An empty first chunk ends the
+    note (TPE then takes the trial's own parameters)."""
+    attrs = study._storage.get_trial_system_attrs(trial._trial_id)
+    for key in attrs:
+        if key.startswith(f"{TPE_JOINT_DRAW}:"):
+            value = "{}" if key.endswith(":0") else ""
+            study._storage.set_trial_system_attr(trial._trial_id, key, value)
+
+
+def generations(sampler: optuna.samplers.BaseSampler) -> tuple[str, int] | None:
+    """Where a genetic sampler (NSGA-II) keeps each trial's generation (a system attribute),
+    and its population size; None for a sampler without generations."""
+    if not isinstance(sampler, optuna.samplers.NSGAIISampler):
+        return None
+    return sampler._get_generation_key(), sampler._population_size

@@ -20,11 +20,16 @@ from experiment.trials import FAILED, FINISHED, RUNNING, STOPPED
 
 def rewrite(journal: str, study: optuna.Study, trials: list[FrozenTrial]) -> None:
     """Replace ``study``'s journal file with one holding ``trials`` (numbered in order)."""
+    directions = [direction.name.lower() for direction in study.directions]
+    write_journal(journal, study.study_name, directions, trials)
+
+
+def write_journal(journal: str, name: str, directions: list[str], trials: list[FrozenTrial]):
+    """Write the journal file ``journal`` whole: study ``name`` holding ``trials`` in order."""
     settling = f"{journal}.settling"
     Path(settling).unlink(missing_ok=True)
-    directions = [direction.name.lower() for direction in study.directions]
     into = optuna.create_study(
-        study_name=study.study_name, storage=journal_storage(settling), directions=directions
+        study_name=name, storage=journal_storage(settling), directions=directions
     )
     into.add_trials(trials)
     os.replace(settling, journal)

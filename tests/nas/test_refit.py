@@ -149,8 +149,14 @@ def test_a_killed_refit_resumes_and_a_damaged_summary_is_written_anew(smoke_expe
         os.killpg(driver.pid, signal.SIGKILL)
         driver.wait()
     (experiment / "summary.json").write_text('{"space": "cifar_lt2')  # damaged meanwhile
+    journal = experiment / "study.journal"  # and the search's study, cut in the middle
+    journal.write_bytes(cut := journal.read_bytes()[: journal.stat().st_size // 2])
     done = run_module("nas.refit", str(experiment), "--resume", "--num-cpus", "2")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rebuilt = "; the reports read a study rebuilt from the logs of "  # for the importance
+    line = next(ln for ln in done.stdout.splitlines() if rebuilt in ln)
+    assert line.startswith(f"{journal}: "), line
+    assert journal.read_bytes() == cut  # left as it is
     assert f"{experiment}/summary.json could not be read (" in done.stdout
     assert (experiment / "summary.json.damaged").read_text() == '{"space": "cifar_lt2'
     summary = json.loads((experiment / "summary.json").read_text())["refit"]

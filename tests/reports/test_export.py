@@ -17,6 +17,7 @@ from experiment.results import load_experiment
 from reports.export import export_to, main
 from reports.tables import derive, headline
 from search_spaces.cifar_lt200k import SEED
+from searchers.rebuild import study_for_reports
 
 SHEETS = ["Answer", "Trials", "Architectures", "Pareto", "Curves", "Best", "Run", "Importance"]
 CHARTS = ["val_acc", "train_loss", "lr_schedule", "pareto", "parallel", "importance"]
@@ -415,17 +416,46 @@ def test_a_garbage_line_in_rejected_jsonl_is_left_out_and_named(handmade, capsys
     assert len(table) == 5 and (table["State"] == "rejected").sum() == 1  # the good line kept
 
 
-def test_an_empty_or_garbled_study_journal_is_one_sentence_and_the_rest_exports(handmade, capsys):
+def test_an_empty_or_garbled_study_journal_is_rebuilt_from_the_logs_for_the_reports(
+    handmade, capsys
+):
+    """The reports read a study rebuilt from the trials' logs, in memory: the damaged file is
+    left as it is (a search may be writing it), and one sentence says so and how to mend it."""
     journal = handmade / "study.journal"
-    for damaged in ("", '{"op_code": 0, "worker_id": "w", "study_name": "x"}\n#!\n{}\n'):
+    for damaged, why in (
+        ("", "it is empty"),
+        ('{"op_code": 0, "worker_id": "w", "study_name": "x"}\n#!\n{}\n', "Optuna cannot read it"),
+    ):
         journal.write_text(damaged)
         assert main([str(handmade)]) == 1
         out, err = capsys.readouterr()
-        assert err.startswith(f"reports.export: error: {journal} cannot be read (")
-        assert err.strip().endswith(
-            "the reports leave out the knobs' importance; restore the file."
+        assert err == (
+            f"reports.export: error: {journal}: {why}; the reports read a study rebuilt from "
+            "the logs of 4 trial(s) and 1 rejected candidate(s); resume the search (nas.run "
+            "--name NAME --resume) to write it back.\n"
         )
-        assert len(err.strip().splitlines()) == 1 and "report.html" in out
+        assert "report.html" in out and journal.read_text() == damaged
+    experiment = load_experiment(str(handmade))
+    assert study_for_reports(experiment).startswith(f"{journal}: Optuna cannot read it;")
+    trials = experiment.study.trials  # numbered by the trials' seeds 1-4, the rejected 5th
+    assert [t.state.name for t in trials] == [
+        "FAIL",
+        "COMPLETE",
+        "PRUNED",
+        "FAIL",
+        "RUNNING",
+        "COMPLETE",
+    ]
+    assert [t.user_attrs.get("tune_trial_id") for t in trials] == [
+        None,
+        "aaa",
+        "bbb",
+        "ccc",
+        "ddd",
+        None,
+    ]
+    assert trials[1].intermediate_values == {1: 0.3, 2: 0.4, 3: 0.5} and trials[1].value == 0.5
+    assert "rejected" in trials[5].user_attrs
 
 
 def test_a_retried_trial_that_went_on_is_not_failed_and_lost_nodes_are_noted(tmp_path):
