@@ -17,6 +17,7 @@ from experiment.logs import LogsFromCheckpoint
 from experiment.storage import StorageFull
 from search_spaces.base import Config, SearchSpace
 from searchers.feasible import FeasibleSearch
+from searchers.ray_compat import restored_reporter
 from searchers.rungs import FairASHA, ParetoASHA
 from trainables.tasks import get_task
 from trainables.trainable import train_trial
@@ -144,12 +145,15 @@ def restore_tuner(space: SearchSpace, run: RunConfig, plan: Plan, refit=None) ->
         return build_tuner(space, run, plan)[0]
     not_counting_lost_nodes()
     job = job_of(space, run, plan, refit=refit[0] if refit else None)
-    return tune.Tuner.restore(
+    tuner = tune.Tuner.restore(
         run.experiment_dir,
         trainable=trainable_for(job),
         resume_unfinished=True,
         resume_errored=False,  # failed trials stay failed; --max-failures is for retries
     )
+    if isinstance(reporter := restored_reporter(tuner), Progress) and reporter.experiment:
+        reporter.experiment = run.experiment_dir  # where it is now: it may have moved
+    return tuner
 
 
 def snapshot_left(folder: str) -> bool:

@@ -10,6 +10,8 @@ DRIVER = "driver.json"  # the lock of the driver running the experiment (host, p
 STUDY = "study.journal"  # the searcher's Optuna study, in Optuna's journal file storage
 REJECTED_LOG = "rejected.jsonl"  # one line per candidate that broke the space's rules
 NODE_LOST = "node_lost.jsonl"  # in a trial's folder: one line per loss of its worker
+# in a trial's folder: one line per time it started over (its checkpoints could not be restored)
+STARTED_OVER = "started_over.jsonl"
 REPORTS = "reports"  # the folder of ablations.csv, nas.xlsx, report.html and the charts
 REFIT = "refit"  # the folder of the refit (nas.refit), an experiment of its own
 REFIT_RECORD = "refit.json"  # in REFIT: what was refit, how, and for which search

@@ -16,12 +16,15 @@ from __future__ import annotations
 import csv
 import json
 import math
+import time
+from pathlib import Path
 
 import pyarrow.fs as pafs
 from ray import tune
 from ray.tune.result import EXPR_PROGRESS_FILE as PROGRESS
 from ray.tune.result import EXPR_RESULT_FILE as RESULTS
 
+from experiment.layout import STARTED_OVER
 from experiment.storage import write_whole
 from trainables.trainable import restore_point
 
@@ -44,6 +47,8 @@ class LogsFromCheckpoint(tune.Callback):
         )
         for name, keep in ((RESULTS, results_up_to), (PROGRESS, progress_up_to)):
             texts = [read(fs, f"{folder}/{name}") for fs, folder, _ in copies]
+            if name == RESULTS and not restored:
+                note_a_start_over(trial.local_path, max(map(logged_epochs, texts)))
             whole = max((keep(text, epochs) for text in texts), key=lambda text: text.count("\n"))
             for (fs, folder, write), text in zip(copies, texts, strict=True):
                 if text != whole:
@@ -57,6 +62,21 @@ class LogsFromCheckpoint(tune.Callback):
         with open(f"{trial.local_path}/{RESULTS}", "rb") as f:
             results = f.read()
         write_whole(trial.storage.storage_filesystem, f"{trial.path}/{RESULTS}", results)
+
+
+def note_a_start_over(folder: str, lost: int) -> None:
+    """Record in the trial's ``STARTED_OVER`` that it starts over with ``lost`` epochs logged
+    (its checkpoints could not be restored: damaged, or gone); none where it logged none."""
+    if lost:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        with open(Path(folder) / STARTED_OVER, "a") as f:
+            f.write(json.dumps({"time": time.time(), "epochs_logged": lost}) + "\n")
+
+
+def logged_epochs(text: str) -> int:
+    """The last epoch whose line is whole in the text of a ``result.json``."""
+    lines = results_up_to(text, math.inf).splitlines()
+    return max((json.loads(line).get("training_iteration", 0) for line in lines), default=0)
 
 
 def logged_results(trial) -> list[dict]:

@@ -8,6 +8,7 @@ import json
 from experiment import storage
 from experiment.layout import (
     NODE_LOST,
+    STARTED_OVER,
 )
 
 
@@ -37,9 +38,11 @@ def trial_statuses(location: str) -> dict[str, dict]:
         if runtime.get("error_filename") and folder:
             error = _last_line(storage.join(location, folder, runtime["error_filename"]))
         lost = storage.join(location, folder, NODE_LOST) if folder else None
+        over = storage.join(location, folder, STARTED_OVER) if folder else None
         found[trial["trial_id"]] = {
             "status": trial.get("status"),
             "nodes_lost": _lines(lost) if lost and storage.exists(lost) else 0,
+            "started_over": _lines(over) if over and storage.exists(over) else 0,
             "folder": folder,
             "config": trial.get("config", {}),
             "start_time": runtime.get("start_time"),

@@ -223,6 +223,10 @@ def _state(status: dict, epochs: int, max_epochs: int) -> dict:
         )
         state["Notes"] = f"{state['Notes']}; {note}" if state["Notes"] else note
         state["nodes_lost"] = lost
+    if over := status.get("started_over"):
+        times = f" {over}x" if over > 1 else ""
+        note = f"started over{times} (its checkpoints could not be restored)"
+        state["Notes"] = f"{state['Notes']}; {note}" if state["Notes"] else note
     return state
 
 

@@ -5,6 +5,7 @@ the lines ``nas.run`` prints from it."""
 from __future__ import annotations
 
 import math
+import pickle
 import shlex
 from pathlib import Path
 
@@ -75,6 +76,10 @@ def summarize(experiment: str, grid, space, config: RunConfig, wall: float) -> d
     return summary
 
 
+# What a checkpoint damaged on disk raises as it is read (torch's weights-only unpickler too).
+UNREADABLE = (pickle.UnpicklingError, RuntimeError, ValueError, KeyError, EOFError, OSError)
+
+
 def trial_summary(row, space, config: RunConfig, checkpoints: dict) -> dict:
     """One trial's config, last metrics and accuracy on the test split (from its checkpoint)."""
     from experiment.trials import ARCHITECTURE
@@ -85,7 +90,16 @@ def trial_summary(row, space, config: RunConfig, checkpoints: dict) -> dict:
     checkpoint = checkpoints.get(row["trial_id"])
     if checkpoint is not None:  # a trial that failed before its first checkpoint has none
         with checkpoint.as_directory() as folder:
-            test_loss, test_acc = evaluate_checkpoint(Path(folder), space.task, config.data_dir)
+            try:
+                test_loss, test_acc = evaluate_checkpoint(
+                    Path(folder), space.task, config.data_dir
+                )
+            except UNREADABLE as e:  # damaged on disk since it was written: not scored
+                print(
+                    f"{checkpoint.path} does not load ({type(e).__name__}): trial "
+                    f"{row['trial_id']} is not scored on the test split.",
+                    flush=True,
+                )
     return {
         "trial_id": row["trial_id"],
         "config": trial_config(row),

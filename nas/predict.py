@@ -155,10 +155,10 @@ def predict(experiment: str, data_dir: str | None, out: Path) -> list[str]:
     stats = ChannelStats.from_dict(meta["stats"])
     classes = meta.get("classes")
     size = model.spec.image_size
-    out.mkdir(parents=True, exist_ok=True)
     lines = [*skipped, f"{which}, checkpoint {checkpoint.name} (epoch {meta['epoch']})"]
     task = get_task(space.task)
     x, y, ids = task.load_test(data_dir, stats, size)
+    out.mkdir(parents=True, exist_ok=True)
     predicted = model.classify(x)
     labels = [classes[i] if classes else str(i) for i in predicted.tolist()]
     if task.has_test_labels:

@@ -20,6 +20,9 @@ relies on, so a Ray upgrade that changes one fails there first, not in a search.
   with the storage folder it had when the search started: new trials of an experiment moved
   or copied since would be written there. ``driver.resume`` points it where the folder is now,
   as Tune does with the restored trials.
+- ``restored_reporter``: ``Tuner.restore`` takes the console's reporter from ``tuner.pkl``, as the
+  experiment was first started, with no way to give another; ``driver.tuner`` points the one it
+  restored at the folder where the experiment is now.
 - ``local_ray_processes``: a SIGTERM to the driver's whole process group (Slurm's, or ``kill --
   -PID``) stops Ray's own processes too; ``driver.interrupts`` watches them to stop at once then.
 """
@@ -130,3 +133,8 @@ def local_ray_processes() -> list:
     if node is None:
         return []
     return [info.process for infos in node.all_processes.values() for info in infos]
+
+
+def restored_reporter(tuner) -> Any:
+    """The progress reporter a restored ``tune.Tuner`` will print with (None if it has none)."""
+    return tuner._local_tuner._run_config.progress_reporter

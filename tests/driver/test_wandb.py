@@ -9,6 +9,7 @@ import json
 import os
 import signal
 
+import pandas as pd
 import pytest
 
 from driver.wandb_logs import SUPERSEDED
@@ -48,6 +49,14 @@ def test_a_kill_and_a_damaged_checkpoint_lose_no_epoch_in_the_logs_or_wandb(tmp_
         assert iterations == [(e, e) for e in EPOCHS], (trial.name, iterations, before)
     summary = json.loads((experiment / "summary.json").read_text())
     assert summary["finished"] == 2 and not summary["interrupted"]
+    notes = dict(
+        zip(
+            *(pd.read_csv(experiment / "reports" / "ablations.csv")[c] for c in ("Name", "Notes")),
+            strict=False,
+        )
+    )
+    assert notes[damaged] == "started over (its checkpoints could not be restored)", notes
+    assert "Traceback" not in done.stdout + done.stderr, done.stderr[-3000:]
     assert_study_matches_the_trials(experiment)
 
     folders = {}

@@ -11,7 +11,7 @@ import pytest
 from nas.predict import main as predict
 from reports.export import main as export
 from tests.conftest import SHARED_DATA, read_only, run_module
-from trainables.data.cifar10 import load_cifar10
+from trainables.data.cifar10 import EXPECTED, load_cifar10
 from trainables.data.hw2p2 import validate_layout
 from trainables.data.synthetic import write_synthetic_cifar10
 
@@ -78,6 +78,16 @@ def test_a_read_only_experiment_is_one_sentence_that_names_out(smoke_experiment,
         assert export([str(experiment), *out]) == 0
     assert (tmp_path / "elsewhere" / "test_predictions.csv").exists()
     assert (tmp_path / "elsewhere" / "report.html").exists()
+    other = tmp_path / "faces"  # another data set's folder: nothing is downloaded into it
+    other.mkdir()
+    out = ["--out", str(tmp_path / "not made")]
+    assert predict([str(experiment), "--data-dir", str(other), *out]) == 1
+    assert capsys.readouterr().err == (
+        f"nas.predict: error: CIFAR-10 not found in {other}: {other}/cifar-10-batches-py should "
+        f"hold {EXPECTED}; give the folder that holds cifar-10-batches-py (nothing is "
+        "downloaded here).\n"
+    )
+    assert not any(other.iterdir()) and not (tmp_path / "not made").exists()
     unchanged = {p.name for p in source.iterdir()} - {"reports"}
     assert {p.name for p in experiment.iterdir()} == unchanged
 

@@ -299,3 +299,26 @@ def test_early_stoppings_saving_counts_only_the_trials_asha_ran_or_stopped():
         "stopping (6 epochs each), 33% fewer."
     )
     assert epochs_sentence({**summary, "epochs_trained": None}) == "Epochs trained: not recorded."
+
+
+def test_a_checkpoint_damaged_since_is_not_scored_and_says_so(smoke_experiment, tmp_path, capsys):
+    """A model file replaced since its trial wrote it (torch refuses it): the summary is still
+    written, that trial unscored on the test split, one line naming the checkpoint."""
+    import ray.tune
+
+    from nas.outcome import trial_summary
+
+    experiment = shutil.copytree(smoke_experiment[0], tmp_path / "e2e")
+    results = load_experiment(str(experiment))
+    row = best_trial(results)
+    (folder,) = (experiment / row["Name"]).glob("checkpoint_*")
+    (folder / "model.pt").write_bytes(b"\x80\x04not a model")
+    config = RunConfig(**results.run["options"])
+    checkpoint = ray.tune.Checkpoint.from_directory(str(folder))
+
+    summary = trial_summary(row, config.search_space(), config, {row["trial_id"]: checkpoint})
+    assert pd.isna(summary["test_acc"]) and summary["epochs"] == row["epochs"]
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"{folder} does not load (") and line.endswith(
+        f"): trial {row['trial_id']} is not scored on the test split."
+    )

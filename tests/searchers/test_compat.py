@@ -17,13 +17,21 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import ConcurrencyLimiter, SearchGenerator
 
 from experiment.journal import journal_storage
-from searchers.optuna_compat import admits, set_intermediate_value, set_user_attr
+from searchers.optuna_compat import (
+    TPE_JOINT_DRAW,
+    admits,
+    forget_unused_draws,
+    generations,
+    set_intermediate_value,
+    set_user_attr,
+)
 from searchers.ray_compat import (
     LIMITER,
     asha_metric,
     asha_time,
     local_ray_processes,
     recount_generator,
+    restored_reporter,
     session_folder,
     take_back_stop,
     wrap_trial_errors,
@@ -154,3 +162,37 @@ def test_a_local_ray_s_own_processes_are_its_driver_s_to_watch():
     assert waits == "120"
     assert {"gcs_server", "raylet"} <= set(names), names
     assert running == [None] * len(names) and after == [False] * len(names)
+
+
+def test_tpe_reads_a_running_trial_by_its_knobs_once_its_joint_draw_is_forgotten():
+    sampler = optuna.samplers.TPESampler(
+        n_startup_trials=2, multivariate=True, group=True, constant_liar=True, seed=0
+    )
+    study = optuna.create_study(sampler=sampler)
+    for _ in range(3):  # two random, then a joint draw of x and y, of which it uses x alone
+        trial = study.ask()
+        x = trial.suggest_float("x", 0, 1)
+        if trial.number < 2:
+            trial.suggest_float("y", 0, 1)
+            study.tell(trial, x)
+    running = study.trials[-1]
+    assert f"{TPE_JOINT_DRAW}:0" in running.system_attrs
+    assert set(sampler._get_params(running, study)) == {"x", "y"}
+    forget_unused_draws(study, trial)
+    assert sampler._get_params(study.trials[-1], study) == {"x": running.params["x"]}
+
+
+def test_nsga2_keeps_each_trials_generation_where_generations_says():
+    sampler = optuna.samplers.NSGAIISampler(population_size=4, seed=0)
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    key, population = generations(sampler)
+    trial = study.ask()
+    trial.suggest_float("x", 0, 1)
+    assert population == 4 and study.trials[-1].system_attrs[key] == 0
+    assert generations(optuna.samplers.RandomSampler()) is None
+
+
+def test_the_reporter_of_a_tuner_is_the_one_it_prints_with():
+    reporter = tune.CLIReporter()
+    tuner = tune.Tuner(lambda config: None, run_config=tune.RunConfig(progress_reporter=reporter))
+    assert restored_reporter(tuner) is reporter

@@ -76,7 +76,10 @@ def load_cifar10(data_dir: str | Path, download: bool = True) -> Cifar10:
         )
     if not folder.exists():
         if not download:
-            raise DataError(f"CIFAR-10 not found: {folder} should hold {EXPECTED}.")
+            raise DataError(
+                f"CIFAR-10 not found in {data_dir}: {folder} should hold {EXPECTED}; give the "
+                "folder that holds cifar-10-batches-py (nothing is downloaded here)."
+            )
         fetch_cifar10(Path(data_dir))
     classes = DEFAULT_CLASSES
     if (folder / "batches.meta").exists():

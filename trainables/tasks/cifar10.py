@@ -57,8 +57,9 @@ class Cifar10(Task):
         return BatchAugment(stats)
 
     def load_test(self, data_dir: str, stats: ChannelStats, image_size: int):
-        """The labelled test batch; ids are positions."""
-        test = load_cifar10(data_dir).test
+        """The labelled test batch; ids are positions. Never downloaded: a model predicts on
+        the data its search trained on."""
+        test = load_cifar10(data_dir, download=False).test
         ids = [str(i) for i in range(len(test.labels))]
         return Images(test.images, stats), torch.from_numpy(np.asarray(test.labels)), ids
 
