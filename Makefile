@@ -4,14 +4,11 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# A small real search that shows ASHA at work in about 5 minutes on 2 cores: 8 trials of up to
-# 6 epochs on 1,200 images of the data in NAS_DATA_DIR (../shared/data when that folder exists,
-# else ./data). An epoch is then 5 optimizer steps at batch 256, so --min-rung-steps 10 lets
-# ASHA judge every trial at epoch 2 and stop the weak ones there (the space's default, 100
-# steps, is meant for full-size data and would allow no rung before the last epoch).
+# The small search (--small, driver/sizes.py: 8 trials of up to 6 epochs on 1,200 images, ASHA
+# judging at epoch 2) on the data in NAS_DATA_DIR (../shared/data when that folder exists, else
+# ./data): ASHA at work in about 5 minutes on 2 cores.
 NAS_DATA_DIR ?= $(if $(wildcard ../shared/data/cifar-10-batches-py),../shared/data,./data)
-DEMO_ARGS ?= --space cifar_lt200k --num-samples 8 --max-epochs 6 --grace-period 2 \
-	--reduction-factor 3 --min-rung-steps 10 --train-images 1200 --storage ./experiments
+DEMO_ARGS ?= --space cifar_lt200k --small --storage ./experiments
 
 .PHONY: install demo test lint clean
 

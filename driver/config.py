@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from driver.sizes import SMALL, SMOKE_TEST
 from experiment import storage
 from search_spaces import SPACES, get_space, space_for_run
 from search_spaces.base import SearchSpace
@@ -24,14 +25,6 @@ from searchers import MULTI_OBJECTIVE, SAMPLERS
 from searchers.feasible import SIZES, objective_names
 from trainables.tasks import get_task
 
-# Tiny synthetic data: rungs by epochs alone, so ASHA's stopping shows in seconds.
-SMOKE_TEST = {
-    "num_samples": 4,
-    "max_epochs": 2,
-    "grace_period": 1,
-    "reduction_factor": 2,
-    "min_rung_steps": 0,
-}
 REFIT_TOP, REFIT_SEEDS = 3, 3  # nas.refit: configurations besides the seed preset; seeds each
 MAX_SEED = 2**31 - 1
 MIN_SHARE = 0.01  # of a CPU or GPU per trial: Ray counts resources in steps of 0.0001
@@ -62,6 +55,12 @@ class RunConfig:
         "experiment's)",
     )
     smoke_test: bool = flag(False, "tiny synthetic data, a few trials", shapes=True)
+    small: bool = flag(
+        False,
+        "a small search a CPU runs in minutes: 8 trials of up to 6 epochs on 1,200 images, ASHA "
+        "judging at epoch 2 (each of these can still be given)",
+        shapes=True,
+    )
     num_samples: int | None = flag(None, "trials to run (default: the space's)", shapes=True)
     max_epochs: int | None = flag(
         None, "epochs of a trial never stopped (default: the space's)", shapes=True
@@ -199,10 +198,13 @@ class RunConfig:
         if not given.get("space"):
             raise UsageError(f"--space is required; known spaces: {', '.join(sorted(SPACES))}.")
         space = space_named(given["space"])
+        if given.get("smoke_test") and given.get("small"):
+            raise UsageError("--smoke-test and --small are two sizes of search: give one.")
         fallback = SMOKE_TEST if given.get("smoke_test") else dataclasses.asdict(space.asha)
         objectives = objective_names(given.get("objectives")) or [""]
         values = {
             **{k: fallback[k] for k in SPACE_SHAPED},
+            **(SMALL if given.get("small") else {}),
             # --objectives names the metric first: it is the metric where --metric is not given
             "metric": objectives[0] or space.metric,
             # smoke-: a smoke test is told from a real search in the storage folder at a glance

@@ -28,7 +28,8 @@ class Plan:
 def plan_search(config: RunConfig, space, num_classes: int | None) -> tuple[Plan, str]:
     """The search's plan before Ray starts: the data's classes, and ASHA's first rung placed
     after --min-rung-steps steps of the largest batch (searchers.rungs); the steps an epoch
-    takes are returned too, for the header to say why the rung is there."""
+    takes are returned too, for the header to say why the rung is there (and, where there is
+    none, which flags would give one)."""
     images = get_task(space.task).training_images(
         config.data_dir, config.val_fraction, config.train_images
     )
@@ -43,7 +44,21 @@ def plan_search(config: RunConfig, space, num_classes: int | None) -> tuple[Plan
         "trial can be stopped (--min-rung-steps)"
     )
     rungs = tuple(stopping_rungs(grace, config.max_epochs, config.reduction_factor))
+    if not rungs:
+        why += f"; {rung_fix(config, steps)}"
     return Plan(num_classes, grace_period=grace, rungs=rungs), why
+
+
+def rung_fix(config: RunConfig, steps: int) -> str:
+    """The flags that would let ASHA stop trials in a search with no rung before its last
+    epoch (``steps``: an epoch's optimizer steps at the largest batch)."""
+    if config.max_epochs < 2:
+        return "a trial of one epoch has no rung before its last: give --max-epochs 2 or more"
+    epoch = max(1, config.max_epochs // config.reduction_factor)
+    flags = [f"--grace-period {epoch}"] if config.grace_period > epoch else []
+    if config.min_rung_steps > epoch * steps:
+        flags.append(f"--min-rung-steps {epoch * steps}")
+    return f"to let ASHA stop trials at epoch {epoch}, give {' '.join(flags)}"
 
 
 def asha_line(config: RunConfig, plan: Plan, why: str) -> str:
@@ -62,6 +77,8 @@ def asha_line(config: RunConfig, plan: Plan, why: str) -> str:
         line, first = "ASHA stops no trial in this search", "no rung comes before the last epoch"
     if plan.grace_period != config.grace_period:
         line += f" (--grace-period {config.grace_period} asked; {first} because {why})"
+    elif not rungs:  # the --grace-period asked is the last epoch
+        line += f" (--grace-period {config.grace_period} is its last epoch; {why})"
     elif config.min_rung_steps and rungs:
         line += f" ({why}: a rung at epoch {rungs[0]} is allowed)"
     return line + "."
