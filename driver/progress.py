@@ -52,6 +52,9 @@ class Progress(tune.ProgressReporter):
         self._start = self._last = time.monotonic()
         self._epochs_at_start: int | None = None  # epochs trained before this run (a resume)
         self._printed = (0, 0)  # (trials ended, epochs trained) at the last print
+        self._ended: set[str] = set()  # the trials that had ended at the last print
+        self._rejected = 0  # the rejected candidates the console has named
+        self._finish: float | None = None  # when the run should end, as the last print said
         self.total = total_samples
         self.ranked = metric is not None
         self.mode = mode or "max"
@@ -69,11 +72,24 @@ class Progress(tune.ProgressReporter):
     def report(self, trials, done: bool, *sys_info: str) -> None:
         self._printed = seen(trials)
         self._last = time.monotonic()
-        print("\n".join(self.lines(trials, self._last - self._start)), flush=True)
+        lines = self.lines(trials, self._last - self._start, done)
+        self._ended = {t.trial_id for t in trials if t.status in ENDED}
+        print("\n".join(lines), flush=True)
 
-    def lines(self, trials, elapsed_s: float) -> list[str]:
-        """The counts line and the table, for ``trials`` ``elapsed_s`` into this run."""
-        return [self.headline(trials, elapsed_s), *self.table(trials)]
+    def lines(self, trials, elapsed_s: float, done: bool = False) -> list[str]:
+        """The counts line, the candidates rejected since the last print and the table, for
+        ``trials`` ``elapsed_s`` into this run (``done``: the last print, with more rows)."""
+        return [self.headline(trials, elapsed_s), *self.rejections(), *self.table(trials, done)]
+
+    def rejections(self, most: int = 3) -> list[str]:
+        """A line for each candidate rejected since the last print (``most``, then a count)."""
+        if self.experiment is None:
+            return []
+        found = rejected_candidates(self.experiment)[0]
+        new, self._rejected = found[self._rejected :], len(found)
+        lines = [f"  rejected {r['number']}: {'; '.join(map(str, r['reasons']))}" for r in new]
+        more = f"  ... and {len(new) - most} more rejected (rejected.jsonl)"
+        return lines[:most] + ([more] if len(new) > most else [])
 
     def headline(self, trials, elapsed_s: float) -> str:
         ended = [t for t in trials if t.status in ENDED]
@@ -93,7 +109,7 @@ class Progress(tune.ProgressReporter):
         if self.experiment is not None and (n := len(rejected_candidates(self.experiment)[0])):
             parts.append(f"{n} candidate{'s' * (n != 1)} rejected by the rules")
         if (left := self.time_left(trials, elapsed_s)) is not None:
-            parts.append(f"about {duration(left)} left")
+            parts.append(f"about {duration(self.steadied(elapsed_s + left) - elapsed_s)} left")
         return "; ".join(parts)
 
     def time_left(self, trials, elapsed_s: float) -> float | None:
@@ -110,16 +126,31 @@ class Progress(tune.ProgressReporter):
         left += max((self.total or 0) - len(trials), 0) * expected
         return left / (done_here / elapsed_s) if left else None
 
-    def table(self, trials) -> list[str]:
-        shown = sorted(trials, key=self._rank)[: self.rows]
-        shown += [t for t in trials if t.status == "RUNNING" and t not in shown]
+    def steadied(self, finish: float) -> float:
+        """The run's end halfway between this estimate and the last print's: each trial ASHA
+        stops or lets through moves the epochs expected per trial, and the estimate with it."""
+        self._finish = finish if self._finish is None else (self._finish + finish) / 2
+        return self._finish
+
+    def table(self, trials, done: bool = False) -> list[str]:
+        """The best ``rows`` trials (20 at the end), every running one and every one that ended
+        since the last print, ranked; then how many more there are."""
+        ranked = sorted(trials, key=self._rank)
+        top = ranked[: max(self.rows, 20) if done else self.rows]
+        news = {t.trial_id for t in trials if t.status == "RUNNING" or t.status in ENDED}
+        news -= self._ended
+        shown = [t for t in ranked if t in top or t.trial_id in news]
         header = ["trial", "state", "epoch", *self.scores, *self.columns, ""]
         body = [self._row(t) for t in shown]
         widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-        return [
+        lines = [
             "  " + "  ".join(text.ljust(w) for text, w in zip(r, widths, strict=True)).rstrip()
             for r in [header, *body]
         ]
+        if hidden := len(trials) - len(shown):
+            where = "reports/ablations.csv" if self.experiment else "the reports"
+            lines.append(f"  ... and {hidden} more trial{'s' * (hidden != 1)} ({where})")
+        return lines
 
     def state(self, trial) -> str:
         if trial.status in ENDED and has_failed(trial):

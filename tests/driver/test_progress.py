@@ -101,3 +101,51 @@ def test_it_prints_on_a_trials_end_or_after_30_s_and_never_the_same_state_twice(
 
     progress.every_s = 0.0  # 30 s later: a new result is printed without a trial's end
     assert progress.should_report([*ended, trial("b", "RUNNING", 1, 0.3)])
+
+
+def test_every_trial_that_ended_since_the_last_print_is_shown_and_the_rest_counted(capsys):
+    """Eight ended trials and a table of 6 rows: a weak trial that started and was stopped
+    between two prints still appears once; the others beyond the rows are counted, not lost."""
+    progress = search_progress("exp")
+    progress.total = 9
+    first = [trial(f"t{i}", "TERMINATED", 6, 0.5 + i / 100) for i in range(8)]
+    progress.report(first, done=False)  # each ended since the last print: all shown
+    assert len(capsys.readouterr().out.splitlines()) == 2 + 8
+    weak = trial("weak", "TERMINATED", 2, 0.1)  # started and stopped between two prints
+    progress.report([*first, weak], done=False)
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in out[2:]] == [
+        "t7",
+        "t6",
+        "t5",
+        "t4",
+        "t3",
+        "t2",
+        "weak",
+        "...",
+    ]
+    assert out[-1] == "  ... and 2 more trials (reports/ablations.csv)"
+    progress.report([*first, weak, trial("x", "RUNNING", 1, 0.2)], done=True)
+    rows = [line.split()[0] for line in capsys.readouterr().out.splitlines()[2:]]
+    assert len(rows) == 10 and "..." not in rows  # the end: every trial, up to 20
+
+
+def test_each_rejected_candidate_is_named_once_as_it_comes(tmp_path, capsys):
+    log = tmp_path / "rejected.jsonl"
+    reasons = {1: "261,000 params is not below 200,000", 4: "receptive field 21 is not above 32"}
+    log.write_text(json.dumps({"number": 1, "config": {}, "reasons": [reasons[1]]}) + "\n")
+    progress = search_progress(str(tmp_path))
+    progress.report(TRIALS, done=False)
+    assert f"  rejected 1: {reasons[1]}" in capsys.readouterr().out.splitlines()
+    with log.open("a") as f:
+        f.write(json.dumps({"number": 4, "config": {}, "reasons": [reasons[4]]}) + "\n")
+    progress.report(TRIALS, done=False)
+    out = capsys.readouterr().out.splitlines()
+    assert f"  rejected 4: {reasons[4]}" in out and f"  rejected 1: {reasons[1]}" not in out
+
+
+def test_the_time_left_moves_halfway_to_each_new_estimate():
+    progress = search_progress()
+    assert progress.steadied(900.0) == 900.0  # the first estimate as it is
+    assert progress.steadied(600.0) == 750.0  # an end 5 min earlier moves it 2.5 min
+    assert progress.steadied(660.0) == 705.0
