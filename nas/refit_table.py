@@ -4,7 +4,7 @@ verdicts, Kendall's tau and the final model."""
 from __future__ import annotations
 
 from reports.ranking import n_epochs
-from reports.refit import PRESET, pick_reason
+from reports.refit import PRESET, pick_reason, tau_sentence
 
 
 def print_refit(summary: dict) -> None:
@@ -26,15 +26,11 @@ def print_refit(summary: dict) -> None:
     for c in summary["configurations"]:
         if c.get("verdict"):
             print(f"{c['configuration']}: {c['verdict']}")
-    tau = summary["kendall_tau"]
-    print(
-        "Search ranking against refit ranking: "
-        + (
-            "no rank correlation (fewer than two configurations scored, or their scores all tie)"
-            if tau is None
-            else f"Kendall's tau {tau:+.2f} (1: the search's order held, 0: unrelated)"
-        )
+    configurations = summary["configurations"]
+    ranked = sum(
+        c["search_rank"] is not None and c["refit_rank"] is not None for c in configurations
     )
+    print(f"Search ranking against refit ranking: {tau_sentence(summary['kendall_tau'], ranked)}")
     if (final := summary["final_model"]) and front:
         why = pick_reason(summary["pick"], summary.get("pick_why"), summary["configurations"])
         print(f"Final model: {final['model']}, {why}; nas.predict uses it")

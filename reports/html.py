@@ -19,7 +19,7 @@ from plotly.offline import get_plotlyjs
 
 from reports.figures import Chart, charts, short
 from reports.ranking import n_epochs
-from reports.refit import RefitTables, pick_reason
+from reports.refit import RefitTables, pick_reason, tau_sentence
 from reports.tables import Derived
 
 STYLE = """
@@ -241,15 +241,11 @@ def _summary(derived: Derived) -> str:
 def _refit(refit: RefitTables, drawn: list[Chart]) -> str:
     """The refit: its verdicts, its charts (``drawn``: per configuration its score over seeds
     with the 95% interval, the search's rank against the refit's), and every model."""
-    tau = (
-        "n/a (too few scored, or all tied)"
-        if refit.kendall_tau is None
-        else f"{refit.kendall_tau:+.2f}"
-    )
+    ranked = len(refit.configurations.dropna(subset=["search_rank", "refit_rank"]))
+    tau = tau_sentence(refit.kendall_tau, ranked)
     lead = (
         f"<p>Each configuration trained {n_epochs(refit.epochs)} with seeds {refit.seeds}, scored "
-        f"by {refit.score}. Kendall's tau between the search's ranking and the refit's: "
-        f"{html.escape(tau)} (1: the order held, 0: unrelated).</p>"
+        f"by {refit.score}. The search's ranking against the refit's: {html.escape(tau)}.</p>"
     )
     verdicts = "".join(
         f"<li>{html.escape(row['configuration'])}: {html.escape(row['verdict'])}</li>"

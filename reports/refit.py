@@ -167,9 +167,47 @@ def verdict(gains: list[float]) -> str:
     return {
         "beats": f"beats the seed preset ({span}): larger than the seed-to-seed noise.",
         "worse": f"worse than the seed preset ({span}): beyond the seed-to-seed noise.",
-        "no clear difference": f"no clear difference from the seed preset ({span}): within the "
-        "seed-to-seed noise.",
+        "no clear difference": f"no clear difference from the seed preset ({span}): "
+        + too_few_seeds(gains),
     }[call(gains)]
+
+
+MOST_SEEDS = 100  # past this many seeds, a difference is too small to tell for any refit
+
+
+def too_few_seeds(gains: list[float]) -> str:
+    """Whether more seeds could tell the paired ``gains``' mean from zero: the seeds whose 95%
+    interval, at the spread seen, would exclude zero."""
+    mean, std, _, _ = interval(gains)
+    n = len(gains)
+    for seeds in range(n + 1, MOST_SEEDS + 1):
+        if stats.t.ppf(0.975, seeds - 1) * std / math.sqrt(seeds) < abs(mean):
+            return (
+                f"{n} seeds cannot tell a difference of this size from the seed-to-seed noise "
+                f"seen ({std:.2f} points); about {seeds} would (nas.refit --seeds {seeds})."
+            )
+    return (
+        f"within the seed-to-seed noise ({std:.2f} points): more than {MOST_SEEDS} seeds would be "
+        "needed to tell a difference this small."
+    )
+
+
+MIN_RANKED = 5  # configurations a rank correlation needs before a perfect one means something
+
+
+def tau_sentence(tau: float | None, ranked: int) -> str:
+    """Kendall's tau between the search's ranking and the refit's, over ``ranked``
+    configurations, and whether there are enough to tell (at 4 or fewer even a perfect
+    agreement is within what chance gives at the 5% level)."""
+    if tau is None:
+        return "no rank correlation (fewer than two configurations scored, or all tied)"
+    said = f"Kendall's tau {tau:+.2f} over {ranked} configurations"
+    if ranked < MIN_RANKED:
+        return (
+            f"{said}: too few to tell whether the search's order held ({MIN_RANKED} or more "
+            f"could: nas.refit --top {MIN_RANKED - 1})"
+        )
+    return f"{said} (1: the search's order held, 0: unrelated)"
 
 
 def kendall_tau(configurations: pd.DataFrame) -> float | None:

@@ -35,7 +35,7 @@ from reports.ranking import (
     trained,
     trial_config,
 )
-from reports.refit import RefitTables, refit_tables
+from reports.refit import PRESET, RefitTables, final_model, refit_tables
 from trainables.models import spec_to_dict
 from trainables.models.analysis import layer_rows
 
@@ -79,10 +79,35 @@ def _best_and_seed(
             f"Seed preset {described(seed)}. One training seed each: a difference here is not "
             "yet a measured gain; the refit measures it over paired seeds."
         )
-    if refit is not None:
-        verdicts = refit.configurations.set_index("configuration").get("verdict")
-        if verdicts is not None and isinstance(verdicts.get("top_1"), str):
-            lines.append(f"Refit of the search's pick (top_1): {verdicts['top_1']}.")
+    return lines + (_refit_lines(refit) if refit is not None else [_predicts(best)])
+
+
+def _predicts(best: pd.Series) -> str:
+    return f"nas.predict uses the best trial, {best['Name']} (no refit yet)."
+
+
+def _refit_lines(refit: RefitTables) -> list[str]:
+    """The refit's verdict on the search's pick (the configuration the search ranked first,
+    the one ``final_model`` trains: never the seed preset's comparison with itself), and the
+    model nas.predict uses."""
+    verdicts = refit.configurations.set_index("configuration").get("verdict")
+    verdicts = {} if verdicts is None else verdicts.dropna().to_dict()
+    final = final_model(refit)
+    ranked = refit.configurations.dropna(subset=["search_rank"]).sort_values("search_rank")
+    pick = refit.pick or (ranked.iloc[0]["configuration"] if len(ranked) else None)
+    if pick == PRESET:
+        line = "The search ranked the seed preset first: it is the search's pick"
+        if isinstance(other := verdicts.get("top_1"), str):
+            line += f"; the best other configuration (top_1): {other.rstrip('.')}"
+        lines = [f"{line}."]
+    elif isinstance(verdict := verdicts.get(pick), str):
+        lines = [f"Refit of the search's pick ({pick}): {verdict.rstrip('.')}."]
+    else:
+        lines = []
+    if final is not None:
+        lines.append(f"nas.predict uses {final['Name']}: the search's pick ({pick}), refit.")
+    else:
+        lines.append("nas.predict uses the search's best trial: no refit model of its pick ended.")
     return lines
 
 

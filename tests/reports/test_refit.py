@@ -15,6 +15,7 @@ from reports.refit import (
     final_model,
     interval,
     kendall_tau,
+    tau_sentence,
     verdict,
 )
 
@@ -41,6 +42,30 @@ def test_interval_is_students_t_on_the_mean():
 )
 def test_verdict_against_the_seed_to_seed_noise(gains, start):
     assert verdict(gains).startswith(start)
+
+
+def test_a_verdict_that_cannot_tell_says_how_many_seeds_would():
+    """Both seeds lost by 8 to 11 points, yet 2 seeds' interval spans zero: the sentence says
+    2 are too few, and the seeds whose interval would exclude zero at the spread seen."""
+    assert verdict([-8.0, -11.0]) == (
+        "no clear difference from the seed preset (-9.50 points, 95% interval -28.56 to +9.56 "
+        "over 2 seeds): 2 seeds cannot tell a difference of this size from the seed-to-seed "
+        "noise seen (2.12 points); about 3 would (nas.refit --seeds 3)."
+    )
+    assert verdict([-8.0, -11.0, -9.5]).startswith("worse than the seed preset")  # and 3 do
+    assert verdict([0.01, -0.01]).endswith(
+        "more than 100 seeds would be needed to tell a difference this small."
+    )
+
+
+def test_a_rank_correlation_over_too_few_configurations_says_so():
+    assert tau_sentence(1.0, 2) == (
+        "Kendall's tau +1.00 over 2 configurations: too few to tell whether the search's order "
+        "held (5 or more could: nas.refit --top 4)"
+    )
+    assert tau_sentence(0.6, 6) == (
+        "Kendall's tau +0.60 over 6 configurations (1: the search's order held, 0: unrelated)"
+    )
 
 
 def test_gains_are_paired_by_seed_and_ranks_correlate():
