@@ -53,6 +53,7 @@ class Progress(tune.ProgressReporter):
         self._epochs_at_start: int | None = None  # epochs trained before this run (a resume)
         self._printed = (0, 0)  # (trials ended, epochs trained) at the last print
         self._ended: set[str] = set()  # the trials that had ended at the last print
+        self._hidden = 0  # the trials the last print's table left out
         self._rejected = 0  # the rejected candidates the console has named
         self._finish: float | None = None  # when the run should end, as the last print said
         self.total = total_samples
@@ -65,8 +66,8 @@ class Progress(tune.ProgressReporter):
         now = seen(trials)
         if self._epochs_at_start is None:
             self._epochs_at_start = now[1]
-        if now == self._printed:
-            return False
+        if now == self._printed:  # unless the end can show the trials the last print left out
+            return done and self._hidden > 0
         return done or now[0] > self._printed[0] or time.monotonic() - self._last >= self.every_s
 
     def report(self, trials, done: bool, *sys_info: str) -> None:
@@ -147,7 +148,8 @@ class Progress(tune.ProgressReporter):
             "  " + "  ".join(text.ljust(w) for text, w in zip(r, widths, strict=True)).rstrip()
             for r in [header, *body]
         ]
-        if hidden := len(trials) - len(shown):
+        self._hidden = hidden = len(trials) - len(shown)
+        if hidden:
             where = "reports/ablations.csv" if self.experiment else "the reports"
             lines.append(f"  ... and {hidden} more trial{'s' * (hidden != 1)} ({where})")
         return lines

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from driver.config import RunConfig, UsageError
 from experiment.results import Experiment
+from nas.cli import command
 from reports.pareto import beside_the_preset, pareto, smallest_within
 from reports.ranking import ranking, seed_trial, trial_config
 from reports.refit import PRESET
@@ -78,8 +79,8 @@ def pick_front(experiment: Experiment, space: SearchSpace, k: int) -> tuple[list
         where = Path(experiment.location)
         raise UsageError(
             f"the front of experiment {where.name!r} holds no network besides the seed preset: "
-            f"nothing to compare it with; refit its best with python -m nas.refit {where} --top "
-            "N, or search more under a new --name."
+            f"nothing to compare it with; refit its best with {command('nas.refit', str(where))} "
+            "--top N, or search more under a new --name."
         )
     seed_row = seed_trial(experiment)
     beside = beside_the_preset(front, seed_row)

@@ -3,6 +3,8 @@ traceback (2: the command line or the experiment folder; 1: the data)."""
 
 from __future__ import annotations
 
+import os
+import shlex
 import sys
 
 from driver.config import UsageError
@@ -23,6 +25,15 @@ MISTAKES = (
     NowhereToWrite,
     Unreachable,
 )
+
+
+def command(*args: str, cwd: str | None = None) -> str:
+    """The command line ``python -m ARGS`` with the interpreter running this one, as a user types
+    it again: relative to the current folder (``cwd``) where it lies inside it
+    (``.venv/bin/python``), else its full path."""
+    here = os.path.relpath(sys.executable, cwd)
+    python = sys.executable if here.startswith("..") else here if "/" in here else f"./{here}"
+    return shlex.join([python, "-m", *args])
 
 
 def said(prog: str, error: Exception, record_fix: str) -> int:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import pickle
-import shlex
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +14,7 @@ from driver.config import RunConfig
 from experiment import storage
 from experiment.layout import STUDY
 from experiment.summary import read_summary, write_summary
+from nas.cli import command
 from reports.ranking import n_epochs, trained
 from searchers.study import agree_with_the_logs
 
@@ -148,8 +148,9 @@ def seed_sentence(summary: dict) -> str:
         + (
             "the refit's paired seeds say whether it is beyond the seed-to-seed noise (refit.csv)."
             if "refit" in summary
-            else "to know, train both again from paired seeds: python -m nas.refit "
-            f"{summary['experiment_dir']} (or --refit-top 2 on the next search)."
+            else "to know, train both again from paired seeds: "
+            f"{command('nas.refit', summary['experiment_dir'])} (or --refit-top 2 on the next "
+            "search)."
         )
     )
 
@@ -173,10 +174,14 @@ def epochs_sentence(summary: dict) -> str:
         return "Epochs trained: not recorded."
     trials = summary["finished"] + summary["stopped_early"]
     full = trials * summary["max_epochs"]
-    saved = f", {1 - done / full:.0%} fewer" if full and done < full else ""
+    if not full or done >= full:
+        return (
+            f"Epochs trained: {done} by the {trials} trials that ran; early stopping saved none."
+        )
     return (
-        f"Epochs trained: {done} of the {full} that the {trials} trials ASHA ran or stopped "
-        f"take without early stopping ({n_epochs(summary['max_epochs'])} each){saved}."
+        f"Epochs trained: {done} by the {trials} trials that ran to the end or were stopped "
+        f"early; without early stopping, {full} ({n_epochs(summary['max_epochs'])} each): "
+        f"{1 - done / full:.0%} fewer."
     )
 
 
@@ -209,6 +214,8 @@ def print_summary(summary: dict) -> None:
         )
     if summary["interrupted"]:
         counts += f"\nInterrupted before the end; continue with:\n  {summary['resume_command']}"
+    elif summary["best"] is not None:
+        counts += "\n" + next_steps(summary)
     best = summary["best"]
     if best is None:
         print(f"\nNo trial reported a finite metric (see error.txt in the trials).\n{counts}")
@@ -228,7 +235,21 @@ def print_summary(summary: dict) -> None:
     )
 
 
+def next_steps(summary: dict) -> str:
+    """What to do once a search has ended: read its report, refit its winners (unless done),
+    predict with the model nas.predict chooses."""
+    where = summary["experiment_dir"]
+    report = next((p for p in summary["reports"] if p.endswith("report.html")), None)
+    lines = [f"  open {report}  # the answer first, then what mattered"] if report else []
+    if "refit" not in summary:
+        lines.append(
+            f"  {command('nas.refit', where)}  # the best 3 and the seed preset again over 3 "
+            "paired seeds: is the gain beyond the noise?"
+        )
+    model = "the refit's final model" if "refit" in summary else "the search's pick"
+    lines.append(f"  {command('nas.predict', where)}  # predictions of {model} on the test split")
+    return "Next:\n" + "\n".join(lines)
+
+
 def resume_command(config: RunConfig) -> str:
-    return shlex.join(
-        ["python", "-m", "nas.run", "--storage", config.storage, "--name", config.name, "--resume"]
-    )
+    return command("nas.run", "--storage", config.storage, "--name", config.name, "--resume")

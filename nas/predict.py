@@ -106,6 +106,11 @@ def chosen_model(experiment: str, device: Device) -> tuple[str, Model, list[str]
         front = refit is not None and refit.pick is not None
         what = "the front's pick, its search trial" if front else "best trial"
         folder, which = Path(experiment, best["Name"]), f"{what} {best['Name']}"
+        if refit is None:
+            which += (
+                " (no refit yet: the search's pick, ranked first on validation; nas.refit "
+                "trains it again over seeds)"
+            )
         if final is not None:
             which += (
                 f" (the refit trained its models {n_epochs(refit.epochs)}, fewer than this "

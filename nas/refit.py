@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import shlex
 import sys
 
 from driver import interrupts
@@ -48,7 +47,7 @@ from experiment.results import load_experiment
 from experiment.summary import read_summary, write_summary
 from experiment.trials import FAILED, FINISHED
 from nas.candidates import default_epochs, mid_cycle, pick_candidates, pick_front
-from nas.cli import MISTAKES, check_experiment_writable, said
+from nas.cli import MISTAKES, check_experiment_writable, command, said
 from nas.refit_record import (
     SETTINGS,
     check_refit_folder,
@@ -250,7 +249,7 @@ def summarize(experiment: str, search: RunConfig, wall: float) -> dict:
         },
         "wall_seconds": round(wall, 1),
         "interrupted": unfinished > 0,
-        "resume_command": shlex.join(["python", "-m", "nas.refit", experiment, "--resume"]),
+        "resume_command": command("nas.refit", experiment, "--resume"),
     }
     whole = read_summary(experiment)
     whole["refit"] = summary
@@ -263,7 +262,7 @@ def summarize(experiment: str, search: RunConfig, wall: float) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    resume = shlex.join(["python", "-m", "nas.refit", args.experiment_dir, "--resume"])
+    resume = command("nas.refit", args.experiment_dir, "--resume")
     interrupts.resumes_with("nas.refit", resume)
     try:
         search = config_of(args)

@@ -29,7 +29,7 @@ from experiment.layout import ORPHANED, REFIT, REFIT_RECORD, RUN_RECORD
 from experiment.lock import DriverLock
 from experiment.record import read_record
 from experiment.summary import read_summary
-from nas.cli import MISTAKES, check_experiment_writable, said
+from nas.cli import MISTAKES, check_experiment_writable, command, said
 from nas.outcome import print_summary, resume_command, summarize
 from nas.refit import print_refit, refit
 from nas.smoke import data_in_place
@@ -227,12 +227,16 @@ def completed(config: RunConfig) -> str | None:
     ):
         return None
     where = config.experiment_dir
+    then = (
+        f"its final model predicts with {command('nas.predict', where)}"
+        if refit
+        else f"to train its winners again over seeds: {command('nas.refit', where)}"
+    )
     return (
         f"Experiment {config.name!r} is complete ({summary.get('trials')} trials"
         + (", refit done" if refit else "")
         + f"): nothing to resume, nothing changed; its results are in {where}/summary.json. "
-        f"To search more, add --num-samples above {summary.get('trials')}; to train its winners "
-        f"again over seeds: python -m nas.refit {where}."
+        f"To search more, add --num-samples above {summary.get('trials')}; {then}."
     )
 
 

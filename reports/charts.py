@@ -21,14 +21,19 @@ MARKERS = {"circle": "o", "x": "x", "diamond": "D"}
 
 
 def write_charts(derived: Derived, folder: Path) -> list[Path]:
-    """Write ``charts.pdf`` (a page per chart) and ``<chart>.png`` files; returns their paths."""
+    """Write ``charts.pdf`` (a page per chart, an empty one saying why) and a ``<chart>.png``
+    per chart with something drawn (an earlier export's PNG of a chart now empty goes);
+    returns their paths."""
     paths = [folder / "charts.pdf"]
     with PdfPages(paths[0]) as pdf:
         for chart in charts(derived):
-            figure = draw(chart)
+            figure, png = draw(chart), folder / f"{chart.key}.png"
             pdf.savefig(figure)
-            figure.savefig(folder / f"{chart.key}.png", dpi=110)
-            paths.append(folder / f"{chart.key}.png")
+            if chart.traces:
+                figure.savefig(png, dpi=110)
+                paths.append(png)
+            else:
+                png.unlink(missing_ok=True)
             plt.close(figure)
     return paths
 

@@ -51,16 +51,21 @@ def export(derived: Derived, out: Path) -> list[Path]:
     ]
 
 
+def derived_of(experiment: Experiment) -> Derived:
+    """What every report shows of ``experiment``, its study rebuilt from the logs where it is
+    damaged (said among its problems)."""
+    if rebuilt := study_for_reports(experiment):
+        experiment.problems += (rebuilt,)
+    return derive(experiment)
+
+
 def export_to(source: str | Experiment | Derived, out: str | None = None) -> list[str]:
     """Export an experiment, by location, loaded or derived, to ``out`` (default: its
     reports/)."""
     if isinstance(source, Derived):
         derived = source
     else:
-        experiment = source if isinstance(source, Experiment) else load_experiment(source)
-        if rebuilt := study_for_reports(experiment):
-            experiment.problems += (rebuilt,)
-        derived = derive(experiment)
+        derived = derived_of(source if isinstance(source, Experiment) else load_experiment(source))
     out = out or storage.join(derived.experiment.location, REPORTS)
     if not storage.is_uri(out):
         return [str(p) for p in export(derived, Path(out))]
@@ -82,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         experiment = load_experiment(args.experiment_dir)
-        written = export_to(experiment, args.out)
+        derived = derived_of(experiment)
+        written = export_to(derived, args.out)
     except (FileNotFoundError, NowhereToWrite, storage.Unreachable) as e:
         print(f"reports.export: error: {e}.", file=sys.stderr)
         return 2
@@ -91,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"reports.export: error: {sentence}", file=sys.stderr)
         return 1
+    for line in derived.headline:  # the answer first, as in every report
+        print(line)
     for path in written:
         print(path)
     for problem in experiment.problems:  # written from the rest; said, and a non-zero exit

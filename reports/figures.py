@@ -112,18 +112,24 @@ def short(value) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+NAMED = 12  # trials a learning-curve chart names each in its legend
+
+
 def curves(derived: Derived, metric: str, hover: dict[str, str], roles: dict[str, str]) -> Chart:
-    """One line per trial (the seed preset black, it and the best trial in the legend); an x
-    where ASHA stopped a trial early."""
+    """One line per trial (the seed preset black and thick with the best trial); every trial in
+    the legend where there are at most ``NAMED`` of them, else those two; an x where ASHA
+    stopped a trial early."""
     chart = Chart(metric, f"{metric} per epoch (x: stopped early by ASHA)", "epoch", metric)
     table, trials = derived.curves, derived.experiment.trials
     if metric not in table:
         return chart
     states = dict(zip(trials["Name"], trials["State"], strict=True))
     seed, stopped = seed_name(derived), "stopped early by ASHA"
+    few = table["Name"].nunique() <= NAMED
     for i, (name, curve) in enumerate(table.groupby("Name")):
         curve = curve.dropna(subset=[metric])
         style, tip = styled(name, PALETTE[i % len(PALETTE)], roles, seed), hover.get(name, name)
+        style["legend"] = style["legend"] or (name if few else None)
         xs, ys = curve["epoch"].tolist(), curve[metric].tolist()
         chart.traces.append(Trace(name, xs, ys, tip, size=4, **style))
         if xs and states.get(name) == STOPPED:

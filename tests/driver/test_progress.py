@@ -125,6 +125,7 @@ def test_every_trial_that_ended_since_the_last_print_is_shown_and_the_rest_count
         "...",
     ]
     assert out[-1] == "  ... and 2 more trials (reports/ablations.csv)"
+    assert progress.should_report([*first, weak], done=True)  # the end shows the 2 left out
     progress.report([*first, weak, trial("x", "RUNNING", 1, 0.2)], done=True)
     rows = [line.split()[0] for line in capsys.readouterr().out.splitlines()[2:]]
     assert len(rows) == 10 and "..." not in rows  # the end: every trial, up to 20

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from nas.cli import command
 from tests.conftest import REPO, assert_study_matches_the_trials, start_nas_run
 from tests.nas.test_resume_and_faults import epochs_of, wait_for
 
@@ -88,7 +89,9 @@ def test_four_stops_lose_nothing(tmp_path):
         if moment == "SIGTERM to the group":  # as Slurm stops a job, once trials train
             wait_for(lambda: any(epochs_of(experiment).values()), timeout=300)
             os.killpg(driver.pid, signal.SIGTERM)
-            resume = f"python -m nas.run --storage {tmp_path} --name chaos --resume"
+            resume = command(
+                "nas.run", "--storage", str(tmp_path), "--name", "chaos", "--resume", cwd=REPO
+            )
             assert ended_by_sigterm(driver, log) == (
                 143,
                 "nas.run: stopped at once (the SIGTERM reached Ray's own processes too); "

@@ -10,8 +10,9 @@ import pytest
 import ray
 
 from experiment import storage
+from nas.cli import command
 from nas.run import main
-from tests.conftest import run_module, start_nas_run
+from tests.conftest import REPO, run_module, start_nas_run
 from tests.nas.test_resume_and_faults import ablations, epochs_of, wait_for
 
 SENTENCE = "nas.run: error: out of disk space: "
@@ -68,10 +69,10 @@ def test_a_storage_that_fills_up_stops_the_search_resumably(small_disk):
     last = err.strip().splitlines()[-1]
     assert driver.returncode == 1, out[-2000:] + err[-3000:]
     assert last.startswith(SENTENCE), err[-3000:]
-    assert last.endswith(
-        f"free space in {small_disk} and continue with `python -m nas.run --storage "
-        f"{small_disk} --name full --resume`."
-    ), last
+    resume = command(
+        "nas.run", "--storage", str(small_disk), "--name", "full", "--resume", cwd=REPO
+    )
+    assert last.endswith(f"free space in {small_disk} and continue with `{resume}`."), last
     before = epochs_of(experiment)
 
     (small_disk / "ballast").unlink()

@@ -38,7 +38,10 @@ def test_cifar_predictions_are_the_best_trials_on_the_test_batch(smoke_experimen
         f"skipped checkpoint_999999 of trial {best.name}: it does not load (RuntimeError), a "
         "write cut short"
     )
-    assert first.startswith(f"best trial {best.name}, checkpoint {whole.name} ")
+    assert first.startswith(
+        f"best trial {best.name} (no refit yet: the search's pick, ranked first on validation; "
+        f"nas.refit trains it again over seeds), checkpoint {whole.name} "
+    )
     with open(out / "test_predictions.csv") as f:
         rows = list(csv.DictReader(f))
     test = load_cifar10(data_dir).test

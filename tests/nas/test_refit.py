@@ -75,11 +75,29 @@ def test_search_then_refit_in_one_command(refit_experiment):
     assert [row[0] for row in sheet.iter_rows(min_row=2, max_row=4, values_only=True)] == names
     report = (experiment / "reports" / "report.html").read_text()
     assert "Refit: the winners trained again" in report and "Search rank against refit" in report
+    # One search's pick everywhere: the configuration the search ranked first, the one the
+    # final model trains and nas.predict uses.
+    by_rank = {c["search_rank"]: c for c in summary["configurations"] if c["search_rank"]}
+    pick = by_rank[min(by_rank)]
     top_1 = next(c for c in summary["configurations"] if c["configuration"] == "top_1")
-    verdict = f"Refit of the search's pick (top_1): {top_1['verdict']}."
-    assert verdict in html.unescape(report)  # the answer, at the top of every report
+    if pick["configuration"] == "seed_preset":
+        verdict = (
+            "The search ranked the seed preset first: it is the search's pick; the best other "
+            f"configuration (top_1): {top_1['verdict'].rstrip('.')}."
+        )
+    else:
+        verdict = f"Refit of the search's pick (top_1): {top_1['verdict'].rstrip('.')}."
+    final = summary["final_model"]
+    assert final["configuration"] == pick["configuration"]
+    assert f"Final model: {final['model']}, the search's pick ({pick['configuration']})" in out
+    uses = (
+        f"nas.predict uses {final['model']}: the search's pick ({pick['configuration']}), refit."
+    )
     answer = openpyxl.load_workbook(experiment / "reports" / "nas.xlsx")["Answer"]
-    assert verdict in [row[0] for row in answer.iter_rows(values_only=True)]
+    for line in (verdict, uses):  # the answer, at the top of every report
+        assert line in html.unescape(report)
+        assert line in [row[0] for row in answer.iter_rows(values_only=True)]
+    assert ".." not in verdict
 
 
 @pytest.mark.slow

@@ -10,10 +10,12 @@ from driver.cluster import trials_that_fit, with_resources
 from driver.config import RunConfig
 from driver.plan import Plan
 from experiment.results import load_experiment
+from nas.cli import command
+from nas.outcome import epochs_sentence
 from nas.run import main
 from reports.ranking import best_trial
 from search_spaces import get_space
-from tests.conftest import assert_study_matches_the_trials, run_module
+from tests.conftest import REPO, assert_study_matches_the_trials, run_module
 from trainables.data import cifar10
 from trainables.data.synthetic import write_synthetic_hw2p2
 
@@ -42,9 +44,25 @@ def test_unknown_space_lists_known_ones(capsys):
     )
 
 
+def test_small_is_the_demos_search_and_each_of_its_flags_can_still_be_given():
+    from driver.config import RunConfig
+
+    make = (REPO / "Makefile").read_text()
+    assert "DEMO_ARGS ?= --space cifar_lt200k --small --storage ./experiments" in make
+    small = RunConfig.from_flags({"space": "cifar_lt200k", "small": True})
+    shape = ("num_samples", "max_epochs", "grace_period", "reduction_factor", "min_rung_steps")
+    assert [getattr(small, k) for k in (*shape, "train_images")] == [8, 6, 2, 3, 10, 1200]
+    more = RunConfig.from_flags({"space": "cifar_lt200k", "small": True, "num_samples": 12})
+    assert (more.num_samples, more.max_epochs) == (12, 6)
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
+        (
+            ["--smoke-test", "--small"],
+            "--smoke-test and --small are two sizes of search: give one.",
+        ),
         (
             ["--max-epochs", "3", "--grace-period", "4"],
             "--max-epochs must be >= --grace-period (got 3 < 4).",
@@ -140,6 +158,15 @@ def test_existing_experiment_is_never_overwritten(tmp_path, synthetic_cifar, cap
 def test_end_to_end_search(smoke_experiment):
     experiment, done = smoke_experiment
     assert "Best trial" in done.stdout and "test_acc" in done.stdout
+    # The next steps, with the interpreter as the user ran it (.venv/bin/python from the clone).
+    steps = done.stdout[done.stdout.index("\nNext:\n") :].splitlines()[2:5]
+    report = experiment / "reports" / "report.html"
+    assert [line.split("  #")[0] for line in steps] == [
+        f"  open {report}",
+        f"  {command('nas.refit', str(experiment), cwd=REPO)}",
+        f"  {command('nas.predict', str(experiment), cwd=REPO)}",
+    ]
+    assert command("nas.refit", "x", cwd=REPO).startswith(".venv/bin/python -m nas.refit")
 
     summary = json.loads((experiment / "summary.json").read_text())
     trials = pd.read_csv(experiment / "reports" / "ablations.csv")
@@ -200,10 +227,8 @@ def test_end_to_end_search(smoke_experiment):
         None,
     ) * 2
     assert "num_classes" not in record["options"] and "asked" not in record
-    assert (
-        f"Epochs trained: {ran['epochs'].sum()} of the 18 that the 6 trials ASHA ran or stopped "
-        "take without early stopping (3 epochs each)"
-    ) in done.stdout
+    assert epochs_sentence(json.loads((experiment / "summary.json").read_text())) in done.stdout
+    assert f"Epochs trained: {ran['epochs'].sum()} by the 6 trials that ran" in done.stdout
 
 
 @pytest.mark.slow
@@ -212,10 +237,11 @@ def test_resuming_a_complete_experiment_says_so_and_changes_nothing(smoke_experi
     before = {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in experiment.rglob("*")}
     done = run_module("nas.run", "--storage", str(tmp_path), "--name", "e2e", "--resume")
     assert done.returncode == 0, done.stderr[-2000:]
+    refit = command("nas.refit", str(experiment), cwd=REPO)
     assert done.stdout.strip() == (
         f"Experiment 'e2e' is complete (6 trials): nothing to resume, nothing changed; its "
         f"results are in {experiment}/summary.json. To search more, add --num-samples above 6; "
-        f"to train its winners again over seeds: python -m nas.refit {experiment}."
+        f"to train its winners again over seeds: {refit}."
     )
     assert {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in experiment.rglob("*")} == before
 
@@ -237,7 +263,21 @@ def test_the_first_rung_moves_on_small_data_and_the_header_says_why(synthetic_ci
     assert asha_line(run, plan, why) == (
         "ASHA stops no trial in this search (--grace-period 1 asked; no rung comes before the "
         "last epoch because an epoch of 230 images is 1 optimizer step at batch 256, and "
-        "every batch size takes 100 steps before a trial can be stopped (--min-rung-steps))."
+        "every batch size takes 100 steps before a trial can be stopped (--min-rung-steps); to "
+        "let ASHA stop trials at epoch 10, give --min-rung-steps 10)."
+    )
+    # The grace period asked is the last epoch (a small search of one's own): why, and the fix.
+    run = RunConfig(**{**flags, "max_epochs": 3}, grace_period=3, min_rung_steps=100)
+    plan, why = plan_search(run, SPACE, 10)
+    assert asha_line(run, plan, why) == (
+        "ASHA stops no trial in this search (--grace-period 3 is its last epoch; an epoch of 230 "
+        "images is 1 optimizer step at batch 256, and every batch size takes 100 steps before a "
+        "trial can be stopped (--min-rung-steps); to let ASHA stop trials at epoch 1, give "
+        "--grace-period 1 --min-rung-steps 1)."
+    )
+    run = RunConfig(**{**flags, "max_epochs": 1}, grace_period=1, min_rung_steps=0)
+    assert asha_line(run, *plan_search(run, SPACE, 10)).endswith(
+        "a trial of one epoch has no rung before its last: give --max-epochs 2 or more)."
     )
     run = RunConfig(**flags, grace_period=1, min_rung_steps=4)
     plan, why = plan_search(run, SPACE, 10)
@@ -295,8 +335,11 @@ def test_early_stoppings_saving_counts_only_the_trials_asha_ran_or_stopped():
     assert epochs_by_the_schedule(pd.DataFrame({"State": [FAILED, REJECTED]})) == 0
     summary = {"epochs_trained": 8, "finished": 1, "stopped_early": 1, "max_epochs": 6}
     assert epochs_sentence(summary) == (
-        "Epochs trained: 8 of the 12 that the 2 trials ASHA ran or stopped take without early "
-        "stopping (6 epochs each), 33% fewer."
+        "Epochs trained: 8 by the 2 trials that ran to the end or were stopped early; without "
+        "early stopping, 12 (6 epochs each): 33% fewer."
+    )
+    assert epochs_sentence({**summary, "epochs_trained": 12}) == (
+        "Epochs trained: 12 by the 2 trials that ran; early stopping saved none."
     )
     assert epochs_sentence({**summary, "epochs_trained": None}) == "Epochs trained: not recorded."
 

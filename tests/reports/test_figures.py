@@ -38,6 +38,7 @@ def test_the_seed_preset_is_black_and_in_the_legend_of_every_search_chart(handma
     assert legends.count(f"best trial ({best})") == 1
     assert f"seed preset ({seed})" in legends
     assert "stopped early by ASHA" in legends  # trial_bbb's x
+    assert {"trial_bbb", "trial_ccc", "trial_ddd"} <= set(legends)  # few trials: each named
 
     pdf_page = draw(drawn["val_acc"])
     shown = [text.get_text() for text in pdf_page.axes[0].get_legend().get_texts()]
