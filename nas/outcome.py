@@ -214,8 +214,6 @@ def print_summary(summary: dict) -> None:
         )
     if summary["interrupted"]:
         counts += f"\nInterrupted before the end; continue with:\n  {summary['resume_command']}"
-    elif summary["best"] is not None:
-        counts += "\n" + next_steps(summary)
     best = summary["best"]
     if best is None:
         print(f"\nNo trial reported a finite metric (see error.txt in the trials).\n{counts}")

@@ -250,6 +250,7 @@ def summarize(experiment: str, search: RunConfig, wall: float) -> dict:
         "wall_seconds": round(wall, 1),
         "interrupted": unfinished > 0,
         "resume_command": command("nas.refit", experiment, "--resume"),
+        "predict_command": command("nas.predict", experiment),
     }
     whole = read_summary(experiment)
     whole["refit"] = summary

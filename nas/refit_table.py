@@ -7,8 +7,9 @@ from reports.ranking import n_epochs
 from reports.refit import PRESET, pick_reason, tau_sentence
 
 
-def print_refit(summary: dict) -> None:
-    """One row per configuration (the seed preset first), the verdicts, Kendall's tau."""
+def print_refit(summary: dict, next_step: bool = True) -> None:
+    """One row per configuration (the seed preset first), the verdicts, Kendall's tau; then,
+    with ``next_step``, the predictions to make."""
     score, front = summary["score"], "pick" in summary
     header = ("configuration", "search rank", "params", "MACs", score, "95% interval", "gain")
     rows = [header] + [table_row(c, score) for c in summary["configurations"]]
@@ -46,6 +47,8 @@ def print_refit(summary: dict) -> None:
     print("\n".join(f"  {path}" for path in summary["reports"]))
     if summary["interrupted"]:
         print(f"Interrupted before the end; continue with:\n  {summary['resume_command']}")
+    elif next_step and final and (predict := summary.get("predict_command")):
+        print(f"Next:\n  {predict}  # the final model's predictions on the test split")
 
 
 def table_row(c: dict, score: str) -> tuple[str, ...]:

@@ -30,7 +30,7 @@ from experiment.lock import DriverLock
 from experiment.record import read_record
 from experiment.summary import read_summary
 from nas.cli import MISTAKES, check_experiment_writable, command, said
-from nas.outcome import print_summary, resume_command, summarize
+from nas.outcome import next_steps, print_summary, resume_command, summarize
 from nas.refit import print_refit, refit
 from nas.smoke import data_in_place
 from reports.ranking import n_epochs
@@ -175,9 +175,11 @@ def main(argv: list[str] | None = None) -> int:
         print_summary(summary)
         refit_ran = config.refits and "refit" in summary  # else an earlier refit's, kept
         if refit_ran:
-            print_refit(summary["refit"])
+            print_refit(summary["refit"], next_step=False)
         if summary["interrupted"] or (refit_ran and summary["refit"]["interrupted"]):
             return interrupts.exit_status()  # Ctrl-C or SIGTERM: the experiment is resumable
+        if summary["best"] is not None:
+            print(next_steps(summary))
         return 0 if summary["best"] else 1
     except MISTAKES as e:
         return said("nas.run", e, record_fix="restore it, or start a new --name")

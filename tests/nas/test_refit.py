@@ -20,6 +20,7 @@ from scipy import stats
 from driver.config import RunConfig
 from experiment.results import load_experiment
 from nas.candidates import pick_candidates
+from nas.cli import command
 from nas.refit import main as refit_main
 from reports.ranking import ranking
 from search_spaces import get_space
@@ -71,6 +72,11 @@ def test_search_then_refit_in_one_command(refit_experiment):
     # Printed, and in the workbook and the report.
     assert "configuration  search rank" in out and f"Kendall's tau {tau:+.2f}" in out
     assert "nas.predict uses it" in out
+    predict = command("nas.predict", str(experiment), cwd=REPO)  # the refit's final model's
+    assert out.rstrip().endswith(
+        f"  {predict}  # predictions of the refit's final model on the test split"
+    )
+    assert out.count("Next:") == 1 and "-m nas.refit" not in out.split("Next:")[1]  # refit done
     sheet = openpyxl.load_workbook(experiment / "reports" / "nas.xlsx")["Refit"]
     assert [row[0] for row in sheet.iter_rows(min_row=2, max_row=4, values_only=True)] == names
     report = (experiment / "reports" / "report.html").read_text()
@@ -176,6 +182,10 @@ def test_a_killed_refit_resumes_and_a_damaged_summary_is_written_anew(smoke_expe
     assert line.startswith(f"{journal}: "), line
     assert journal.read_bytes() == cut  # left as it is
     assert f"{experiment}/summary.json could not be read (" in done.stdout
+    predict = command("nas.predict", str(experiment), cwd=REPO)
+    assert done.stdout.rstrip().endswith(
+        f"Next:\n  {predict}  # the final model's predictions on the test split"
+    )
     assert (experiment / "summary.json.damaged").read_text() == '{"space": "cifar_lt2'
     summary = json.loads((experiment / "summary.json").read_text())["refit"]
     assert (summary["models"], summary["finished"]) == (4, 4)
