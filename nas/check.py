@@ -84,12 +84,23 @@ def device_row(device: Device) -> Row:
 
 def cifar_throughput(device: Device, data_dir: Path) -> Row:
     """The product's trial path against a bare loop: the second (warm) epoch of each."""
+    product, bare, images, batch = trial_and_bare(device, data_dir)
+    return Row(
+        "CIFAR seed network, one epoch",
+        f"trial path {product:,.0f} img/s, bare loop {bare:,.0f} img/s ({product / bare:.2f} "
+        f"of bare; {images:,} images, batch {batch})",
+        "ok",
+    )
+
+
+def trial_and_bare(device: Device, data_dir: Path) -> tuple[float, float, int, int]:
+    """Img/s of the seed network's warm epoch through the trial path and through a bare loop
+    over the same images (normalised once, already on the device, no augmentation); the
+    images and the batch."""
     trial = Trial(_seed_config(), _job(data_dir), device=device)
     reports = [report.metrics for report in trial.epochs()]
     images, labels = trial.data.train.images, trial.data.train.labels
     product = len(labels) / reports[-1]["epoch_seconds"]
-
-    # Bare: the same images, normalised once and already on the device, no augmentation.
     where, batch = device.torch_device, trial.recipe.batch_size
     x = normalize(torch.from_numpy(images).to(where), trial.data.stats)
     y = torch.from_numpy(labels).to(where)
@@ -97,12 +108,7 @@ def cifar_throughput(device: Device, data_dir: Path) -> Row:
     training = Training(trial.spec, trial.recipe, device)
     training.train_epoch(batches, steps=len(batches))  # warm-up: cuDNN autotuning, caches
     bare = len(y) / training.train_epoch(batches, steps=len(batches)).seconds
-    return Row(
-        "CIFAR seed network, one epoch",
-        f"trial path {product:,.0f} img/s, bare loop {bare:,.0f} img/s ({product / bare:.2f} "
-        f"of bare; {len(y):,} images, batch {batch})",
-        "ok",
-    )
+    return product, bare, len(y), batch
 
 
 def checkpoint_round_trip(device: Device, data_dir: Path, folder: Path) -> Row:
@@ -137,6 +143,33 @@ def checkpoint_round_trip(device: Device, data_dir: Path, folder: Path) -> Row:
 
 def sharing(device: Device, data_dir: Path, storage: Path, trials: int) -> Row:
     """1 trial alone, then ``trials`` at once on one device, through Ray Tune (warm epoch)."""
+    try:
+        rates = {
+            k: rate for k, (rate, _) in shared(device, data_dir, storage, (1, trials)).items()
+        }
+    except SharingFailed as e:
+        return Row(f"{trials} trials sharing the device", str(e), "FAILED")
+    cpus = os.cpu_count() or 1
+    share = f"--gpus-per-trial {1 / trials:g}" if device.cuda else f"{cpus / trials:g} CPU each"
+    return Row(
+        f"{trials} trials sharing the device",
+        f"1 alone {rates[1]:,.0f} img/s; {trials} at once ({share}) {rates[trials]:,.0f} img/s "
+        f"together ({rates[trials] / rates[1]:.2f}x)",
+        "ok",
+    )
+
+
+class SharingFailed(Exception):
+    """A trial sharing the device failed, or did not train on the GPU Ray gave it."""
+
+
+def shared(
+    device: Device, data_dir: Path, storage: Path, counts: tuple[int, ...]
+) -> dict[int, tuple[float, float]]:
+    """For each count k of ``counts``: k seed-network trials at once on one device through Ray
+    Tune (each 1/k of a GPU and of the cores, or a share of the cores on a CPU), their
+    aggregate img/s over each one's warm epoch and the largest GPU memory one reserved (GB; 0
+    on a CPU)."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # no per-experiment banner
     import ray
     from ray import tune
@@ -148,7 +181,7 @@ def sharing(device: Device, data_dir: Path, storage: Path, trials: int) -> Row:
     ray.init(num_cpus=cpus, include_dashboard=False, logging_level="ERROR")
     try:
         rates = {}
-        for k in (1, trials):
+        for k in counts:
             # On a GPU each trial gets 1/k of it (and 1/k of the cores); on a CPU, a share of
             # the cores. Either way the trials run at once on one device.
             gpus = 1.0 / k if device.cuda else 0.0
@@ -164,24 +197,18 @@ def sharing(device: Device, data_dir: Path, storage: Path, trials: int) -> Row:
             results = tuner.fit()
             errors = [r.error for r in results if r.error]
             if errors:
-                return Row(f"{trials} trials sharing the device", f"{errors[0]}", "FAILED")
+                raise SharingFailed(f"{errors[0]}")
             on_gpu = sum("gpu_reserved_gb" in r.metrics for r in results)
             if device.cuda and on_gpu != k:
-                return Row(
-                    f"{trials} trials sharing the device",
-                    f"only {on_gpu} of {k} trials trained on the GPU Ray gave them",
-                    "FAILED",
+                raise SharingFailed(
+                    f"only {on_gpu} of {k} trials trained on the GPU Ray gave them"
                 )
-            rates[k] = sum(train_images / r.metrics["epoch_seconds"] for r in results)
+            rate = sum(train_images / r.metrics["epoch_seconds"] for r in results)
+            peak = max(r.metrics.get("gpu_reserved_gb", 0.0) for r in results)
+            rates[k] = (rate, peak)
     finally:
         ray.shutdown()
-    share = f"--gpus-per-trial {1 / trials:g}" if device.cuda else f"{cpus / trials:g} CPU each"
-    return Row(
-        f"{trials} trials sharing the device",
-        f"1 alone {rates[1]:,.0f} img/s; {trials} at once ({share}) {rates[trials]:,.0f} img/s "
-        f"together ({rates[trials] / rates[1]:.2f}x)",
-        "ok",
-    )
+    return rates
 
 
 def face_throughput(device: Device, batch: int, steps: int) -> Row:
