@@ -26,7 +26,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from experiment import storage
-from experiment.journal import EPOCHS, REJECTION, TUNE_TRIAL_ID
+from experiment.journal import REJECTION, TUNE_TRIAL_ID
 from experiment.layout import STUDY
 from experiment.record import ran_with
 from experiment.results import Experiment
@@ -35,6 +35,7 @@ from search_spaces import SPACES, space_for_run
 from search_spaces.base import Config, SearchSpace
 from search_spaces.rules import check
 from searchers.feasible import objective_names, set_constraints, trial_number
+from searchers.warm import made
 
 ENQUEUED = "fixed_params"  # Optuna's system attribute of an enqueued point
 
@@ -201,28 +202,13 @@ def told(
     sizes: tuple[str, ...],
 ) -> FrozenTrial:
     """``trial`` as the searcher told it: its end, its values (the metric, then ``sizes``)
-    and its epochs (intermediate values; a user attribute with several objectives)."""
-    if state == TrialState.FAIL or sizes and state != TrialState.COMPLETE:
+    and its epochs (``searchers.warm.made``: intermediate values, or a user attribute with
+    several objectives); its start kept."""
+    if state == TrialState.FAIL or (sizes and state != TrialState.COMPLETE):
         values = None  # Optuna keeps no values of a failed trial, nor of a pruned one of several
-    elif not sizes and values is not None:
-        values = values[:1]
-    user_attrs = dict(trial.user_attrs)
-    if sizes and by_epoch:
-        user_attrs[EPOCHS] = {str(step): v for step, v in by_epoch.items()}
-    return FrozenTrial(
-        number=trial.number,
-        state=state,
-        value=None,
-        values=values,
-        datetime_start=trial.datetime_start,
-        datetime_complete=datetime.now() if state.is_finished() else None,
-        params=trial.params,
-        distributions=trial.distributions,
-        user_attrs=user_attrs,
-        system_attrs=trial.system_attrs,
-        intermediate_values={} if sizes else by_epoch,
-        trial_id=-1,
-    )
+    result = made(trial, state, values, by_epoch, trial.user_attrs, sizes)
+    result.datetime_start = trial.datetime_start
+    return result
 
 
 def ended(row: pd.Series, rows: pd.DataFrame | None, by_epoch: dict, max_epochs: int):
