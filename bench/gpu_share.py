@@ -27,7 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nas.check import shared, trial_and_bare  # noqa: E402
+from nas.check import SharingFailed, shared, trial_and_bare  # noqa: E402
 from trainables.data.synthetic import write_synthetic_cifar10  # noqa: E402
 from trainables.device import choose_device  # noqa: E402
 
@@ -67,7 +67,11 @@ def main(argv: list[str] | None = None) -> None:
             if not fits(k, peak, total):
                 print(f"{k:>3} trials: skipped ({k} x {peak:.1f} GB > 90% of {total:.0f} GB)")
                 continue
-            rate, peak = shared(device, data, Path(tmp) / f"experiments-{k}", (k,))[k]
+            try:
+                rate, peak = shared(device, data, Path(tmp) / f"experiments-{k}", (k,))[k]
+            except SharingFailed as e:  # out of memory, most likely: the larger counts too
+                print(f"{k:>3} trials: failed ({e})", flush=True)
+                break
             best = max(best, rate)
             print(f"{k:>3} trials: {rate:,.0f} img/s together, {peak:.2f} GB each", flush=True)
     print(f"aggregate_img_s_per_gpu: {best:.0f}")

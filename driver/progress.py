@@ -54,7 +54,8 @@ class Progress(tune.ProgressReporter):
         self._printed = (0, 0)  # (trials ended, epochs trained) at the last print
         self._ended: set[str] = set()  # the trials that had ended at the last print
         self._hidden = 0  # the trials the last print's table left out
-        self._rejected = 0  # the rejected candidates the console has named
+        # the rejected candidates the console has named (those before a resume: none to name)
+        self._rejected = len(rejected_candidates(self.experiment)[0]) if self.experiment else 0
         self._finish: float | None = None  # when the run should end, as the last print said
         self.total = total_samples
         self.ranked = metric is not None

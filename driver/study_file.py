@@ -38,7 +38,7 @@ def whole_study(folder: str, run: RunConfig, space: SearchSpace) -> list[str]:
     else:  # a last line cut short is left out, and nothing else lost
         said = [mended] if (mended := journal.mend(folder)) else []
         experiment = load_experiment(folder)
-        why = disagreement(experiment.study, Logged(experiment, run.seed), asked)
+        why = disagreement(experiment.study, Logged(experiment, run.seed), asked, space.fixed)
         if why is None:
             return said
     if not storage.exists(path) or not storage.read_bytes(path):
@@ -48,7 +48,7 @@ def whole_study(folder: str, run: RunConfig, space: SearchSpace) -> list[str]:
         warm, points = earlier_knowledge(run, space)
         lost = ""
     except UsageError:  # an earlier experiment moved or went: its knowledge is not rebuilt
-        warm, points = [], []
+        warm, points = None, []
         lost = "; the knowledge of --warm-start's earlier experiments is not (they cannot be read)"
     points = ([space.preset("seed")] if run.seed_trial else []) + points
     try:
@@ -61,8 +61,9 @@ def whole_study(folder: str, run: RunConfig, space: SearchSpace) -> list[str]:
         ) from None
     kept = ""
     if storage.exists(path) and storage.read_bytes(path) and not said:
-        storage.move(path, damaged := storage.join(folder, f"{STUDY}.damaged"))
-        kept = f"; the damaged file is kept as {damaged.rsplit('/', 1)[-1]}"
+        damaged = unused(folder, f"{STUDY}.damaged")  # an earlier damaged copy is kept too
+        storage.move(path, storage.join(folder, damaged))
+        kept = f"; the damaged file is kept as {damaged}"
     directions = ["maximize" if space.mode == "max" else "minimize"] + ["minimize"] * len(
         run.sizes
     )
@@ -72,6 +73,15 @@ def whole_study(folder: str, run: RunConfig, space: SearchSpace) -> list[str]:
         f"{path}: rebuilt from {logged.describe()} ({why}): {len(trials)} candidate(s), "
         f"numbered as before{lost}{kept}.",
     ]
+
+
+def unused(folder: str, name: str) -> str:
+    """``name``, or ``name-2``, ``name-3``... where it is taken in ``folder``."""
+    taken, n = name, 1
+    while storage.exists(storage.join(folder, taken)):
+        n += 1
+        taken = f"{name}-{n}"
+    return taken
 
 
 def snapshot_state(folder: str) -> dict | None:

@@ -48,7 +48,7 @@ class LogsFromCheckpoint(tune.Callback):
         for name, keep in ((RESULTS, results_up_to), (PROGRESS, progress_up_to)):
             texts = [read(fs, f"{folder}/{name}") for fs, folder, _ in copies]
             if name == RESULTS and not restored:
-                note_a_start_over(trial.local_path, max(map(logged_epochs, texts)))
+                note_a_start_over(trial, max(map(logged_epochs, texts)))
             whole = max((keep(text, epochs) for text in texts), key=lambda text: text.count("\n"))
             for (fs, folder, write), text in zip(copies, texts, strict=True):
                 if text != whole:
@@ -64,13 +64,19 @@ class LogsFromCheckpoint(tune.Callback):
         write_whole(trial.storage.storage_filesystem, f"{trial.path}/{RESULTS}", results)
 
 
-def note_a_start_over(folder: str, lost: int) -> None:
-    """Record in the trial's ``STARTED_OVER`` that it starts over with ``lost`` epochs logged
-    (its checkpoints could not be restored: damaged, or gone); none where it logged none."""
-    if lost:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        with open(Path(folder) / STARTED_OVER, "a") as f:
-            f.write(json.dumps({"time": time.time(), "epochs_logged": lost}) + "\n")
+def note_a_start_over(trial, lost: int) -> None:
+    """Add to the trial's ``STARTED_OVER`` that it starts over with ``lost`` epochs logged (no
+    checkpoint it could go on from: damaged, gone, or none written yet); none where it logged
+    none. Into the storage copy, which a new driver's staging copy lacks, and the staging copy,
+    which Tune uploads over it."""
+    if not lost:
+        return
+    fs, line = trial.storage.storage_filesystem, {"time": time.time(), "epochs_logged": lost}
+    text = read(fs, f"{trial.path}/{STARTED_OVER}") + json.dumps(line) + "\n"
+    fs.create_dir(trial.path, recursive=True)
+    write_whole(fs, f"{trial.path}/{STARTED_OVER}", text.encode())
+    Path(trial.local_path).mkdir(parents=True, exist_ok=True)
+    (Path(trial.local_path) / STARTED_OVER).write_text(text)
 
 
 def logged_epochs(text: str) -> int:

@@ -225,7 +225,7 @@ def _state(status: dict, epochs: int, max_epochs: int) -> dict:
         state["nodes_lost"] = lost
     if over := status.get("started_over"):
         times = f" {over}x" if over > 1 else ""
-        note = f"started over{times} (its checkpoints could not be restored)"
+        note = f"started over{times} (no checkpoint it could go on from)"
         state["Notes"] = f"{state['Notes']}; {note}" if state["Notes"] else note
     return state
 

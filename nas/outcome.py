@@ -5,7 +5,6 @@ the lines ``nas.run`` prints from it."""
 from __future__ import annotations
 
 import math
-import pickle
 from pathlib import Path
 
 import pandas as pd
@@ -76,15 +75,11 @@ def summarize(experiment: str, grid, space, config: RunConfig, wall: float) -> d
     return summary
 
 
-# What a checkpoint damaged on disk raises as it is read (torch's weights-only unpickler too).
-UNREADABLE = (pickle.UnpicklingError, RuntimeError, ValueError, KeyError, EOFError, OSError)
-
-
 def trial_summary(row, space, config: RunConfig, checkpoints: dict) -> dict:
     """One trial's config, last metrics and accuracy on the test split (from its checkpoint)."""
     from experiment.trials import ARCHITECTURE
     from reports.ranking import trial_config
-    from trainables.checkpoints import evaluate_checkpoint
+    from trainables.checkpoints import CheckpointUnreadable, evaluate_checkpoint
 
     test_loss = test_acc = math.nan
     checkpoint = checkpoints.get(row["trial_id"])
@@ -94,9 +89,9 @@ def trial_summary(row, space, config: RunConfig, checkpoints: dict) -> dict:
                 test_loss, test_acc = evaluate_checkpoint(
                     Path(folder), space.task, config.data_dir
                 )
-            except UNREADABLE as e:  # damaged on disk since it was written: not scored
+            except CheckpointUnreadable as e:  # damaged on disk since it was written
                 print(
-                    f"{checkpoint.path} does not load ({type(e).__name__}): trial "
+                    f"{checkpoint.path} does not load ({e}): trial "
                     f"{row['trial_id']} is not scored on the test split.",
                     flush=True,
                 )

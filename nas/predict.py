@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import pickle
 import sys
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from nas.refit_table import pick_reason
 from reports.ranking import best_trial, n_epochs, ranking
 from reports.refit import final_model, refit_tables
 from search_spaces import SPACES
-from trainables.checkpoints import read_meta, spec_in
+from trainables.checkpoints import UNREADABLE, read_meta, spec_in
 from trainables.data import DataError
 from trainables.data.augment import ChannelStats
 from trainables.data.images import Images
@@ -34,9 +33,6 @@ from trainables.device import Device, choose_device
 from trainables.models import create_model
 from trainables.tasks import get_task
 from trainables.verification import NO_ONE, identify
-
-# What a checkpoint folder cut short by a kill raises when read: a missing or truncated file.
-UNREADABLE = (OSError, ValueError, KeyError, RuntimeError, EOFError, pickle.UnpicklingError)
 
 
 class Model:

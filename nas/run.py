@@ -28,6 +28,7 @@ from experiment import storage
 from experiment.layout import ORPHANED, REFIT, REFIT_RECORD, RUN_RECORD
 from experiment.lock import DriverLock
 from experiment.record import read_record
+from experiment.results import load_experiment
 from experiment.summary import read_summary
 from nas.cli import MISTAKES, check_experiment_writable, command, said
 from nas.outcome import next_steps, print_summary, resume_command, summarize
@@ -36,6 +37,7 @@ from nas.smoke import data_in_place
 from reports.ranking import n_epochs
 from search_spaces import SPACES
 from searchers.feasible import infeasible
+from searchers.rebuild import study_for_reports
 from trainables.tasks import get_task
 
 
@@ -226,6 +228,7 @@ def completed(config: RunConfig) -> str | None:
         grows
         or summary.get("interrupted", True)
         or (config.refits and summary.get("best") and (not refit or refit.get("interrupted")))
+        or study_for_reports(load_experiment(config.experiment_dir))  # damaged: rebuilt now
     ):
         return None
     where = config.experiment_dir

@@ -90,6 +90,13 @@ def trial_seed(experiment_seed: int, number: int) -> int:
     return (experiment_seed * 1_000_003 + number) % 2**31
 
 
+def drawable(config: Config, space: SearchSpace) -> Config:
+    """``config`` without the knobs the run fixes (``--input-size``): the run sets them over
+    what the sampler draws, and a fixed value need not be one the space draws (the smoke
+    test's 32 px)."""
+    return {k: v for k, v in config.items() if k not in space.fixed}
+
+
 def trial_number(experiment_seed: int, seed: int) -> int:
     """The number of the candidate whose seed is ``seed`` (``trial_seed`` inverted)."""
     return (seed - experiment_seed * 1_000_003) % 2**31
@@ -145,8 +152,8 @@ class FeasibleSearch(tune.search.Searcher):
         self.study = self._open_study()
         if not self.study.get_trials(deepcopy=False):  # a new study, not one reopened
             self.study.add_trials(warm_start)
-        for point in points_to_evaluate or []:
-            self.study.enqueue_trial(point)
+        for point in points_to_evaluate or []:  # a knob the run fixes is set over each draw
+            self.study.enqueue_trial(drawable(point, space))
         self.rejected_log = rejected_log  # a path or URI; rewritten whole after each suggestion
         self._live: dict[str, int] = {}  # Tune's trial id -> the Optuna trial's number
         self.suggested = 0  # configs handed to Tune: its trials (resume checks the count)

@@ -18,8 +18,8 @@ taken in number order, where evolution's population ages by end).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Collection, Sequence
+from datetime import datetime, timedelta
 
 import optuna
 import pandas as pd
@@ -34,7 +34,7 @@ from experiment.trials import FAILED, FINISHED, REJECTED, RUNNING, STOPPED
 from search_spaces import SPACES, space_for_run
 from search_spaces.base import Config, SearchSpace
 from search_spaces.rules import check
-from searchers.feasible import objective_names, set_constraints, trial_number
+from searchers.feasible import drawable, objective_names, set_constraints, trial_number
 from searchers.warm import made
 
 ENQUEUED = "fixed_params"  # Optuna's system attribute of an enqueued point
@@ -68,11 +68,15 @@ class Logged:
 
 
 def disagreement(
-    study: optuna.Study | None, logged: Logged, asked: int | None = None
+    study: optuna.Study | None,
+    logged: Logged,
+    asked: int | None = None,
+    fixed: Collection[str] = (),
 ) -> str | None:
     """Why ``study`` does not hold the candidates the logs know (None where it does): each
-    started trial under its number, Tune id and knobs, each rejected one as rejected, and as
-    many candidates as the snapshot's searcher had asked (``asked``)."""
+    started trial under its number, Tune id and knobs (but the ``fixed`` ones, which the run
+    sets over what the sampler drew), each rejected one as rejected, and as many candidates as
+    the snapshot's searcher had asked (``asked``)."""
     if study is None:
         return "Optuna cannot read it"
     trials = study.get_trials(deepcopy=False)
@@ -82,8 +86,8 @@ def disagreement(
         trial = trials[number] if number < len(trials) else None
         if trial is None or trial.user_attrs.get(TUNE_TRIAL_ID) != row["trial_id"]:
             return f"it lacks trial {number} ({row['Name']})"
-        config = logged_config(row)
-        if not trial.params or any(config.get(k) != v for k, v in trial.params.items()):
+        config, drawn = logged_config(row), trial.params.items()
+        if not trial.params or any(config.get(k) != v for k, v in drawn if k not in fixed):
             return f"trial {number} ({row['Name']}) lacks its knobs"
     for number in logged.rejected:
         if number >= len(trials) or REJECTION not in trials[number].user_attrs:
@@ -99,17 +103,26 @@ def rebuilt_trials(
     max_epochs: int,
     sizes: tuple[str, ...] = (),
     points: Sequence[Config] = (),
-    warm: Sequence[FrozenTrial] = (),
+    warm: Sequence[FrozenTrial] | None = (),
     asked: int | None = None,
     generations: tuple[str, int] | None = None,
 ) -> list[FrozenTrial]:
     """The study's trials in number order, from ``logged``: ``warm`` (the knowledge the search
-    began with) first, then ``points`` (enqueued: the seed preset, warm-start configurations)
-    in order, then what the sampler proposed; at least ``asked`` of them. ``generations``: a
-    genetic sampler's attribute and population size (``optuna_compat.generations``)."""
+    began with; None where it can no longer be read: failed trials hold its numbers) first,
+    then ``points`` (enqueued: the seed preset, warm-start configurations) in order, then what
+    the sampler proposed; at least ``asked`` of them. The first candidate asked has the lowest
+    number a log names, so warm knowledge is cut to that many trials (an earlier experiment
+    grown since). ``generations``: a genetic sampler's attribute and population size
+    (``optuna_compat.generations``)."""
     directions = ["maximize" if space.mode == "max" else "minimize"] + ["minimize"] * len(sizes)
     scratch = optuna.create_study(directions=directions)
-    trials, first = list(warm), len(warm)
+    lowest = min([*logged.started, *logged.rejected], default=None)
+    if warm is None:
+        first = lowest or 0
+        trials = [lost(number) for number in range(first)]
+    else:
+        first = len(warm) if lowest is None else min(len(warm), lowest)
+        trials = list(warm[:first])
     for number in range(first, max(len(logged), asked or 0, first + len(points))):
         point = points[number - first] if number - first < len(points) else None
         row = logged.started.get(number)
@@ -117,15 +130,14 @@ def rebuilt_trials(
             row = logged.rejected.get(number)
         if row is not None:
             trial = replayed(scratch, space, row, logged, max_epochs, sizes)
-        elif point is not None:  # not asked yet: waiting, as enqueued
+        elif point is not None and number >= (asked or 0):  # not asked yet: as enqueued
             trial = FrozenTrial(
                 number, TrialState.WAITING, None, None, None, {}, {}, {}, {}, {}, -1
             )
         else:  # asked, but no log names it
-            now = datetime.now()
-            trial = FrozenTrial(number, TrialState.FAIL, None, now, now, {}, {}, {}, {}, {}, -1)
+            trial = lost(number)
         system_attrs = {k: v for k, v in trial.system_attrs.items() if k != ENQUEUED}
-        trial.system_attrs = system_attrs | ({ENQUEUED: dict(point)} if point else {})
+        trial.system_attrs = system_attrs | ({ENQUEUED: drawable(point, space)} if point else {})
         trial.number = number
         trials.append(trial)
     if generations is not None:
@@ -133,18 +145,34 @@ def rebuilt_trials(
     return trials
 
 
+def lost(number: int) -> FrozenTrial:
+    """A failed trial without knobs: a number whose candidate no log names."""
+    now = datetime.now()
+    return FrozenTrial(number, TrialState.FAIL, None, now, now, {}, {}, {}, {}, {}, -1)
+
+
 def number_generations(trials: list[FrozenTrial], first: int, key: str, population: int):
     """Give each proposed trial its generation as NSGA-II gave it when the trial was asked: the
-    newest generation among the complete trials before it, or the next one where that one
-    holds ``population`` already. The logs do not say which trials had ended when a trial was
-    asked: all those before it are taken to have (as in a search of one trial at a time)."""
+    newest generation among the trials complete by then, or the next one where that one holds
+    ``population`` already. Complete by then: a rejected candidate before it (told at once), or
+    a trial before it whose last epoch was logged no later than the second of its own start
+    (Tune logs whole seconds; a rejected candidate is taken as asked with the next trial)."""
+    following = datetime.now()
+    for trial in reversed(trials[first:]):
+        if REJECTION in trial.user_attrs:
+            trial.datetime_start = trial.datetime_complete = following
+        elif TUNE_TRIAL_ID in trial.user_attrs:
+            following = trial.datetime_start
     for i, trial in enumerate(trials[first:], start=first):
         if ENQUEUED in trial.system_attrs or not trial.params:
             continue
+        asked = trial.datetime_start + timedelta(seconds=1)
         done = [
             t.system_attrs[key]
             for t in trials[:i]
-            if t.state == TrialState.COMPLETE and key in t.system_attrs
+            if t.state == TrialState.COMPLETE
+            and key in t.system_attrs
+            and (REJECTION in t.user_attrs or t.datetime_complete <= asked)
         ]
         newest = max(done, default=0)
         trial.system_attrs = {
@@ -163,9 +191,15 @@ def replayed(
 ) -> FrozenTrial:
     """One logged candidate drawn again on an enqueued trial of ``scratch``, ended as logged."""
     config = logged_config(row)
-    scratch.enqueue_trial(config, skip_if_exists=False)
+    # A knob the run fixes (--input-size) is set over what the sampler drew, which no log keeps:
+    # drawn again here, then set over as the run does.
+    scratch.enqueue_trial(drawable(config, space), skip_if_exists=False)
     trial = scratch.ask()
-    drawn = space.sample(trial)
+    try:
+        drawn = space.sample(trial)
+    except ValueError as e:  # a logged value the space no longer has among its choices
+        name = row["Name"]
+        raise CannotRebuild(f"{name}'s config is not one space {space.name} draws ({e})") from None
     differs = sorted(k for k, v in config.items() if drawn.get(k) != v)
     if differs:
         raise CannotRebuild(
@@ -232,7 +266,7 @@ def epochs_of(rows: pd.DataFrame | None, metric: str) -> tuple[dict[int, float],
     values = pd.to_numeric(rows[metric], errors="coerce")
     steps = rows["training_iteration"].astype(int)
     by_epoch = {int(s): float(v) for s, v in zip(steps, values, strict=True) if math.isfinite(v)}
-    stamp = pd.to_numeric(rows.get("timestamp"), errors="coerce")
+    stamp = pd.to_numeric(rows["timestamp"], errors="coerce") if "timestamp" in rows else None
     end = stamp.max() if stamp is not None and stamp.notna().any() else None
     return by_epoch, datetime.fromtimestamp(float(end)) if end is not None else datetime.now()
 
@@ -265,14 +299,13 @@ def study_for_reports(experiment: Experiment) -> str | None:
     searched = any("/searcher-state-" in f for f in storage.files(location))
     if not storage.exists(path) and not searched:
         return None  # not a search, or one made before the study was kept
-    seed = int(options.get("seed") or 0)
+    seed, space = int(options.get("seed") or 0), space_for_run(options)
     logged = Logged(experiment, seed)
-    why = disagreement(experiment.study, logged)
+    why = disagreement(experiment.study, logged, fixed=space.fixed)
     if why is None:
         return None
     if not storage.exists(path) or not storage.read_bytes(path):
         why = "it is missing" if not storage.exists(path) else "it is empty"
-    space = space_for_run(options)
     sizes = tuple(objective_names(options.get("objectives"))[1:])
     try:
         trials = rebuilt_trials(logged, space, int(options.get("max_epochs") or 1), sizes)
@@ -283,7 +316,8 @@ def study_for_reports(experiment: Experiment) -> str | None:
     study.add_trials(trials)
     experiment.study = study
     experiment.problems = tuple(p for p in experiment.problems if not p.startswith(path))
+    storage_path, name = location.rsplit("/", 1)
     return (
         f"{path}: {why}; the reports read a study rebuilt from {logged.describe()}; resume "
-        "the search (nas.run --name NAME --resume) to write it back"
+        f"the search (nas.run --storage {storage_path} --name {name} --resume) to write it back"
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +130,15 @@ def recipe_in(meta: dict) -> Any:
     return recipe_from(meta["settings"], meta.get("recipe"))
 
 
+# What a checkpoint folder raises when read, cut short by a kill or damaged on disk since: a
+# missing or truncated file, or one torch's weights-only unpickler refuses.
+UNREADABLE = (OSError, ValueError, KeyError, RuntimeError, EOFError, pickle.UnpicklingError)
+
+
+class CheckpointUnreadable(Exception):
+    """A checkpoint's files do not load; the message names the error."""
+
+
 def evaluate_checkpoint(folder: Path, task: str, data_dir: str) -> tuple[float, float]:
     """Test loss and accuracy of the model in a trial checkpoint (the test split, used once).
 
@@ -137,10 +147,13 @@ def evaluate_checkpoint(folder: Path, task: str, data_dir: str) -> tuple[float, 
     """
     if not get_task(task).has_test_labels:
         return float("nan"), float("nan")
-    meta = read_meta(folder)
-    spec = spec_in(meta)
-    training = Training(spec, recipe_in(meta), choose_device())
-    load_checkpoint(folder, training)
+    try:
+        meta = read_meta(folder)
+        spec = spec_in(meta)
+        training = Training(spec, recipe_in(meta), choose_device())
+        load_checkpoint(folder, training)
+    except UNREADABLE as e:
+        raise CheckpointUnreadable(type(e).__name__) from e
     stats = ChannelStats.from_dict(meta["stats"])
     x, y, _ = get_task(task).load_test(data_dir, stats, spec.image_size)
     return training.evaluate(x, y)

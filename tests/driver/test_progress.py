@@ -134,10 +134,13 @@ def test_every_trial_that_ended_since_the_last_print_is_shown_and_the_rest_count
 def test_each_rejected_candidate_is_named_once_as_it_comes(tmp_path, capsys):
     log = tmp_path / "rejected.jsonl"
     reasons = {1: "261,000 params is not below 200,000", 4: "receptive field 21 is not above 32"}
-    log.write_text(json.dumps({"number": 1, "config": {}, "reasons": [reasons[1]]}) + "\n")
-    progress = search_progress(str(tmp_path))
+    log.write_text(json.dumps({"number": 0, "config": {}, "reasons": ["before a resume"]}) + "\n")
+    progress = search_progress(str(tmp_path))  # a resume: the one before it is not named again
+    with log.open("a") as f:
+        f.write(json.dumps({"number": 1, "config": {}, "reasons": [reasons[1]]}) + "\n")
     progress.report(TRIALS, done=False)
-    assert f"  rejected 1: {reasons[1]}" in capsys.readouterr().out.splitlines()
+    out = capsys.readouterr().out.splitlines()
+    assert f"  rejected 1: {reasons[1]}" in out and "before a resume" not in "".join(out)
     with log.open("a") as f:
         f.write(json.dumps({"number": 4, "config": {}, "reasons": [reasons[4]]}) + "\n")
     progress.report(TRIALS, done=False)

@@ -55,7 +55,7 @@ def test_a_kill_and_a_damaged_checkpoint_lose_no_epoch_in_the_logs_or_wandb(tmp_
             strict=False,
         )
     )
-    assert notes[damaged] == "started over (its checkpoints could not be restored)", notes
+    assert notes[damaged] == "started over (no checkpoint it could go on from)", notes
     assert "Traceback" not in done.stdout + done.stderr, done.stderr[-3000:]
     assert_study_matches_the_trials(experiment)
 

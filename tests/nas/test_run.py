@@ -244,6 +244,15 @@ def test_resuming_a_complete_experiment_says_so_and_changes_nothing(smoke_experi
         f"to train its winners again over seeds: {refit}."
     )
     assert {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in experiment.rglob("*")} == before
+    # Its study damaged since: not complete, so that the resume rebuilds it (driver.study_file).
+    from nas.run import completed, config_of, parser
+
+    config = config_of(
+        parser().parse_args(["--storage", str(tmp_path), "--name", "e2e", "--resume"])
+    )
+    assert completed(config).startswith("Experiment 'e2e' is complete")
+    (experiment / "study.journal").write_bytes(b"")
+    assert completed(config) is None
 
 
 def test_the_first_rung_moves_on_small_data_and_the_header_says_why(synthetic_cifar):

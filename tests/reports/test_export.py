@@ -436,7 +436,7 @@ def test_an_empty_or_garbled_study_journal_is_rebuilt_from_the_logs_for_the_repo
         assert err == (
             f"reports.export: error: {journal}: {why}; the reports read a study rebuilt from "
             "the logs of 4 trial(s) and 1 rejected candidate(s); resume the search (nas.run "
-            "--name NAME --resume) to write it back.\n"
+            f"--storage {handmade.parent} --name {handmade.name} --resume) to write it back.\n"
         )
         assert "report.html" in out and journal.read_text() == damaged
     experiment = load_experiment(str(handmade))
