@@ -17,11 +17,12 @@ environment or netrc, by W&B itself.
 
 from __future__ import annotations
 
+import contextlib
 import netrc
 import os
 from pathlib import Path
 
-from ray.air.integrations.wandb import WandbLoggerCallback
+from ray.air.integrations.wandb import WandbLoggerCallback, _WandbLoggingActor
 
 from driver.config import RunConfig
 from experiment import storage
@@ -30,7 +31,21 @@ from experiment.logs import logged_results
 SUPERSEDED = "superseded"  # inside the W&B folder: earlier offline folders of a resumed trial
 
 
+class TornDownLoggingActor(_WandbLoggingActor):
+    """Ray's logging actor of one trial's W&B run, which tears W&B down itself once the run is
+    finished. Left to W&B's exit hook, the teardown came as Ray ended the actor, when W&B's
+    service process could be gone already: a ``ConnectionResetError`` traceback on the console
+    of a search that ended well (seen on a loaded machine, offline)."""
+
+    def run(self):
+        super().run()
+        with contextlib.suppress(ConnectionError):  # the service went first: nothing left
+            self._wandb.teardown()  # and its exit hook with it
+
+
 class WandbFromResults(WandbLoggerCallback):
+    _logger_actor_cls = TornDownLoggingActor  # Ray's hook for its logging actor's class
+
     def __init__(self, *args, folder: str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.folder = folder  # where W&B writes its run folders, if local and known

@@ -23,6 +23,9 @@ relies on, so a Ray upgrade that changes one fails there first, not in a search.
 - ``restored_reporter``: ``Tuner.restore`` takes the console's reporter from ``tuner.pkl``, as the
   experiment was first started, with no way to give another; ``driver.tuner`` points the one it
   restored at the folder where the experiment is now.
+- ``driver.wandb_logs`` subclasses Ray's ``_WandbLoggingActor`` (set as the callback's
+  ``_logger_actor_cls``) to tear W&B down when a trial's run is finished; it imports W&B, so it
+  lives there, imported only with ``--wandb``; ``tests/searchers/test_compat.py`` pins it.
 - ``local_ray_processes``: a SIGTERM to the driver's whole process group (Slurm's, or ``kill --
   -PID``) stops Ray's own processes too; ``driver.interrupts`` watches them to stop at once then.
 """

@@ -196,3 +196,17 @@ def test_the_reporter_of_a_tuner_is_the_one_it_prints_with():
     reporter = tune.CLIReporter()
     tuner = tune.Tuner(lambda config: None, run_config=tune.RunConfig(progress_reporter=reporter))
     assert restored_reporter(tuner) is reporter
+
+
+def test_rays_wandb_callback_takes_its_logging_actor_class_from_the_attribute_we_set():
+    import inspect
+
+    from ray.air.integrations.wandb import WandbLoggerCallback, _WandbLoggingActor
+
+    from driver.wandb_logs import TornDownLoggingActor, WandbFromResults
+
+    assert WandbFromResults._logger_actor_cls is TornDownLoggingActor
+    assert issubclass(TornDownLoggingActor, _WandbLoggingActor)
+    source = inspect.getsource(WandbLoggerCallback._start_logging_actor)
+    assert "(self._logger_actor_cls)" in source  # the class Ray makes the remote actor of
+    assert "self._wandb.finish()" in inspect.getsource(_WandbLoggingActor.run)  # then ours
