@@ -17,8 +17,9 @@ from experiment import journal, storage
 from experiment.layout import STUDY
 from experiment.results import load_experiment
 from search_spaces.base import SearchSpace
+from searchers.feasible import directions
 from searchers.optuna_compat import generations
-from searchers.rebuild import CannotRebuild, Logged, disagreement, rebuilt_trials
+from searchers.rebuild import CannotRebuild, Logged, absent, disagreement, rebuilt_trials
 from searchers.study import write_journal
 
 
@@ -38,12 +39,12 @@ def whole_study(folder: str, run: RunConfig, space: SearchSpace) -> list[str]:
     else:  # a last line cut short is left out, and nothing else lost
         said = [mended] if (mended := journal.mend(folder)) else []
         experiment = load_experiment(folder)
-        why = disagreement(experiment.study, Logged(experiment, run.seed), asked, space.fixed)
+    logged = Logged(experiment, run.seed)
+    if not garbage:
+        why = disagreement(experiment.study, logged, asked, space.fixed)
         if why is None:
             return said
-    if not storage.exists(path) or not storage.read_bytes(path):
-        why = "it is missing" if not storage.exists(path) else "it is empty"
-    logged = Logged(experiment, run.seed)
+    why = absent(path) or why
     try:
         warm, points = earlier_knowledge(run, space)
         lost = ""
@@ -64,10 +65,7 @@ def whole_study(folder: str, run: RunConfig, space: SearchSpace) -> list[str]:
         damaged = unused(folder, f"{STUDY}.damaged")  # an earlier damaged copy is kept too
         storage.move(path, storage.join(folder, damaged))
         kept = f"; the damaged file is kept as {damaged}"
-    directions = ["maximize" if space.mode == "max" else "minimize"] + ["minimize"] * len(
-        run.sizes
-    )
-    write_journal(path, run.name, directions, trials)
+    write_journal(path, run.name, directions(space, run.sizes), trials)
     return [
         *said,
         f"{path}: rebuilt from {logged.describe()} ({why}): {len(trials)} candidate(s), "

@@ -211,6 +211,7 @@ def summarize(experiment: str, search: RunConfig, wall: float) -> dict:
     """The refit's summary (per configuration, Kendall's tau, the final model), written into the
     experiment's summary.json beside the search's, with the reports."""
     from reports.export import export_to  # the charts' matplotlib: only when writing
+    from reports.tables import derive
     from searchers.rebuild import study_for_reports
 
     results = load_experiment(experiment)
@@ -256,7 +257,7 @@ def summarize(experiment: str, search: RunConfig, wall: float) -> dict:
     whole["refit"] = summary
     if rebuilt := study_for_reports(results):  # the search's study, for the reports
         print(f"{rebuilt}.", flush=True)
-    summary["reports"] = whole["reports"] = export_to(results)
+    summary["reports"] = whole["reports"] = export_to(derive(results))  # rebuilt once, above
     write_summary(experiment, whole)
     return summary
 

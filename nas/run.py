@@ -37,7 +37,7 @@ from nas.smoke import data_in_place
 from reports.ranking import n_epochs
 from search_spaces import SPACES
 from searchers.feasible import infeasible
-from searchers.rebuild import study_for_reports
+from searchers.rebuild import damage
 from trainables.tasks import get_task
 
 
@@ -228,7 +228,7 @@ def completed(config: RunConfig) -> str | None:
         grows
         or summary.get("interrupted", True)
         or (config.refits and summary.get("best") and (not refit or refit.get("interrupted")))
-        or study_for_reports(load_experiment(config.experiment_dir))  # damaged: rebuilt now
+        or damage(load_experiment(config.experiment_dir))  # its study: rebuilt by the resume
     ):
         return None
     where = config.experiment_dir

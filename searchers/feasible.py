@@ -90,6 +90,11 @@ def trial_seed(experiment_seed: int, number: int) -> int:
     return (experiment_seed * 1_000_003 + number) % 2**31
 
 
+def directions(space: SearchSpace, sizes: tuple[str, ...] = ()) -> list[str]:
+    """The study's directions: the space's metric, then each size of a Pareto search, least."""
+    return ["maximize" if space.mode == "max" else "minimize"] + ["minimize"] * len(sizes)
+
+
 def drawable(config: Config, space: SearchSpace) -> Config:
     """``config`` without the knobs the run fixes (``--input-size``): the run sets them over
     what the sampler draws, and a fixed value need not be one the space draws (the smoke
@@ -167,8 +172,7 @@ class FeasibleSearch(tune.search.Searcher):
         return optuna.create_study(
             study_name=self.name,
             storage=storage,
-            directions=["maximize" if self.space.mode == "max" else "minimize"]
-            + ["minimize"] * len(self.sizes),
+            directions=directions(self.space, self.sizes),
             sampler=self._sampler,
             load_if_exists=True,
         )

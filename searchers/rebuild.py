@@ -34,7 +34,13 @@ from experiment.trials import FAILED, FINISHED, REJECTED, RUNNING, STOPPED
 from search_spaces import SPACES, space_for_run
 from search_spaces.base import Config, SearchSpace
 from search_spaces.rules import check
-from searchers.feasible import drawable, objective_names, set_constraints, trial_number
+from searchers.feasible import (
+    directions,
+    drawable,
+    objective_names,
+    set_constraints,
+    trial_number,
+)
 from searchers.warm import made
 
 ENQUEUED = "fixed_params"  # Optuna's system attribute of an enqueued point
@@ -114,8 +120,7 @@ def rebuilt_trials(
     number a log names, so warm knowledge is cut to that many trials (an earlier experiment
     grown since). ``generations``: a genetic sampler's attribute and population size
     (``optuna_compat.generations``)."""
-    directions = ["maximize" if space.mode == "max" else "minimize"] + ["minimize"] * len(sizes)
-    scratch = optuna.create_study(directions=directions)
+    scratch = optuna.create_study(directions=directions(space, sizes))
     lowest = min([*logged.started, *logged.rejected], default=None)
     if warm is None:
         first = lowest or 0
@@ -288,31 +293,46 @@ def logged_config(row: pd.Series) -> Config:
     }
 
 
-def study_for_reports(experiment: Experiment) -> str | None:
-    """Where the study of the search at ``experiment`` is damaged, or missing though Tune saved
-    a searcher, put one rebuilt from its logs into ``experiment.study`` (in memory: the file
-    is left as it is, a search may be writing it); the sentence that says so, or None."""
+def absent(path: str) -> str | None:
+    """Why the journal at ``path`` holds nothing (missing, empty), or None where it holds some."""
+    if not storage.exists(path):
+        return "it is missing"
+    return None if storage.read_bytes(path) else "it is empty"
+
+
+def damage(experiment: Experiment) -> tuple[str, Logged, SearchSpace, dict] | None:
+    """Why the study of the search at ``experiment`` does not hold what its logs do (damaged, or
+    missing though Tune saved a searcher), with the logs, the space and the run's options; None
+    where it does, or where there is no study to hold (a URI keeps it in the searcher's
+    snapshot; a folder that is not a search, or one made before the study was kept)."""
     location, run = experiment.location, experiment.run
     if storage.is_uri(location) or run.get("space") not in SPACES:
-        return None  # on a URI the study lives in the searcher's snapshot
+        return None
     path, options = storage.join(location, STUDY), {"space": run["space"], **ran_with(run)}
     searched = any("/searcher-state-" in f for f in storage.files(location))
     if not storage.exists(path) and not searched:
-        return None  # not a search, or one made before the study was kept
-    seed, space = int(options.get("seed") or 0), space_for_run(options)
-    logged = Logged(experiment, seed)
-    why = disagreement(experiment.study, logged, fixed=space.fixed)
-    if why is None:
         return None
-    if not storage.exists(path) or not storage.read_bytes(path):
-        why = "it is missing" if not storage.exists(path) else "it is empty"
+    space = space_for_run(options)
+    logged = Logged(experiment, int(options.get("seed") or 0))
+    why = disagreement(experiment.study, logged, fixed=space.fixed)
+    return None if why is None else (absent(path) or why, logged, space, options)
+
+
+def study_for_reports(experiment: Experiment) -> str | None:
+    """Where the study of the search at ``experiment`` is damaged (``damage``), put one rebuilt
+    from its logs into ``experiment.study`` (in memory: the file is left as it is, a search may
+    be writing it); the sentence that says so, or None."""
+    if (found := damage(experiment)) is None:
+        return None
+    why, logged, space, options = found
+    location = experiment.location
+    path = storage.join(location, STUDY)
     sizes = tuple(objective_names(options.get("objectives"))[1:])
     try:
         trials = rebuilt_trials(logged, space, int(options.get("max_epochs") or 1), sizes)
     except CannotRebuild as e:
         return f"{path}: {why}, and it cannot be rebuilt from the trials' logs ({e})"
-    directions = ["maximize" if space.mode == "max" else "minimize"] + ["minimize"] * len(sizes)
-    study = optuna.create_study(directions=directions)
+    study = optuna.create_study(directions=directions(space, sizes))
     study.add_trials(trials)
     experiment.study = study
     experiment.problems = tuple(p for p in experiment.problems if not p.startswith(path))
