@@ -17,6 +17,9 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 NAS_RUN = [sys.executable, "-m", "nas.run"]
+# The searches of the tests that check files, states and resumes rather than learning: a quarter
+# of the synthetic training images, so an epoch is two optimizer steps (about a second, not four).
+SMOKE = "--smoke-test --train-images 128"
 
 
 @contextlib.contextmanager
@@ -91,7 +94,7 @@ def smoke_experiment(tmp_path_factory) -> tuple[Path, subprocess.CompletedProces
     """One real search, run once: 6 trials, up to 3 epochs, on synthetic data (about a minute)."""
 
     def search(storage: Path) -> dict:
-        flags = "--smoke-test --num-samples 6 --max-epochs 3 --grace-period 1 --reduction-factor 3"
+        flags = f"{SMOKE} --num-samples 6 --max-epochs 3 --grace-period 1 --reduction-factor 3"
         where = ["--storage", str(storage), "--name", "e2e", "--seed", "2"]
         done = run_module("nas.run", "--space", "cifar_lt200k", *flags.split(), *where)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
@@ -108,7 +111,7 @@ def refit_experiment(tmp_path_factory) -> tuple[Path, str]:
     with 2 seeds for 2 epochs each."""
 
     def search_and_refit(storage: Path) -> dict:
-        flags = "--smoke-test --num-samples 4 --max-epochs 2 --grace-period 1 --reduction-factor 2"
+        flags = f"{SMOKE} --num-samples 4 --max-epochs 2 --grace-period 1 --reduction-factor 2"
         refit = "--refit-top 2 --refit-seeds 2 --refit-epochs 2"
         where = ["--storage", str(storage), "--name", "won", "--seed", "3", "--num-cpus", "2"]
         done = run_module(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_module, start_nas_run
+from tests.conftest import SMOKE, run_module, start_nas_run
 from tests.nas.test_resume_and_faults import ablations, epochs_of, wait_for
 
 
@@ -34,17 +34,8 @@ def test_search_on_two_nodes_survives_a_killed_driver(two_node_cluster, tmp_path
     address = two_node_cluster.address
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
     common = ["--address", address, "--storage", str(tmp_path), "--name", "c", "--smoke-test"]
-    first = [
-        *common,
-        "--space",
-        "cifar_lt200k",
-        "--num-samples",
-        "4",
-        "--max-epochs",
-        "3",
-        "--grace-period",
-        "3",
-    ]
+    flags = f"{SMOKE} --num-samples 4 --max-epochs 3 --grace-period 3"
+    first = [*common, "--space", "cifar_lt200k", *flags.split()]
     driver = start_nas_run(*first, env=env, killable=True)
     experiment = tmp_path / "c"
     # Kill the driver (SIGKILL, its whole process group) once a trial has checkpointed twice.
@@ -110,7 +101,7 @@ def test_a_trial_whose_node_dies_goes_on_from_its_checkpoint_on_the_other(
     """Even at --max-failures 0: a lost node is not the candidate's failure."""
     [worker] = [node for node in two_node_cluster.list_all_nodes() if not node.head]
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
-    flags = "--smoke-test --num-samples 3 --max-epochs 4 --grace-period 4 --max-failures 0"
+    flags = f"{SMOKE} --num-samples 3 --max-epochs 4 --grace-period 4 --max-failures 0"
     where = ["--address", two_node_cluster.address, "--storage", str(tmp_path), "--name", "n"]
     driver = start_nas_run("--space", "cifar_lt200k", *flags.split(), *where, env=env)
     experiment = tmp_path / "n"

@@ -16,7 +16,7 @@ import pytest
 from experiment.journal import load_study
 from nas.run import grown_line, set_aside_refit
 from search_spaces.cifar_lt200k import SEED
-from tests.conftest import assert_study_matches_the_trials, run_module, start_nas_run
+from tests.conftest import SMOKE, assert_study_matches_the_trials, run_module, start_nas_run
 from tests.nas.test_resume_and_faults import wait_for
 
 
@@ -84,7 +84,7 @@ def settled(folder: Path) -> dict[str, bytes]:
 def test_a_killed_search_copied_or_moved_resumes_where_it_is_now(tmp_path):
     """Killed mid-search, the folder copied and the copy resumed (the original untouched), then
     the original moved and resumed (nothing written where it was)."""
-    flags = "--smoke-test --num-samples 3 --max-epochs 2 --grace-period 1 --num-cpus 2"
+    flags = f"{SMOKE} --num-samples 3 --max-epochs 2 --grace-period 1 --num-cpus 2"
     original = tmp_path / "a" / "x"
     search = start_nas_run(
         "--space", "cifar_lt200k", *flags.split(), "--storage", str(original.parent),

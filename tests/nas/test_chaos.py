@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from nas.cli import command
-from tests.conftest import REPO, assert_study_matches_the_trials, start_nas_run
+from tests.conftest import REPO, SMOKE, assert_study_matches_the_trials, start_nas_run
 from tests.nas.test_resume_and_faults import epochs_of, wait_for
 
 SITE = Path(__file__).parent / "chaos"  # sitecustomize: slow checkpoint uploads, on request
@@ -51,7 +51,7 @@ def writing_reports(experiment: Path, since: float) -> bool:
 def start(storage: Path, slow_checkpoints: bool, log=subprocess.DEVNULL) -> subprocess.Popen:
     """The search, or its resume where a run record exists (its output to ``log``)."""
     resume = (storage / "chaos" / "run.json").exists()
-    flags = f"--smoke-test --num-samples {SAMPLES} --max-epochs {EPOCHS} --grace-period 2"
+    flags = f"{SMOKE} --num-samples {SAMPLES} --max-epochs {EPOCHS} --grace-period 2"
     args = ["--storage", str(storage), "--name", "chaos", "--smoke-test"]
     args += ["--resume"] if resume else ["--space", "cifar_lt200k", *flags.split()]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SITE), str(REPO)])}

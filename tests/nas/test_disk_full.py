@@ -12,7 +12,7 @@ import ray
 from experiment import storage
 from nas.cli import command
 from nas.run import main
-from tests.conftest import REPO, run_module, start_nas_run
+from tests.conftest import REPO, SMOKE, run_module, start_nas_run
 from tests.nas.test_resume_and_faults import ablations, epochs_of, wait_for
 
 SENTENCE = "nas.run: error: out of disk space: "
@@ -57,7 +57,7 @@ def fill(disk) -> None:
 
 @pytest.mark.slow
 def test_a_storage_that_fills_up_stops_the_search_resumably(small_disk):
-    flags = "--smoke-test --num-samples 3 --max-epochs 3 --grace-period 3 --max-failures 0"
+    flags = f"{SMOKE} --num-samples 3 --max-epochs 3 --grace-period 3 --max-failures 0"
     where = ["--storage", str(small_disk), "--name", "full"]
     driver = start_nas_run(
         "--space", "cifar_lt200k", *flags.split(), *where, stderr=subprocess.PIPE

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from experiment.journal import epochs, load_study
-from tests.conftest import REPO, assert_study_matches_the_trials, run_module, start_nas_run
+from tests.conftest import REPO, SMOKE, assert_study_matches_the_trials, run_module, start_nas_run
 from tests.nas.test_resume_and_faults import epochs_of, wait_for
 from trainables.data.synthetic import write_synthetic_cifar10
 
@@ -24,7 +24,7 @@ from trainables.data.synthetic import write_synthetic_cifar10
 def test_a_killed_pareto_search_resumes_and_its_study_holds_both_objectives(
     tmp_path, smoke_experiment
 ):
-    flags = "--smoke-test --objectives val_acc,params --num-samples 4 --max-epochs 2"
+    flags = f"{SMOKE} --objectives val_acc,params --num-samples 4 --max-epochs 2"
     flags += " --refit-front 2 --refit-seeds 2"
     where = ["--storage", str(tmp_path), "--name", "p"]
     driver = start_nas_run(

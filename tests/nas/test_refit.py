@@ -119,7 +119,7 @@ def test_a_refit_model_replays_on_all_training_images(refit_experiment, tmp_path
     job = TrialJob(search.search_space(), run, refit=configs)
     trial = Trial({**configs["top_2"], "seed": 1}, job)
     cifar = load_cifar10(data_dir)
-    assert len(trial.data.train) == len(cifar.train.labels)
+    assert len(trial.data.train) == len(cifar.train.labels[: search.train_images])
     assert trial.val_y.tolist() == cifar.test.labels.tolist()
     *_, last = trial.epochs()
     logged = (experiment / "refit" / "trial_top_2_seed1" / "result.json").read_text()

@@ -25,7 +25,7 @@ from search_spaces.cifar_lt200k import SPACE
 from searchers import ray_compat
 from searchers.base import evaluated
 from searchers.evolution import RegularizedEvolution
-from tests.conftest import REPO, assert_study_matches_the_trials, run_module, start_nas_run
+from tests.conftest import REPO, SMOKE, assert_study_matches_the_trials, run_module, start_nas_run
 from trainables.data.synthetic import write_synthetic_cifar10
 from trainables.trial import Trial, TrialJob
 
@@ -67,7 +67,7 @@ def test_faulty_candidates_fail_with_typed_reasons_and_the_search_goes_on(tmp_pa
         code,
         "--space",
         "faulty_cifar",
-        "--smoke-test",
+        *SMOKE.split(),
         "--num-samples",
         "4",
         "--max-failures",
@@ -243,7 +243,7 @@ def test_sigterm_stops_as_ctrl_c_does_and_evolution_resumes_with_its_population(
     evolution goes on with its population; each trial's W&B run goes on under its id."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB")}
     env |= {"WANDB_MODE": "offline", "HOME": str(tmp_path)}
-    flags = "--smoke-test --wandb --searcher evolution --num-samples 4 --max-epochs 2"
+    flags = f"{SMOKE} --wandb --searcher evolution --num-samples 4 --max-epochs 2"
     args = ["--space", "cifar_lt200k", *flags.split(), "--grace-period", "2"]
     driver = start_nas_run(*args, "--storage", str(tmp_path), "--name", "x", env=env)
     experiment = tmp_path / "x"

@@ -210,8 +210,8 @@ def test_end_to_end_search(smoke_experiment):
     last = [line for line in done.stdout.splitlines() if "trials ended" in line][-1]
     assert (
         f"6 of 6 trials ended ({summary['finished']} ran every epoch, {summary['stopped_early']} "
-        f"stopped early by ASHA, 0 failed), 0 running or waiting; {ran['epochs'].sum()} epochs "
-        "trained"
+        f"stopped early by ASHA, 0 failed), 0 running or waiting; {int(ran['epochs'].sum())} "
+        "epochs trained"
     ) in last
     assert summary["epochs_trained"] == ran["epochs"].sum() < 18
     # run.json: the flags as given, and once what the driver derived from them.
