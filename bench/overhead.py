@@ -69,7 +69,7 @@ def tuned(
     import ray
     from ray import tune
 
-    ray.init(num_cpus=1, include_dashboard=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=1, include_dashboard=False, logging_level="ERROR")
     run = RunConfig(
         space=SPACE.name,
         name="overhead",

@@ -178,7 +178,9 @@ def shared(
 
     cpus = os.cpu_count() or 1
     train_images = get_task("cifar10").training_images(str(data_dir), RunConfig.val_fraction, None)
-    ray.init(num_cpus=cpus, include_dashboard=False, logging_level="ERROR")
+    # "local": an instance of its own, not a `ray start` cluster this machine may run (Ray would
+    # join it and refuse num_cpus with a traceback), as driver.cluster.start_ray starts one.
+    ray.init(address="local", num_cpus=cpus, include_dashboard=False, logging_level="ERROR")
     try:
         rates = {}
         for k in counts:

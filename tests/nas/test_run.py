@@ -228,7 +228,7 @@ def test_end_to_end_search(smoke_experiment):
     ) * 2
     assert "num_classes" not in record["options"] and "asked" not in record
     assert epochs_sentence(json.loads((experiment / "summary.json").read_text())) in done.stdout
-    assert f"Epochs trained: {ran['epochs'].sum()} by the 6 trials that ran" in done.stdout
+    assert f"Epochs trained: {int(ran['epochs'].sum())} by the 6 trials that ran" in done.stdout
 
 
 @pytest.mark.slow
