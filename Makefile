@@ -35,7 +35,7 @@ demo: install
 # The searches the tests share are made once for both (tests/conftest.py).
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n 2 --maxschedchunk 1
+	$(BIN)/python -m pytest -n 3 --maxschedchunk 1
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -22,9 +22,9 @@ def test_a_count_that_would_not_fit_the_gpu_memory_is_skipped():
 
 @pytest.mark.slow
 def test_the_cpu_runs_it_at_a_tiny_size(capsys):
-    bench.main(["--trials", "1", "2", "--images", "256"])
+    bench.main(["--trials", "1", "2", "--images", "128"])
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("CPU, 0 GB; 256 images an epoch")
+    assert out[0].startswith("CPU, 0 GB; 128 images an epoch")
     assert out[1].startswith("one trial: trial path ") and " of bare; batch " in out[1]
     rates = [line for line in out if line.lstrip().startswith(("1 trials", "2 trials"))]
     assert len(rates) == 2 and all(" img/s together, 0.00 GB each" in line for line in rates)

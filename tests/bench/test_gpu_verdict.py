@@ -33,11 +33,11 @@ def test_a_tiny_verdict_runs_on_the_cpu(shared_cifar, tmp_path, capsys, monkeypa
     monkeypatch.setattr(sys, "argv", ["gpu_verdict.py"])
     # One epoch, the first rung at it: the suite's budget (the Pareto search's flags are the
     # test above; its search and refit, tests/nas/test_pareto_search.py).
-    sizes = "--trials 3 --max-epochs 1 --train-images 300 --refit-top 1 --refit-seeds 2"
+    sizes = "--trials 3 --max-epochs 1 --train-images 128 --refit-top 1 --refit-seeds 2"
     extra = "--num-cpus 2 --grace-period 1"
     bench.main([*sizes.split(), "--no-pareto", "--keep", str(tmp_path), "--extra", extra])
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("3 trials x up to 1 epochs on 300 training images of ")
+    assert out[0].startswith("3 trials x up to 1 epochs on 128 training images of ")
     single = next(line for line in out if line.startswith("tpe: 3 trials"))
     pick = single.split("pick ")[1].split(",")[0]
     refit = [line.split()[0] for line in out if line.startswith("  ")]
