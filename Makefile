@@ -30,9 +30,10 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	NAS_DATA_DIR=$(NAS_DATA_DIR) $(BIN)/python -m nas.run $(DEMO_ARGS)
 
-# Two test processes (pytest-xdist), each handed one test at a time as it becomes free, the
-# slow tests first: much of a slow test is waiting (Ray's start, a driver's resume, a kill).
-# The searches the tests share are made once for both (tests/conftest.py).
+# Three test processes (pytest-xdist), each handed one test at a time as it becomes free, the
+# slow tests first. Three on 2 cores: much of a slow test is waiting (Ray's start, a driver's
+# resume, a kill), and a third process fills those waits. The searches the tests share are
+# made once for all three (tests/conftest.py).
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 3 --maxschedchunk 1

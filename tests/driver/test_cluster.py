@@ -127,8 +127,10 @@ def test_a_trial_whose_node_dies_goes_on_from_its_checkpoint_on_the_other(
     after = epochs_of(experiment)
     assert len(after) == 3 and all(e == [1, 2, 3, 4] for e in after.values()), after
     nodes = [r["node_id"] for r in reports(lost)]
-    assert nodes[:epochs_before] == [worker.node_id] * epochs_before
-    assert worker.node_id not in nodes[epochs_before:]  # went on on the node that was left
+    on_worker = nodes.count(worker.node_id)  # it may log one more epoch as its node goes
+    assert on_worker >= epochs_before
+    others = [node for node in nodes if node != worker.node_id]
+    assert nodes == [worker.node_id] * on_worker + others  # then on the node that was left
     [entry] = [json.loads(x) for x in (lost / "node_lost.jsonl").read_text().splitlines()]
     assert entry["node_id"] == worker.node_id and entry["after_epoch"] >= epochs_before
     table = ablations(experiment).set_index("Name")
