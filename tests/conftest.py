@@ -17,9 +17,10 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 NAS_RUN = [sys.executable, "-m", "nas.run"]
-# The searches of the tests that check files, states and resumes rather than learning: an eighth
-# of the synthetic training images, so an epoch is one optimizer step (under a second, not four).
-SMOKE = "--smoke-test --train-images 64"
+# The searches of the tests that check files, states and resumes rather than learning: a quarter
+# of the synthetic training images, so an epoch is two optimizer steps (about a second, not four;
+# fewer made no measurable difference, and left the kill tests' searches too short to stop).
+SMOKE = "--smoke-test --train-images 128"
 
 
 @contextlib.contextmanager

@@ -34,35 +34,35 @@ def test_a_grown_search_killed_in_its_burst_grows_again_and_loses_nothing(
     before = {p.name for p in trained(experiment)}
     assert len(before) == 6
 
-    grow = start_nas_run(*where, "--num-samples", "8", killable=True)
+    grow = start_nas_run(*where, "--num-samples", "10", killable=True)
     try:
-        wait_for(lambda: len(trained(experiment)) > 6)  # a new trial trained an epoch
+        wait_for(lambda: len(trained(experiment)) > 6)  # a new trial trained an epoch, 3 to go
     finally:
         os.killpg(grow.pid, signal.SIGKILL)
         grow.wait()
     record = json.loads((experiment / "run.json").read_text())
-    assert record["options"]["num_samples"] == 8  # a plain --resume now finishes 8 trials
+    assert record["options"]["num_samples"] == 10  # a plain --resume now finishes 10 trials
     assert record["resumes"][0]["grew_from"] == 6
 
-    done = run_module("nas.run", *where, "--num-samples", "9")
+    done = run_module("nas.run", *where, "--num-samples", "11")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "Growing the search from 8 to 9 trials" in done.stdout
+    assert "Growing the search from 10 to 11 trials" in done.stdout
     summary = json.loads((experiment / "summary.json").read_text())
-    assert summary["trials"] == 9 and not summary["interrupted"]
+    assert summary["trials"] == 11 and not summary["interrupted"]
     table = pd.read_csv(experiment / "reports" / "ablations.csv")
-    assert len(table[table["State"] != "rejected"]) == 9
+    assert len(table[table["State"] != "rejected"]) == 11
     assert before < {p.name for p in trained(experiment)}  # the first 6 kept, as they were
     assert_study_matches_the_trials(experiment)
     study = load_study(str(experiment))
     seeded = [t.number for t in study.trials if t.params and SEED.items() <= t.params.items()]
     assert seeded == [0]  # the seed preset ran once, as the first trial: not again
     bursts = json.loads((experiment / "run.json").read_text())["resumes"]
-    assert [(b["num_samples"], b.get("grew_from")) for b in bursts] == [(8, 6), (9, 8)]
+    assert [(b["num_samples"], b.get("grew_from")) for b in bursts] == [(10, 6), (11, 10)]
     assert all(b["git_commit"] is None or len(b["git_commit"]) == 40 for b in bursts)
     assert "ended" in bursts[-1] and "ended" not in bursts[0]  # the first burst was killed
 
     again = run_module("nas.run", *where)  # asks for nothing new: changes nothing
-    assert again.returncode == 0 and "is complete (9 trials)" in again.stdout
+    assert again.returncode == 0 and "is complete (11 trials)" in again.stdout
 
 
 def checksums(folder: Path) -> dict[str, bytes]:
