@@ -137,19 +137,3 @@ def test_a_trial_whose_node_dies_goes_on_from_its_checkpoint_on_the_other(
     assert table.loc[lost.name, "State"] == "finished"
     assert table.loc[lost.name, "Notes"] == "node lost 1x, went on from its checkpoint"
     assert (table["State"] == "finished").all()
-
-
-@pytest.mark.slow
-def test_the_device_check_starts_a_ray_of_its_own_beside_a_running_cluster(
-    two_node_cluster, tmp_path
-):
-    """A cluster runs on this machine (this one's head, as after `ray start --head`): the device
-    check's trials run on a Ray instance of its own instead of joining it, which refused the
-    check's num_cpus with a traceback."""
-    from nas.check import shared
-    from trainables.data.synthetic import write_synthetic_cifar10
-    from trainables.device import choose_device
-
-    data = write_synthetic_cifar10(tmp_path / "data", n_train=64, n_test=16)
-    rates = shared(choose_device(), data, tmp_path / "runs", (1,))
-    assert list(rates) == [1] and rates[1][0] > 0
