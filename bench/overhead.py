@@ -26,6 +26,7 @@ os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 import torch  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
+from driver.cluster import start_local_ray  # noqa: E402
 from driver.config import RunConfig  # noqa: E402
 from driver.tuner import trainable_for  # noqa: E402
 from search_spaces.cifar_lt200k import SEED, SPACE  # noqa: E402
@@ -69,7 +70,7 @@ def tuned(
     import ray
     from ray import tune
 
-    ray.init(address="local", num_cpus=1, include_dashboard=False, logging_level="ERROR")
+    start_local_ray(1, "ERROR")
     run = RunConfig(
         space=SPACE.name,
         name="overhead",

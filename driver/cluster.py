@@ -52,15 +52,21 @@ def start_ray(config: RunConfig) -> None:
         check_address(config.address)
         ray.init(address=config.address, logging_level="WARNING", runtime_env=WORKERS)
     else:
-        # "local": an instance of its own, also where a `ray start` cluster runs on this machine
-        # (Ray would join that one, and refuse the num_cpus of a join with a traceback).
-        num_cpus = config.num_cpus or os.cpu_count()
         quiet_token_notice()
-        ray.init(
-            address="local", num_cpus=num_cpus, include_dashboard=False,
-            logging_level="WARNING", runtime_env=WORKERS,
-        )  # fmt: skip
+        start_local_ray(config.num_cpus or os.cpu_count(), "WARNING", runtime_env=WORKERS)
     interrupts.on_sigterm()  # after ray.init, which installs its own handler
+
+
+def start_local_ray(num_cpus: int, logging_level: str, **options) -> None:
+    """Ray on this machine, an instance of its own ("local"), with no dashboard: also where a
+    `ray start` cluster runs here (Ray would join that one, and refuse num_cpus with a
+    traceback)."""
+    import ray
+
+    ray.init(
+        address="local", num_cpus=num_cpus, include_dashboard=False,
+        logging_level=logging_level, **options,
+    )  # fmt: skip
 
 
 def quiet_token_notice() -> None:

@@ -32,6 +32,7 @@ from unittest import mock
 
 import torch
 
+from driver.cluster import start_local_ray
 from driver.config import RunConfig
 from search_spaces import get_space
 from trainables.checkpoints import load_checkpoint
@@ -178,9 +179,7 @@ def shared(
 
     cpus = os.cpu_count() or 1
     train_images = get_task("cifar10").training_images(str(data_dir), RunConfig.val_fraction, None)
-    # "local": an instance of its own, not a `ray start` cluster this machine may run (Ray would
-    # join it and refuse num_cpus with a traceback), as driver.cluster.start_ray starts one.
-    ray.init(address="local", num_cpus=cpus, include_dashboard=False, logging_level="ERROR")
+    start_local_ray(cpus, "ERROR")
     try:
         rates = {}
         for k in counts:
