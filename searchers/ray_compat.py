@@ -8,7 +8,8 @@ relies on, so a Ray upgrade that changes one fails there first, not in a search.
   trial's best metric so far (in ASHA's sign) and overrules a stop of the baseline;
   ``asha_record`` enters a restored trial's logged result in its rung without a decision.
 - ``hand_over``: Tune restores a trial from the checkpoint its trial state names (the checkpoint
-  manager's latest result); ``driver.faults.RestoreWhatIsThere`` replaces one that is gone.
+  manager's latest result) and deletes the ones the manager keeps (``_checkpoint_results``)
+  once the next is in; ``driver.faults.RestoreWhatIsThere`` replaces one that is gone.
 - ``session_folder``: where a local Ray instance keeps its session files ($RAY_TMPDIR, else
   $TMPDIR, else /tmp; ``driver.cluster.check_ray_folders`` checks it before Ray starts, which would
   fail there with a traceback).
@@ -112,12 +113,18 @@ def relocate_generator(state: dict, storage_fs_path: str, name: str) -> bool:
 
 def hand_over(trial, checkpoint) -> None:
     """Make Tune restore ``trial`` from ``checkpoint`` (a ``tune.Checkpoint``; None: train it
-    from its start) instead of the one its trial state names."""
+    from its start) instead of the one its trial state names, and keep only that one: Tune
+    deletes the checkpoints it keeps once the next is in, and deleting one that is gone raises
+    (``_delete_fs_path`` looks before its ``try``), a traceback that skips the rest of Tune's
+    bookkeeping of that checkpoint."""
     manager = trial.run_metadata.checkpoint_manager
+    handed = manager._latest_checkpoint_result
     if checkpoint is None:
         manager._latest_checkpoint_result = None
+        manager._checkpoint_results = []
     else:
-        manager._latest_checkpoint_result.checkpoint = checkpoint
+        handed.checkpoint = checkpoint
+        manager._checkpoint_results = [handed]
 
 
 def session_folder() -> str:
