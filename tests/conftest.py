@@ -16,6 +16,13 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+# One Ray authentication mode for every Ray the tests start, in this process and in the ones it
+# starts. Left unset, Ray's first local start in a test process turns token authentication on
+# in that process's environment and its cached config, and a test that set another mode for a
+# cluster of its own (test_cluster's two nodes) left the two disagreeing for the next test in the
+# same process: its local Ray's GCS asked for a token the driver did not send (InvalidAuthToken).
+os.environ["RAY_AUTH_MODE"] = "disabled"
+
 NAS_RUN = [sys.executable, "-m", "nas.run"]
 # The searches of the tests that check files, states and resumes rather than learning: a quarter
 # of the synthetic training images, so an epoch is two optimizer steps (about a second, not four;

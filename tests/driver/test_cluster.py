@@ -14,8 +14,7 @@ from tests.nas.test_resume_and_faults import ablations, epochs_of, wait_for
 
 
 @pytest.fixture
-def two_node_cluster(monkeypatch):
-    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # both nodes and the driver are local
+def two_node_cluster():
     from ray.cluster_utils import Cluster
 
     cluster = Cluster(
@@ -32,11 +31,10 @@ def two_node_cluster(monkeypatch):
 @pytest.mark.slow
 def test_search_on_two_nodes_survives_a_killed_driver(two_node_cluster, tmp_path):
     address = two_node_cluster.address
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
     common = ["--address", address, "--storage", str(tmp_path), "--name", "c", "--smoke-test"]
     flags = f"{SMOKE} --num-samples 4 --max-epochs 3 --grace-period 3"
     first = [*common, "--space", "cifar_lt200k", *flags.split()]
-    driver = start_nas_run(*first, env=env, killable=True)
+    driver = start_nas_run(*first, killable=True)
     experiment = tmp_path / "c"
     # Kill the driver (SIGKILL, its whole process group) once a trial has checkpointed twice.
     wait_for(lambda: any(len(e) >= 2 for e in epochs_of(experiment).values()))
@@ -47,7 +45,7 @@ def test_search_on_two_nodes_survives_a_killed_driver(two_node_cluster, tmp_path
     finished_results = {n: (experiment / n / "result.json").read_text() for n in done_before}
     assert sum(len(e) for e in before.values()) < 4 * 3
 
-    resumed = run_module("nas.run", *common, "--resume", env=env)
+    resumed = run_module("nas.run", *common, "--resume")
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     after = epochs_of(experiment)
     assert len(after) == 4  # exactly --num-samples trials
@@ -100,10 +98,9 @@ def test_a_trial_whose_node_dies_goes_on_from_its_checkpoint_on_the_other(
 ):
     """Even at --max-failures 0: a lost node is not the candidate's failure."""
     [worker] = [node for node in two_node_cluster.list_all_nodes() if not node.head]
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
     flags = f"{SMOKE} --num-samples 3 --max-epochs 4 --grace-period 4 --max-failures 0"
     where = ["--address", two_node_cluster.address, "--storage", str(tmp_path), "--name", "n"]
-    driver = start_nas_run("--space", "cifar_lt200k", *flags.split(), *where, env=env)
+    driver = start_nas_run("--space", "cifar_lt200k", *flags.split(), *where)
     experiment = tmp_path / "n"
 
     def reports(trial: Path) -> list[dict]:
