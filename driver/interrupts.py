@@ -16,6 +16,13 @@ status 1. So a first SIGTERM first watches the local instance's processes for a 
 of them ends, the command stops at once, as after a kill (the experiment resumes from Tune's last
 snapshot), with the sentence that resumes it and exit status 143. (A watching thread would not
 do: the Ray calls of Tune's stop can hold the interpreter for that minute.)
+
+Python runs a signal's handler in the main thread, between two bytecodes: a main thread inside a
+call into Ray's C++ runs it late, and Ray's raylet, stopped by the same SIGTERM, can go first:
+Ray then ends the driver itself ("The connection to the plasma store is failed. Terminate the
+process.", exit status 1, no sentence; seen on a loaded machine). So the signal's number also
+goes to a pipe at once (``signal.set_wakeup_fd``), and a thread waiting on it makes that check
+without waiting for the main thread.
 """
 
 from __future__ import annotations
@@ -23,15 +30,28 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 import time
 
 received: list[int] = []  # the SIGTERMs this process has had
 stopping: list[tuple[str, str | None]] = [("nas", None)]  # the command, and what resumes it
 
 
+went: dict[str, bool] = {}  # whether the first SIGTERM stopped Ray's own processes too
+deciding = threading.Lock()
+wakeup: list[int] = []  # the pipe the signals' numbers go to, once a thread waits on it
+
+
 def on_sigterm() -> None:
-    """Handle SIGTERM from now on (call after ``ray.init``, which installs its own)."""
+    """Handle SIGTERM from now on (call from the main thread, after ``ray.init``, which installs
+    its own)."""
     signal.signal(signal.SIGTERM, _sigterm)
+    if not wakeup:
+        read, write = os.pipe()
+        os.set_blocking(write, False)
+        threading.Thread(target=_on_wakeup, args=(read,), name="sigterm", daemon=True).start()
+        wakeup.append(write)
+    signal.set_wakeup_fd(wakeup[0], warn_on_full_buffer=False)
 
 
 def resumes_with(command: str, resume_command: str | None) -> None:
@@ -46,23 +66,38 @@ def stopped_at_once(why: str = "") -> str:
     return f"{command}: stopped at once{why}{then}."
 
 
-def _sigterm(signum, frame) -> None:
-    from searchers.ray_compat import (
-        local_ray_processes,  # Ray is started: on_sigterm() comes after
-    )
+def _on_wakeup(read: int) -> None:
+    """The numbers of the signals this process gets, at once: the first SIGTERM's check."""
+    while numbers := os.read(read, 64):
+        if signal.SIGTERM in numbers:
+            stop_if_ray_went()
 
+
+def stop_if_ray_went() -> None:
+    """Exit 143 at once, with the sentence that resumes, where the first SIGTERM stopped Ray's
+    own processes too; decided once, by the wakeup thread or the handler, whichever comes first."""
+    from searchers.ray_compat import local_ray_processes  # Ray is started: on_sigterm() is after
+
+    with deciding:
+        if "ray" not in went:
+            went["ray"] = stopped_by_sigterm(local_ray_processes())
+            if went["ray"]:
+                sys.stdout.flush()  # what the command printed comes first
+                said = stopped_at_once(" (the SIGTERM reached Ray's own processes too)")
+                print(said, file=sys.stderr, flush=True)
+                os._exit(128 + signal.SIGTERM)  # as a kill: Tune's stop would wait on a GCS gone
+
+
+def _sigterm(signum, frame) -> None:
     received.append(signum)
-    if len(received) == 1 and stopped_by_sigterm(local_ray_processes()):
-        sys.stdout.flush()  # what the command printed comes first
-        said = stopped_at_once(" (the SIGTERM reached Ray's own processes too)")
-        print(said, file=sys.stderr, flush=True)
-        os._exit(exit_status())  # as a kill: Tune's stop would wait on a GCS that is gone
+    if len(received) == 1:
+        stop_if_ray_went()
     if len(received) > 1 or signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         raise KeyboardInterrupt  # a second stop (Tune restores Python's own SIGINT handler)
     signal.raise_signal(signal.SIGINT)  # Tune's stop, as after Ctrl-C
 
 
-def stopped_by_sigterm(processes: list, within_s: float = 2.0, every_s: float = 0.05) -> bool:
+def stopped_by_sigterm(processes: list, within_s: float = 2.0, every_s: float = 0.005) -> bool:
     """Whether one of ``processes`` (``Popen``) has ended by a SIGTERM, or does within
     ``within_s`` (killed by it, or exited with its number as Ray's Python processes do)."""
     deadline = time.monotonic() + within_s

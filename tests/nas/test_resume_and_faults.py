@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -296,6 +297,7 @@ def test_sigterm_stops_as_ctrl_c_does_and_evolution_resumes_with_its_population(
 
 def test_a_first_sigterm_is_tunes_stop_and_a_second_stops_at_once(monkeypatch):
     monkeypatch.setattr(interrupts, "received", [])
+    monkeypatch.setattr(interrupts, "went", {})
     stops = []
 
     def tunes_stop(signum, frame):  # as Tune's during a run: note it, give SIGINT back
@@ -314,6 +316,52 @@ def test_a_first_sigterm_is_tunes_stop_and_a_second_stops_at_once(monkeypatch):
     finally:
         signal.signal(signal.SIGTERM, sigterm)
         signal.signal(signal.SIGINT, sigint)
+        signal.set_wakeup_fd(-1)
+
+
+BUSY = """
+import hashlib, os, subprocess, threading, time
+from driver import interrupts
+from searchers import ray_compat
+raylet = subprocess.Popen(["sleep", "60"])  # Ray's own process, in the same process group
+
+
+def core_worker():  # as Ray's C++ in a driver: its raylet gone, it ends the process (exit 1)
+    while raylet.poll() is None:
+        time.sleep(0.01)
+    time.sleep(1)
+    os._exit(1)
+
+
+threading.Thread(target=core_worker, daemon=True).start()
+ray_compat.local_ray_processes = lambda: [raylet]
+interrupts.resumes_with("nas.run", "RESUME")
+interrupts.on_sigterm()
+print("busy", flush=True)
+hashlib.pbkdf2_hmac("sha256", b"x", b"y", 30_000_000)  # in C, without the GIL: many seconds
+"""
+
+
+def test_a_sigterm_to_the_group_stops_at_once_while_the_main_thread_is_in_a_long_call():
+    """Python runs a handler in the main thread between bytecodes; inside a long C call (Ray's)
+    that came late, after Ray's raylet, stopped by the same SIGTERM, had made Ray end the driver
+    (exit 1, no sentence). The wakeup thread stops it at once, with the sentence."""
+    command = subprocess.Popen(
+        [sys.executable, "-c", BUSY], cwd=REPO, start_new_session=True, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert command.stdout.readline() == "busy\n"
+        os.killpg(command.pid, signal.SIGTERM)
+        out, err = command.communicate(timeout=120)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(command.pid, signal.SIGKILL)
+    assert command.returncode == 143, (command.returncode, out, err)
+    assert err.strip().splitlines()[-1] == (
+        "nas.run: stopped at once (the SIGTERM reached Ray's own processes too); "
+        "continue with `RESUME`."
+    )
 
 
 def test_a_sigterm_that_stopped_ray_s_own_processes_too_stops_at_once(monkeypatch, capsys):
@@ -344,6 +392,7 @@ def test_a_sigterm_that_stopped_ray_s_own_processes_too_stops_at_once(monkeypatc
         raise SystemExit(code)
 
     monkeypatch.setattr(interrupts, "received", [])
+    monkeypatch.setattr(interrupts, "went", {})
     monkeypatch.setattr(interrupts, "stopping", [])
     monkeypatch.setattr(ray_compat, "local_ray_processes", lambda: [killed])
     monkeypatch.setattr(os, "_exit", exit_at_once)
