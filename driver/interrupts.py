@@ -22,7 +22,8 @@ call into Ray's C++ runs it late, and Ray's raylet, stopped by the same SIGTERM,
 Ray then ends the driver itself ("The connection to the plasma store is failed. Terminate the
 process.", exit status 1, no sentence; seen on a loaded machine). So the signal's number also
 goes to a pipe at once (``signal.set_wakeup_fd``), and a thread waiting on it makes that check
-without waiting for the main thread.
+without waiting for the main thread (it needs the interpreter too: behind a Ray call that holds
+it, the check waits as before).
 """
 
 from __future__ import annotations

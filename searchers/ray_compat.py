@@ -1,5 +1,6 @@
-"""Every use of Ray Tune's private API, in one place; ``tests/nas/test_compat.py`` pins what each
-relies on, so a Ray upgrade that changes one fails there first, not in a search.
+"""Every use of Ray Tune's private API, in one place; ``tests/searchers/test_compat.py`` (and, for
+``hand_over``, ``tests/driver/test_faults.py``) pins what each relies on, so a Ray upgrade that
+changes one fails there first, not in a search.
 
 - ``wrap_trial_errors``: Tune has no hook between a trial's error and its decision to retry it
   (``should_recover`` reads ``run_metadata.num_failures`` right after ``Trial.handle_error``),
