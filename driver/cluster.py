@@ -52,7 +52,6 @@ def start_ray(config: RunConfig) -> None:
         check_address(config.address)
         ray.init(address=config.address, logging_level="WARNING", runtime_env=WORKERS)
     else:
-        quiet_token_notice()
         start_local_ray(config.num_cpus or os.cpu_count(), "WARNING", runtime_env=WORKERS)
     interrupts.on_sigterm()  # after ray.init, which installs its own handler
 
@@ -63,6 +62,7 @@ def start_local_ray(num_cpus: int, logging_level: str, **options) -> None:
     traceback)."""
     import ray
 
+    quiet_token_notice()
     ray.init(
         address="local", num_cpus=num_cpus, include_dashboard=False,
         logging_level=logging_level, **options,

@@ -38,7 +38,7 @@ received: list[int] = []  # the SIGTERMs this process has had
 stopping: list[tuple[str, str | None]] = [("nas", None)]  # the command, and what resumes it
 
 
-went: dict[str, bool] = {}  # whether the first SIGTERM stopped Ray's own processes too
+decided: list[bool] = []  # whether the first SIGTERM stopped Ray's own processes too
 deciding = threading.Lock()
 wakeup: list[int] = []  # the pipe the signals' numbers go to, once a thread waits on it
 
@@ -80,9 +80,9 @@ def stop_if_ray_went() -> None:
     from searchers.ray_compat import local_ray_processes  # Ray is started: on_sigterm() is after
 
     with deciding:
-        if "ray" not in went:
-            went["ray"] = stopped_by_sigterm(local_ray_processes())
-            if went["ray"]:
+        if not decided:
+            decided.append(stopped_by_sigterm(local_ray_processes()))
+            if decided[0]:
                 sys.stdout.flush()  # what the command printed comes first
                 said = stopped_at_once(" (the SIGTERM reached Ray's own processes too)")
                 print(said, file=sys.stderr, flush=True)

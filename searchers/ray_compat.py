@@ -119,13 +119,12 @@ def hand_over(trial, checkpoint) -> None:
     (``_delete_fs_path`` looks before its ``try``), a traceback that skips the rest of Tune's
     bookkeeping of that checkpoint."""
     manager = trial.run_metadata.checkpoint_manager
-    handed = manager._latest_checkpoint_result
     if checkpoint is None:
         manager._latest_checkpoint_result = None
-        manager._checkpoint_results = []
     else:
-        handed.checkpoint = checkpoint
-        manager._checkpoint_results = [handed]
+        manager._latest_checkpoint_result.checkpoint = checkpoint
+    kept = manager._latest_checkpoint_result
+    manager._checkpoint_results = [kept] if kept else []
 
 
 def session_folder() -> str:

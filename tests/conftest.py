@@ -31,6 +31,26 @@ SMOKE = "--smoke-test --train-images 128"
 
 
 @contextlib.contextmanager
+def ray_cluster(workers: int = 0):
+    """A Ray cluster on this machine, as ``ray start`` leaves one (a head of 1 CPU, and
+    ``workers`` nodes of 1 CPU each), which a plain ``ray.init()`` here would join."""
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(
+        initialize_head=True,
+        connect=False,
+        head_node_args={"num_cpus": 1, "include_dashboard": False},
+    )
+    try:
+        for _ in range(workers):
+            cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        yield cluster
+    finally:
+        cluster.shutdown()
+
+
+@contextlib.contextmanager
 def read_only(folder: Path):
     """``folder`` and all in it unwritable, as on a read-only mount. Root ignores permission
     bits, so as root the files are made immutable (``chattr``); skips where neither works."""

@@ -9,23 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SMOKE, run_module, start_nas_run
+from tests.conftest import SMOKE, ray_cluster, run_module, start_nas_run
 from tests.nas.test_resume_and_faults import ablations, epochs_of, wait_for
 
 
 @pytest.fixture
 def two_node_cluster():
-    from ray.cluster_utils import Cluster
-
-    cluster = Cluster(
-        initialize_head=True,
-        connect=False,
-        head_node_args={"num_cpus": 1, "include_dashboard": False},
-    )
-    cluster.add_node(num_cpus=1)
-    cluster.wait_for_nodes()
-    yield cluster
-    cluster.shutdown()
+    with ray_cluster(workers=1) as cluster:
+        yield cluster
 
 
 @pytest.mark.slow

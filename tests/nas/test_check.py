@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.conftest import run_module
+from tests.conftest import ray_cluster, run_module
 
 
 @pytest.mark.slow
@@ -13,17 +13,8 @@ def test_the_device_check_runs_every_check_and_ends_ok():
     """Beside a Ray cluster this machine runs (as ``ray start`` leaves one): a plain
     ``ray.init()`` would join it and refuse ``num_cpus`` with a traceback, and the sharing
     check failed so; it starts a Ray of its own."""
-    from ray.cluster_utils import Cluster
-
-    cluster = Cluster(
-        initialize_head=True,
-        connect=False,
-        head_node_args={"num_cpus": 1, "include_dashboard": False},
-    )
-    try:
+    with ray_cluster():
         done = run_module("nas.check", timeout=900)
-    finally:
-        cluster.shutdown()
     lines = done.stdout.strip().splitlines()
     assert done.returncode == 0 and lines[-1] == "nas.check: ok", done.stdout + done.stderr[-3000:]
     # Columns: the check's name (32 characters), its status (7), the result.

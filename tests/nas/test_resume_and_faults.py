@@ -297,7 +297,7 @@ def test_sigterm_stops_as_ctrl_c_does_and_evolution_resumes_with_its_population(
 
 def test_a_first_sigterm_is_tunes_stop_and_a_second_stops_at_once(monkeypatch):
     monkeypatch.setattr(interrupts, "received", [])
-    monkeypatch.setattr(interrupts, "went", {})
+    monkeypatch.setattr(interrupts, "decided", [])
     stops = []
 
     def tunes_stop(signum, frame):  # as Tune's during a run: note it, give SIGINT back
@@ -392,7 +392,7 @@ def test_a_sigterm_that_stopped_ray_s_own_processes_too_stops_at_once(monkeypatc
         raise SystemExit(code)
 
     monkeypatch.setattr(interrupts, "received", [])
-    monkeypatch.setattr(interrupts, "went", {})
+    monkeypatch.setattr(interrupts, "decided", [])
     monkeypatch.setattr(interrupts, "stopping", [])
     monkeypatch.setattr(ray_compat, "local_ray_processes", lambda: [killed])
     monkeypatch.setattr(os, "_exit", exit_at_once)
